@@ -1,0 +1,201 @@
+"""Command line: argparse, lazy dispatch to ``devenv.commands``, and the one error boundary.
+
+Command modules are imported only when their verb runs, and the plain forms of attach and
+exec (``devenv [PATH]``, ``devenv exec PATH -- CMD``) skip argparse when their environment
+already runs (:mod:`devenv.envs.fast`), so they stay fast (DESIGN §3.8).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from devenv import __version__
+from devenv.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PRE_CHILD, DevenvError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+VERBS = ("shell", "up", "exec", "list", "stop", "help")
+# Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
+# apart from the child's exit code (docker's convention).
+PASSTHROUGH = ("shell", "exec")
+
+EPILOG = """\
+exit codes: 0 ok, 1 failed, 2 usage, 3 internal error, 4 conflict (name or port),
+5 not found, 6 Docker unavailable, 125 exec/attach failed before the command ran,
+130 interrupted; exec and the shell pass the command's own exit code through.
+environment: DEVENV_HOME (all of devenv's files), DEVENV_SSH_PORT, DEVENV_PORT_RANGE=LOW-HIGH,
+DEVENV_DEBUG=1 (log every command devenv runs)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="devenv",
+        description="Isolated, long-lived, SSH-reachable development environments per project.",
+        usage="devenv [PATH] [--port N] [--name NAME]\n       devenv VERB ...",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"devenv {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
+
+    def start_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("path", nargs="?", default=".", metavar="PATH",
+                       help="project directory (default: .)")
+        p.add_argument("--port", type=int, metavar="N",
+                       help="host SSH port (default: $DEVENV_SSH_PORT, else the remembered "
+                            "or a newly allocated one)")
+        p.add_argument("--name", metavar="NAME",
+                       help="environment name (default: <parent>-<basename> of PATH)")
+
+    shell = verbs.add_parser(
+        "shell", help="start if needed and attach a shell (the default verb: devenv [PATH])",
+        description="Start the project's environment if it is not running, then attach an "
+                    "interactive shell in the project directory. Every session is equal; "
+                    "leaving it never stops the environment.")
+    start_options(shell)
+
+    up = verbs.add_parser("up", help="start if needed; print name, SSH port and ssh command",
+                          description="Start the project's environment if it is not running "
+                                      "and print how to reach it.")
+    start_options(up)
+    up.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    ex = verbs.add_parser(
+        "exec", help="run a command in the environment (starts it if needed)",
+        usage="devenv exec [--name NAME] PATH -- CMD...",
+        description="Run a non-interactive command in the project's environment, in the "
+                    "project directory; output streams, and its exit code passes through.")
+    ex.add_argument("--name", metavar="NAME", help="environment name (as for up)")
+    ex.add_argument("path", metavar="PATH", help="project directory")
+    ex.add_argument("command", nargs="...", metavar="CMD", help="the command, after --")
+
+    ls = verbs.add_parser("list", help="list environments",
+                          description="List this devenv's environments: name, project path, "
+                                      "SSH port, status, started, image.")
+    ls.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ls.add_argument("--all", action="store_true", dest="include_stopped",
+                    help="also list known projects whose environment is stopped")
+
+    st = verbs.add_parser("stop", help="stop environments",
+                          usage="devenv stop PATH|NAME... | --all",
+                          description="Stop environments given by project path or name.")
+    st.add_argument("targets", nargs="*", metavar="PATH|NAME")
+    st.add_argument("--all", action="store_true", dest="all_", help="stop every environment")
+
+    hp = verbs.add_parser("help", help="show help for devenv or a verb")
+    hp.add_argument("topic", nargs="?", choices=[v for v in VERBS if v != "help"],
+                    metavar="VERB")
+    return parser
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    """``devenv [PATH] ...`` is ``devenv shell [PATH] ...``."""
+    if not argv or (argv[0] not in VERBS and argv[0] not in ("-h", "--help", "--version")):
+        return ["shell", *argv]
+    return argv
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    verb = args.verb
+    if verb == "help":
+        parser.parse_args([args.topic, "--help"] if args.topic else ["--help"])
+        return 0
+    if verb == "shell":
+        from devenv.commands import shell
+
+        return shell.run(args.path, port=args.port, name=args.name)
+    if verb == "up":
+        from devenv.commands import up
+
+        return up.run(args.path, port=args.port, name=args.name, as_json=args.json)
+    if verb == "exec":
+        from devenv.commands import execute
+
+        command = list(args.command)
+        if command[:1] == ["--"]:
+            command = command[1:]
+        return execute.run(args.path, command, name=args.name)
+    if verb == "list":
+        from devenv.commands import listing
+
+        return listing.run(as_json=args.json, include_stopped=args.include_stopped)
+    if verb == "stop":
+        from devenv.commands import stop
+
+        return stop.run(args.targets, all_=args.all_)
+    parser.print_help()
+    return 0
+
+
+def _fast(argv: list[str]) -> None:
+    """Attach/exec without argparse when the environment already runs; returns only when the
+    fast path does not apply (the full path then validates and starts)."""
+    if argv[0] == "exec" and len(argv) > 3 and argv[2] == "--" and not argv[1].startswith("-"):
+        path, command, tty = argv[1], argv[3:], False
+    elif argv[0] == "shell" and len(argv) <= 2 and not any(a.startswith("-") for a in argv[1:]):
+        path, command = (argv[1] if len(argv) == 2 else "."), ["bash", "-l"]
+        tty = sys.stdin.isatty() and sys.stdout.isatty()
+    else:
+        return
+    from devenv.envs import fast
+
+    target = fast.lookup(path)
+    if target is not None:
+        from devenv import proc
+
+        proc.exec_replace(fast.exec_argv(target, command, tty=tty))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run devenv with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
+    verb = args_list[0] if args_list and args_list[0] in VERBS else None
+    try:
+        if verb in PASSTHROUGH:
+            _fast(args_list)
+        parser = _parser()
+        args = parser.parse_args(args_list)
+        return _dispatch(args, parser)
+    except DevenvError as e:
+        print(f"devenv: error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"devenv: hint: {e.hint}", file=sys.stderr)
+        return EXIT_PRE_CHILD if verb in PASSTHROUGH else e.exit_code
+    except KeyboardInterrupt:
+        print("devenv: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as e:  # argparse: --help, --version, usage errors
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+    except Exception as e:  # noqa: BLE001 - the one place unexpected errors are reported
+        log = _crash_log(e)
+        print(f"devenv: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"devenv: hint: please report it; details are in {log}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _crash_log(error: BaseException) -> str:
+    import platform
+    import traceback
+
+    from devenv.paths import ensure_private_dir, log_dir
+
+    try:
+        path = ensure_private_dir(log_dir()) / "crash.log"
+        with open(path, "a") as f:
+            f.write(f"devenv {__version__} python {platform.python_version()} "
+                    f"argv {sys.argv!r}\n")
+            f.write("".join(traceback.format_exception(error)))
+            f.write("\n")
+        return str(path)
+    except OSError:
+        return "(the log could not be written)"
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""A thin wrapper over the ``docker`` CLI: JSON formats in, classified errors out.
+
+Shelling out (rather than the Docker SDK) keeps start-up fast and inherits docker contexts,
+``DOCKER_HOST``, rootless and podman set-ups. Docker's exit codes are ambiguous (1 for almost
+everything), so failures are classified from stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from devenv import proc
+from devenv.errors import CommandError, ConflictError, DevenvError, EngineUnavailable
+
+DOCKER = "docker"
+
+_ENGINE_DOWN = re.compile(
+    r"Cannot connect to the Docker daemon|error during connect|Is the docker daemon running"
+    r"|connect: no such file or directory|connection refused|dial unix", re.IGNORECASE)
+_NO_SUCH = re.compile(r"No such (container|object|image)", re.IGNORECASE)
+_PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
+_NAME_TAKEN = re.compile(r"is already in use by container|Conflict\. The container name",
+                         re.IGNORECASE)
+
+
+class PortTaken(ConflictError):
+    """Docker could not publish the port: something else holds it."""
+
+
+class NameTaken(ConflictError):
+    """A container with this name already exists (another devenv may have just started it)."""
+
+
+class NoSuchObject(DevenvError):
+    """The container or image does not exist."""
+
+
+def classify(error: CommandError) -> DevenvError:
+    """Turn a failed docker call into the error it really is."""
+    err = error.stderr
+    if _ENGINE_DOWN.search(err):
+        return EngineUnavailable(
+            "the Docker engine is not answering",
+            "start it (scripts/engine.sh does, on Debian as root), or check DOCKER_HOST / "
+            "'docker context'",
+        )
+    if _PORT_TAKEN.search(err):
+        return PortTaken(f"docker could not publish the port: {_last_line(err)}")
+    if _NAME_TAKEN.search(err):
+        return NameTaken(_last_line(err))
+    if _NO_SUCH.search(err):
+        return NoSuchObject(_last_line(err))
+    return error
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error output"
+
+
+def docker(args: Sequence[str], *, timeout: float = 60, input: str | None = None,
+           capture: bool = True) -> proc.Result:
+    """Run ``docker ARGS``; raise a classified :class:`DevenvError` on failure."""
+    try:
+        return proc.run([DOCKER, *args], timeout=timeout, input=input, capture=capture)
+    except CommandError as e:
+        raise classify(e) from None
+
+
+def ping() -> str:
+    """The engine's version; raises :class:`EngineUnavailable` when it does not answer."""
+    try:
+        out = docker(["version", "--format", "{{.Server.Version}}"], timeout=20).stdout
+    except CommandError as e:
+        raise EngineUnavailable(
+            f"the Docker engine is not answering: {_last_line(e.stderr)}",
+            "start it (scripts/engine.sh does, on Debian as root)") from None
+    return out.strip()
+
+
+def inspect(kind: str, names: Sequence[str]) -> list[dict[str, Any]]:
+    """``docker KIND inspect`` for each of ``names``; missing ones are left out."""
+    if not names:
+        return []
+    try:
+        out = docker([kind, "inspect", *names], timeout=30).stdout
+    except NoSuchObject:
+        # One or more are missing; inspect them one by one so the others still count.
+        if len(names) == 1:
+            return []
+        found: list[dict[str, Any]] = []
+        for name in names:
+            found.extend(inspect(kind, [name]))
+        return found
+    data: list[dict[str, Any]] = json.loads(out or "[]")
+    return data
+
+
+def container(name: str) -> dict[str, Any] | None:
+    found = inspect("container", [name])
+    return found[0] if found else None
+
+
+def image(ref: str) -> dict[str, Any] | None:
+    found = inspect("image", [ref])
+    return found[0] if found else None
+
+
+def containers(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every container (running or not) carrying all of ``labels``, fully inspected."""
+    filters = [arg for key, value in labels.items() for arg in ("--filter", f"label={key}={value}")]
+    ids = docker(["ps", "-a", "-q", "--no-trunc", *filters], timeout=30).stdout.split()
+    return inspect("container", ids)
+
+
+def remove(name: str) -> None:
+    """Force-remove a container; a missing one is fine."""
+    with contextlib.suppress(NoSuchObject):
+        docker(["rm", "-f", name], timeout=60)
+
+
+def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    config = obj.get("Config") or {}
+    return dict(config.get("Labels") or {})
+
+
+def is_running(obj: Mapping[str, Any]) -> bool:
+    return bool((obj.get("State") or {}).get("Running"))
+
+
+def mount_arg(source: str, target: str, *, readonly: bool = False) -> str:
+    """A ``--mount`` value that survives commas, quotes and colons in paths.
+
+    Docker parses ``--mount`` as one CSV record, so every field is quoted and inner quotes
+    doubled.
+    """
+    fields = ["type=bind", f"source={source}", f"target={target}"]
+    if readonly:
+        fields.append("readonly")
+    return ",".join('"' + field.replace('"', '""') + '"' for field in fields)

@@ -1,0 +1,165 @@
+"""List and stop environments. Docker is the truth about what runs; devenv's state says which
+projects it knows. Only containers of this devenv installation (its instance label) count, so
+two users (or two ``DEVENV_HOME``s) sharing one engine never touch each other's."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from devenv import state
+from devenv.engine import docker
+from devenv.envs import identity
+from devenv.envs.identity import container_name
+from devenv.errors import DevenvError, NotFoundError
+
+STOP_GRACE = 5
+REMOVE_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """One row of ``devenv list``."""
+
+    name: str
+    container: str
+    path: str
+    project: str
+    port: int | None
+    status: str
+    started_at: str | None  # ISO 8601, UTC
+    image: str
+
+    def age(self, now: datetime | None = None) -> str:
+        if not self.started_at:
+            return "-"
+        started = parse_time(self.started_at)
+        return human_age((now or datetime.now(UTC)) - started)
+
+
+def parse_time(value: str) -> datetime:
+    """Docker's RFC 3339 times carry nanoseconds; Python takes microseconds."""
+    head, _, frac = value.rstrip("Z").partition(".")
+    micro = (frac + "000000")[:6] if frac else "000000"
+    return datetime.fromisoformat(f"{head}.{micro}+00:00")
+
+
+def human_age(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def _instance() -> str:
+    conn = state.connect()
+    try:
+        return state.instance_id(conn)
+    finally:
+        conn.close()
+
+
+def _info(found: dict[str, Any]) -> EnvInfo:
+    labels = docker.labels_of(found)
+    st = found.get("State") or {}
+    port = labels.get(identity.LABEL_PORT, "")
+    return EnvInfo(
+        name=labels.get(identity.LABEL_NAME, str(found.get("Name", "")).lstrip("/")),
+        container=str(found.get("Name", "")).lstrip("/"),
+        path=labels.get(identity.LABEL_PATH, ""),
+        project=labels.get(identity.LABEL_PROJECT, ""),
+        port=int(port) if port.isdigit() else None,
+        status=str(st.get("Status", "unknown")),
+        started_at=str(st["StartedAt"]) if st.get("StartedAt") else None,
+        image=str((found.get("Config") or {}).get("Image", "")),
+    )
+
+
+def list_envs(*, include_stopped: bool = False) -> list[EnvInfo]:
+    """This installation's environments (running ones; with ``include_stopped`` every
+    project devenv knows)."""
+    found = docker.containers({identity.LABEL_INSTANCE: _instance()})
+    rows = sorted((_info(c) for c in found), key=lambda r: r.name)
+    if include_stopped:
+        conn = state.connect()
+        try:
+            seen = {r.name for r in rows}
+            for p in state.all_projects(conn):
+                if p.name not in seen:
+                    rows.append(EnvInfo(p.name, container_name(p.name), p.path,
+                                        identity.ProjectPath(p.path).label, p.port, "stopped",
+                                        None, "-"))
+        finally:
+            conn.close()
+        rows.sort(key=lambda r: r.name)
+    return rows
+
+
+def resolve_names(targets: list[str]) -> list[str]:
+    """Map each PATH or NAME to an environment name devenv knows; unknown ones are an error."""
+    conn = state.connect()
+    try:
+        known = {p.name for p in state.all_projects(conn)}
+        running = {r.name for r in list_envs()}
+        names: list[str] = []
+        for raw in targets:
+            names.append(_resolve_one(conn, raw, known | running))
+        return names
+    finally:
+        conn.close()
+
+
+def _resolve_one(conn: sqlite3.Connection, raw: str, known: set[str]) -> str:
+    if os.path.isdir(raw):
+        project = state.project_by_path(conn, os.path.realpath(raw))
+        if project is not None:
+            return project.name
+        guess = identity.default_name(identity.project_path(raw))
+        if guess in known:
+            return guess
+        raise NotFoundError(f"no devenv environment for {raw!r}",
+                            f"start one with: devenv up {raw}")
+    for candidate in (raw, raw.removeprefix(identity.CONTAINER_PREFIX)):
+        if candidate in known:
+            return candidate
+    close = difflib.get_close_matches(raw.removeprefix(identity.CONTAINER_PREFIX), known, n=3)
+    hint = ("did you mean: " + ", ".join(close)) if close else "see 'devenv list --all'"
+    raise NotFoundError(f"no environment named {raw!r}", hint)
+
+
+def stop(names: list[str]) -> list[tuple[str, bool]]:
+    """Stop the named environments (in parallel); return (name, was_running) pairs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    instance = _instance()
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+        return list(pool.map(lambda n: (n, _stop_one(n, instance)), names))
+
+
+def _stop_one(name: str, instance: str) -> bool:
+    cname = container_name(name)
+    found = docker.container(cname)
+    if found is None:
+        return False
+    if docker.labels_of(found).get(identity.LABEL_INSTANCE) != instance:
+        raise DevenvError(f"{cname} belongs to another devenv installation; not stopping it")
+    was_running = docker.is_running(found)
+    try:
+        docker.docker(["stop", "-t", str(STOP_GRACE), cname], timeout=STOP_GRACE + 30)
+    except docker.NoSuchObject:
+        return was_running
+    # --rm removes it asynchronously; wait so that an immediate 'up' finds the name free.
+    deadline = time.monotonic() + REMOVE_TIMEOUT
+    while docker.container(cname) is not None:
+        if time.monotonic() > deadline:
+            docker.remove(cname)
+            break
+        time.sleep(0.1)
+    return was_running

@@ -1,0 +1,235 @@
+"""Start an environment once, or find it running: the path behind ``devenv .``, ``up``, ``exec``.
+
+One container per project, named ``devenv-<name>``, started with ``docker run -d --rm --init``;
+its main process is sshd (as the non-root container user), so the container lives until
+``devenv stop``. Starts are serialised per name with a lock; a name conflict from Docker
+(another devenv won a race) means "already running".
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass
+
+from devenv import state
+from devenv.engine import docker
+from devenv.envs import fast, identity, ports, registry
+from devenv.envs.fast import Target
+from devenv.envs.identity import ProjectPath, container_name
+from devenv.errors import ConflictError, DevenvError
+from devenv.images import default as images
+from devenv.lockfile import locked
+
+SSH_CONTAINER_PORT = 2222
+KEYS_MOUNT = "/run/devenv/keys"
+READY_TIMEOUT = 30.0
+START_LOCK_TIMEOUT = 1800.0  # a first start may build the image
+PORT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Env:
+    """A running environment."""
+
+    name: str
+    project: ProjectPath
+    port: int
+    image: str
+    started: bool  # this call started it
+
+    @property
+    def container(self) -> str:
+        return container_name(self.name)
+
+
+def target(raw_path: str, *, port: int | None = None,
+           name: str | None = None) -> tuple[Target, Env | None]:
+    """Where to ``docker exec`` for PATH, starting the environment first if needed; the
+    second item is the environment when this call had to look it up (``None`` on the fast
+    path)."""
+    if port is None and name is None:
+        hit = fast.lookup(raw_path)
+        if hit is not None:
+            return hit, None
+    env = ensure_running(raw_path, port=port, name=name)
+    if not env.started and fast.lookup(raw_path) is None:
+        # The derived index is missing or stale (deleted, or written by an older devenv):
+        # rebuild it so the next call takes the fast path again.
+        conn = state.connect()
+        try:
+            registry.refresh_files(conn)
+        finally:
+            conn.close()
+    return Target(env.container, env.project.workspace), env
+
+
+def ensure_running(raw_path: str, *, port: int | None = None, name: str | None = None) -> Env:
+    """Start the environment for ``raw_path`` unless it runs; return it.
+
+    :param port: ``--port``; ``DEVENV_SSH_PORT`` is read when this is ``None``.
+    :param name: ``--name``; otherwise the remembered or default name.
+    """
+    project = identity.project_path(raw_path)
+    requested = ports.requested_port(port)
+    conn = state.connect()
+    try:
+        known = state.project_by_path(conn, project.path)
+        env_name = (identity.check_name(name) if name is not None
+                    else known.name if known is not None else identity.default_name(project))
+        with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT, what=f"starting {env_name}"):
+            return _ensure_locked(conn, project, env_name, requested)
+    finally:
+        conn.close()
+
+
+def _ensure_locked(conn: sqlite3.Connection, project: ProjectPath, name: str,
+                   requested: ports.PortChoice | None) -> Env:
+    instance = state.instance_id(conn)
+    running = _existing(project, name, instance, requested)
+    if running is not None:
+        return running
+    image = _image_for(project, name)
+    previous = registry.claim(conn, project, name)
+    try:
+        env = _run(conn, project, name, image=image, requested=requested, instance=instance)
+    except BaseException:
+        registry.release(conn, project, previous)
+        raise
+    registry.refresh_files(conn)
+    return env
+
+
+def _existing(project: ProjectPath, name: str, instance: str,
+              requested: ports.PortChoice | None) -> Env | None:
+    """The running environment for ``name`` if it is this project's; refuse anyone else's."""
+    cname = container_name(name)
+    deadline = time.monotonic() + 20
+    while (found := docker.container(cname)) is not None:
+        labels = docker.labels_of(found)
+        if labels.get(identity.LABEL_PATH) != project.path:
+            raise registry.collision(name, project.path,
+                                     labels.get(identity.LABEL_PATH, "a non-devenv container"))
+        if labels.get(identity.LABEL_INSTANCE) != instance:
+            raise ConflictError(
+                f"container {cname} for this project belongs to another devenv installation",
+                "stop it with that devenv (its DEVENV_HOME), or use --name NAME",
+            )
+        if docker.is_running(found):
+            port = int(labels.get(identity.LABEL_PORT, "0"))
+            if requested is not None and requested.source == "flag" and requested.port != port:
+                raise ConflictError(
+                    f"{name} is already running with SSH port {port} (asked for {requested.port})",
+                    f"stop it first: devenv stop {name}",
+                )
+            wait_ready(cname, port)
+            return Env(name, project, port, str(found["Config"]["Image"]), started=False)
+        # Stopped but not yet removed (--rm is asynchronous): wait for it to go.
+        if time.monotonic() > deadline:
+            docker.remove(cname)
+        else:
+            time.sleep(0.2)
+    return None
+
+
+def _image_for(project: ProjectPath, name: str) -> str:
+    base = images.default_image()
+    if images.project_dockerfile(project.path) is None:
+        return base
+    return images.project_image(project.path, identity.project_image(name), base)
+
+
+def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: str,
+         requested: ports.PortChoice | None, instance: str) -> Env:
+    record = state.project_by_path(conn, project.path)
+    if record is None:  # the caller claimed it inside our lock; only state damage gets here
+        raise DevenvError(f"devenv's state lost the record of {project.path}")
+    key_dir = registry.write_key_dir(record)
+    uid, gid = images.container_ids()
+    _warn_unwritable(project, uid)
+    avoid: set[int] = set()
+    for _ in range(PORT_RETRIES):
+        choice = registry.assign_port(conn, project, requested, avoid)
+        argv = ["run", "-d", "--rm", "--init",
+                "--name", container_name(name), "--hostname", identity.hostname(name),
+                "--user", f"{uid}:{gid}",
+                "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                "-p", f"127.0.0.1:{choice.port}:{SSH_CONTAINER_PORT}",
+                "--mount", docker.mount_arg(project.path, project.workspace),
+                "--mount", docker.mount_arg(key_dir, KEYS_MOUNT, readonly=True),
+                "-e", f"DEVENV_WORKSPACE={project.workspace}",
+                "-e", f"DEVENV_NAME={name}",
+                "-w", project.workspace,
+                "--entrypoint", "/usr/local/bin/devenv-init"]
+        for key, value in identity.labels(project, name, choice.port, instance).items():
+            argv += ["--label", f"{key}={value}"]
+        argv.append(image)
+        try:
+            docker.docker(argv, timeout=120)
+        except docker.PortTaken:
+            # Docker lost a race for the port to a non-devenv process: take another one.
+            docker.remove(container_name(name))  # a "Created" leftover, if any
+            if choice.user_chosen:
+                raise ConflictError(f"port {choice.port} on 127.0.0.1 is busy",
+                                    "choose another port, or leave --port out") from None
+            avoid.add(choice.port)
+            continue
+        except docker.NameTaken:
+            # Another devenv started it between our check and our run: attach to that one.
+            env = _existing(project, name, instance, None)
+            if env is None:
+                raise
+            return env
+        try:
+            wait_ready(container_name(name), choice.port)
+        except BaseException:
+            docker.remove(container_name(name))
+            raise
+        return Env(name, project, choice.port, image, started=True)
+    raise DevenvError(f"docker reported every SSH port tried as taken: {sorted(avoid)}",
+                      f"free some ports or set {ports.ENV_RANGE}=LOW-HIGH")
+
+
+def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until sshd greets on 127.0.0.1:``port``; fail clearly if the container dies."""
+    deadline = time.monotonic() + timeout
+    next_check = time.monotonic() + 1.0
+    while True:
+        if _ssh_banner(port):
+            return
+        now = time.monotonic()
+        if now >= next_check:
+            found = docker.container(cname)
+            if found is None or not docker.is_running(found):
+                raise DevenvError(f"the container {cname} exited while starting",
+                                  "run with DEVENV_DEBUG=1, or start the image by hand to "
+                                  "see its output")
+            next_check = now + 1.0
+        if now >= deadline:
+            raise DevenvError(f"sshd in {cname} did not answer on port {port} within "
+                              f"{timeout:g}s", f"see 'docker logs {cname}'")
+        time.sleep(0.05)
+
+
+def _ssh_banner(port: int) -> bool:
+    # A TCP connect alone is not enough: docker-proxy accepts before sshd listens.
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.settimeout(2.0)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _warn_unwritable(project: ProjectPath, uid: int) -> None:
+    """When devenv runs as root the container user (UID 1000) may not own the project."""
+    if os.getuid() != 0:
+        return
+    st = os.stat(project.path)
+    if st.st_uid != uid and not st.st_mode & 0o002:
+        print(f"devenv: note: {project.path} belongs to UID {st.st_uid}; the container user "
+              f"(UID {uid}) can read it but not write to it (chown it to {uid} to allow that)",
+              file=sys.stderr)

@@ -1,0 +1,79 @@
+"""The one error hierarchy. Only ``cli.main`` turns these into exit codes.
+
+Exit codes (documented in the README):
+
+====  =====================================================================
+0     success
+1     an operation failed (docker refused, build failed, a wait timed out)
+2     usage: bad arguments or bad input (path, port, name)
+3     unexpected internal error; the traceback is in the log file named
+4     conflict: name collision, port busy or reserved, already running elsewhere
+5     not found: no such environment
+6     engine unavailable: docker CLI missing or the Docker engine not answering
+125   ``devenv exec`` / attach: devenv failed before the command started
+130   interrupted (Ctrl-C)
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_CONFLICT = 4
+EXIT_NOT_FOUND = 5
+EXIT_ENGINE = 6
+EXIT_PRE_CHILD = 125
+EXIT_INTERRUPTED = 130
+
+
+class DevenvError(Exception):
+    """An expected failure: one line for the user, an optional hint, an exit code.
+
+    :param message: what went wrong, one line.
+    :param hint: what to do about it, one line, or ``None``.
+    """
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(DevenvError):
+    """Bad arguments or input: a path, port or name that cannot be used."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConflictError(DevenvError):
+    """Something else holds what was asked for (a name, a port)."""
+
+    exit_code = EXIT_CONFLICT
+
+
+class NotFoundError(DevenvError):
+    """No environment matches."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class EngineUnavailable(DevenvError):
+    """The docker CLI is missing or the engine does not answer."""
+
+    exit_code = EXIT_ENGINE
+
+
+class CommandError(DevenvError):
+    """A child process failed; carries its argv, exit code and the tail of its stderr."""
+
+    def __init__(
+        self, argv: list[str], returncode: int, stderr: str, hint: str | None = None
+    ) -> None:
+        tail = " ".join(stderr.strip().splitlines()[-3:]) or "no error output"
+        super().__init__(f"{' '.join(argv[:2])} failed (exit {returncode}): {tail}", hint)
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr

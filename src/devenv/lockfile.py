@@ -1,0 +1,69 @@
+"""Cross-process critical sections with ``fcntl.flock``; bounded, and they say when they wait."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devenv.errors import DevenvError
+from devenv.paths import ensure_private_dir, locks_dir
+
+
+@contextmanager
+def locked(name: str, *, timeout: float, what: str) -> Iterator[None]:
+    """Hold the exclusive lock ``name`` (a file in devenv's lock dir) for the block.
+
+    :param timeout: seconds to wait before giving up with a :class:`DevenvError`.
+    :param what: what the holder is doing, for the "waiting" message.
+    """
+    path = ensure_private_dir(locks_dir()) / f"{name}.lock"
+    with _open(path) as fd:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise DevenvError(
+                        f"gave up after {timeout:g}s waiting for another devenv ({what})",
+                        f"if no other devenv is running, remove {path}",
+                    ) from None
+                if not told and now + timeout - deadline > 1.0:
+                    print(f"devenv: waiting for another devenv ({what})...", file=sys.stderr)
+                    told = True
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same dir and ``os.replace``."""
+    raw = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, raw)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

@@ -1,0 +1,81 @@
+"""Where devenv keeps things. One override, ``DEVENV_HOME``, moves all of it (tests use it).
+
+Without the override devenv follows XDG: config in ``$XDG_CONFIG_HOME/devenv``, state (the
+database, keys, ssh_config) in ``$XDG_STATE_HOME/devenv``, cache (build logs) in
+``$XDG_CACHE_HOME/devenv``. This module is on the exec fast path, so ``pathlib`` is imported
+only by the functions that return a ``Path``.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+_XDG = {"config": ("XDG_CONFIG_HOME", ".config"),
+        "state": ("XDG_STATE_HOME", ".local/state"),
+        "cache": ("XDG_CACHE_HOME", ".cache")}
+
+
+def _root(kind: str) -> str:
+    home = os.environ.get("DEVENV_HOME")
+    if home:
+        return os.path.join(os.path.abspath(home), kind)
+    var, default = _XDG[kind]
+    value = os.environ.get(var, "")
+    base = value if os.path.isabs(value) else os.path.join(os.path.expanduser("~"), default)
+    return os.path.join(base, "devenv")
+
+
+def _path(kind: str, *parts: str) -> Path:
+    from pathlib import Path
+
+    return Path(_root(kind), *parts)
+
+
+def config_dir() -> Path:
+    return _path("config")
+
+
+def state_dir() -> Path:
+    return _path("state")
+
+
+def cache_dir() -> Path:
+    return _path("cache")
+
+
+def index_file() -> str:
+    """The project index derived from the database for the exec fast path (a ``str``: the
+    fast path avoids pathlib)."""
+    return os.path.join(_root("state"), "index")
+
+
+def db_path() -> Path:
+    return _path("state", "state.db")
+
+
+def ssh_dir() -> Path:
+    """devenv's own SSH files: client key, known_hosts, ssh_config."""
+    return _path("state", "ssh")
+
+
+def locks_dir() -> Path:
+    return _path("state", "locks")
+
+
+def env_dir(name: str) -> Path:
+    """Per-environment files, e.g. the host-key directory mounted into the container."""
+    return _path("state", "envs", name)
+
+
+def log_dir() -> Path:
+    return _path("cache", "logs")
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700 for the leaf; return it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path

@@ -1,0 +1,162 @@
+"""The only place that starts processes.
+
+Rules: argv is a list (never a shell); every call has an explicit timeout; environment
+overrides use ``None`` to delete a variable; with ``DEVENV_DEBUG=1`` each command is logged to
+stderr with secrets redacted; a timeout escalates SIGINT -> SIGTERM -> SIGKILL.
+
+:func:`exec_replace` is on the attach/exec fast path, so this module imports nothing beyond
+``os`` and ``sys`` at load time; ``subprocess`` and ``shlex`` come in when first needed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from devenv.errors import CommandError, DevenvError, EngineUnavailable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Mapping, Sequence
+    from typing import NoReturn
+
+_SECRET_MARKERS = ("PASSWORD", "TOKEN", "SECRET", "KEY=")
+
+# (seconds to wait after SIGINT, after SIGTERM) before the next signal, as tox does.
+_ESCALATION = (0.3, 0.2)
+
+
+class Result:
+    """A finished process: its argv, exit code and captured output."""
+
+    __slots__ = ("argv", "returncode", "stderr", "stdout")
+
+    def __init__(self, argv: list[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("DEVENV_DEBUG", "") not in ("", "0")
+
+
+def redact(argv: Sequence[str]) -> str:
+    """The command line for logs, with anything that looks like a secret hidden."""
+    import shlex
+
+    shown = []
+    for arg in argv:
+        secret = any(marker in arg.upper() for marker in _SECRET_MARKERS) and "=" in arg
+        shown.append(arg.split("=", 1)[0] + "=***" if secret else arg)
+    return shlex.join(shown)
+
+
+def _log(argv: Sequence[str]) -> None:
+    if debug_enabled():
+        print(f"devenv: + {redact(argv)}", file=sys.stderr, flush=True)
+
+
+def _merged_env(env: Mapping[str, str | None] | None) -> dict[str, str] | None:
+    if env is None:
+        return None
+    merged = dict(os.environ)
+    for key, value in env.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _missing(argv: Sequence[str]) -> DevenvError:
+    if argv[0] == "docker":
+        return EngineUnavailable(
+            "the docker CLI is not installed (no 'docker' on PATH)",
+            "install Docker, or run scripts/engine.sh as root on Debian",
+        )
+    return DevenvError(f"'{argv[0]}' is not installed (not found on PATH)",
+                       f"install {argv[0]} and try again")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    import signal
+    import subprocess
+
+    for sig, wait in zip((signal.SIGINT, signal.SIGTERM), _ESCALATION, strict=True):
+        proc.send_signal(sig)
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.kill()
+    proc.wait()
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: Mapping[str, str | None] | None = None,
+    input: str | None = None,
+    check: bool = True,
+    capture: bool = True,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Result:
+    """Run ``argv`` to completion and return its :class:`Result`.
+
+    :param timeout: seconds before the child is interrupted and a :class:`DevenvError` raised.
+    :param env: overrides on top of the current environment; ``None`` values delete.
+    :param input: text for the child's stdin (otherwise stdin is ``/dev/null``).
+    :param check: raise :class:`CommandError` on a non-zero exit.
+    :param capture: capture stdout/stderr (otherwise they go to ours).
+    """
+    import subprocess
+
+    args = [str(a) for a in argv]
+    _log(args)
+    pipe = subprocess.PIPE if capture else None
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=pipe,
+            stderr=pipe,
+            env=_merged_env(env),
+            cwd=cwd,
+            text=True,
+            errors="replace",
+        )
+    except FileNotFoundError:
+        raise _missing(args) from None
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise DevenvError(f"'{redact(args[:3])} ...' did not finish within {timeout:g}s",
+                          "run with DEVENV_DEBUG=1 to see what it was doing") from None
+    except BaseException:
+        _stop(proc)
+        raise
+    result = Result(args, proc.returncode, out or "", err or "")
+    if check and result.returncode != 0:
+        raise CommandError(args, result.returncode, result.stderr)
+    return result
+
+
+def exec_replace(argv: Sequence[str], env: Mapping[str, str | None] | None = None) -> NoReturn:
+    """Replace this process with ``argv`` (interactive hand-over; Python never proxies a TTY)."""
+    args = [str(a) for a in argv]
+    _log(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    merged = _merged_env(env)
+    try:
+        if merged is None:
+            os.execvp(args[0], args)
+        os.execvpe(args[0], args, merged)
+    except FileNotFoundError:
+        raise _missing(args) from None

@@ -1,0 +1,79 @@
+"""devenv's own ``ssh_config`` and ``known_hosts``, regenerated from state.
+
+Every known project gets a ``Host devenv-<name>`` block; its host key is pinned in devenv's
+``known_hosts`` under ``HostKeyAlias devenv-<name>``, so trust is independent of the port and
+survives stop/start, rebuilds and port changes with ``StrictHostKeyChecking yes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devenv.lockfile import atomic_write, locked
+from devenv.paths import ensure_private_dir, ssh_dir
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """One environment as SSH sees it."""
+
+    alias: str  # ``devenv-<name>``: the Host pattern and the HostKeyAlias
+    port: int
+    user: str
+    host_pub: str  # "ssh-ed25519 AAAA... comment"
+
+
+def config_path() -> Path:
+    return ssh_dir() / "config"
+
+
+def known_hosts_path() -> Path:
+    return ssh_dir() / "known_hosts"
+
+
+def _quote(value: str) -> str:
+    """Quote a value for ssh_config (paths may hold spaces)."""
+    return '"' + value + '"' if any(c in value for c in ' \t"#') else value
+
+
+def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path) -> str:
+    lines = ["# Written by devenv; regenerated on every 'devenv up'. Do not edit.", ""]
+    for entry in hosts:
+        host = entry.alias
+        lines += [
+            f"Host {host}",
+            "  HostName 127.0.0.1",
+            f"  Port {entry.port}",
+            f"  User {entry.user}",
+            f"  IdentityFile {_quote(str(identity))}",
+            "  IdentitiesOnly yes",
+            f"  UserKnownHostsFile {_quote(str(known_hosts))}",
+            "  GlobalKnownHostsFile /dev/null",
+            f"  HostKeyAlias {host}",
+            "  StrictHostKeyChecking yes",
+            "  CheckHostIP no",
+            "  PasswordAuthentication no",
+            "  ForwardAgent no",
+            "  LogLevel ERROR",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def render_known_hosts(hosts: Iterable[HostEntry]) -> str:
+    lines = []
+    for entry in hosts:
+        keytype, key = entry.host_pub.split()[:2]
+        lines.append(f"{entry.alias} {keytype} {key}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write(hosts: list[HostEntry], identity: Path) -> Path:
+    """Regenerate both files atomically from ``hosts``; return the config path."""
+    ensure_private_dir(ssh_dir())
+    with locked("ssh-config", timeout=30, what="writing ssh_config"):
+        atomic_write(known_hosts_path(), render_known_hosts(hosts), 0o644)
+        atomic_write(config_path(), render_config(hosts, identity, known_hosts_path()), 0o600)
+    return config_path()

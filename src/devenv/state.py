@@ -1,0 +1,142 @@
+"""devenv's state: one sqlite database (WAL, ``BEGIN IMMEDIATE``, ``user_version`` migrations).
+
+It remembers every project devenv has started: its path, its environment name, its SSH port
+and its SSH host key, so that ports and host keys survive stop/start and rebuilds.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from devenv.paths import db_path, ensure_private_dir
+
+_MIGRATIONS = [
+    # 1: projects and the instance id that labels this devenv's containers.
+    """
+    CREATE TABLE projects (
+        path      TEXT PRIMARY KEY,
+        name      TEXT NOT NULL UNIQUE,
+        port      INTEGER UNIQUE,
+        host_key  TEXT NOT NULL,
+        host_pub  TEXT NOT NULL,
+        created   REAL NOT NULL
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project devenv knows: where it is, its name, port and pinned host key."""
+
+    path: str
+    name: str
+    port: int | None
+    host_key: str
+    host_pub: str
+
+
+def connect() -> sqlite3.Connection:
+    """Open the database, creating or migrating it as needed."""
+    path = db_path()
+    ensure_private_dir(path.parent)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version < len(_MIGRATIONS):
+        _migrate(conn)
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    # WAL must be set outside a transaction; it persists in the file.
+    conn.execute("PRAGMA journal_mode = WAL")
+    with transaction(conn):
+        # Re-check under the write lock: a parallel devenv may have migrated already.
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('instance', ?)",
+            (secrets.token_hex(6),),
+        )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction taken up front (``BEGIN IMMEDIATE``): no upgrade deadlocks."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def instance_id(conn: sqlite3.Connection) -> str:
+    """The id of this devenv installation; its containers carry it as a label."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+    return str(row[0])
+
+
+# A constant column list and constant WHERE clauses, never user input (hence the S608 waivers).
+_COLUMNS = "path, name, port, host_key, host_pub"
+
+
+def _select(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> list[Project]:
+    sql = f"SELECT {_COLUMNS} FROM projects {where}"  # noqa: S608
+    return [Project(*row) for row in conn.execute(sql, args).fetchall()]
+
+
+def project_by_path(conn: sqlite3.Connection, path: str) -> Project | None:
+    return next(iter(_select(conn, "WHERE path = ?", (path,))), None)
+
+
+def project_by_name(conn: sqlite3.Connection, name: str) -> Project | None:
+    return next(iter(_select(conn, "WHERE name = ?", (name,))), None)
+
+
+def project_by_port(conn: sqlite3.Connection, port: int) -> Project | None:
+    return next(iter(_select(conn, "WHERE port = ?", (port,))), None)
+
+
+def all_projects(conn: sqlite3.Connection) -> list[Project]:
+    return _select(conn, "ORDER BY name", ())
+
+
+def used_ports(conn: sqlite3.Connection) -> set[int]:
+    return {row[0] for row in conn.execute("SELECT port FROM projects WHERE port IS NOT NULL")}
+
+
+def add_project(conn: sqlite3.Connection, project: Project) -> None:
+    conn.execute(
+        f"INSERT INTO projects({_COLUMNS}, created) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+        (project.path, project.name, project.port, project.host_key, project.host_pub,
+         time.time()),
+    )
+
+
+def set_name(conn: sqlite3.Connection, path: str, name: str) -> None:
+    conn.execute("UPDATE projects SET name = ? WHERE path = ?", (name, path))
+
+
+def set_path(conn: sqlite3.Connection, name: str, path: str) -> None:
+    conn.execute("UPDATE projects SET path = ? WHERE name = ?", (path, name))
+
+
+def set_port(conn: sqlite3.Connection, path: str, port: int | None) -> None:
+    conn.execute("UPDATE projects SET port = ? WHERE path = ?", (port, path))
+
+
+def remove_project(conn: sqlite3.Connection, path: str) -> None:
+    conn.execute("DELETE FROM projects WHERE path = ?", (path,))
