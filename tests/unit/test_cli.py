@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devenv import __version__, cli
+from devenv.commands import up
+from devenv.errors import ConflictError
+
+VERBS = ["shell", "up", "exec", "list", "stop", "help"]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"devenv {__version__}"
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([verb, "-h"]) == 0
+    assert "usage: devenv" in capsys.readouterr().out
+
+
+def test_help_verb(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["help", "stop"]) == 0
+    assert "devenv stop PATH|NAME" in capsys.readouterr().out
+    assert cli.main(["help"]) == 0
+    out = capsys.readouterr().out
+    assert all(verb in out for verb in VERBS) and "exit codes" in out
+
+
+@pytest.mark.parametrize("argv", [["up", "--port", "x"], ["list", "--bogus"], ["exec"],
+                                  ["help", "nope"]])
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_bad_input_is_one_line_and_hint(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["up", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("devenv: error: project path does not exist")
+    assert err[1].startswith("devenv: hint: ")
+    assert len(err) == 2
+
+
+def test_exec_and_shell_use_125_for_their_own_failures(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["exec", str(tmp_path / "missing"), "--", "true"]) == 125
+    assert cli.main([str(tmp_path / "missing")]) == 125
+    assert cli.main(["exec", str(tmp_path), "--"]) == 125
+    assert "no command given" in capsys.readouterr().err
+
+
+def test_conflicts_map_to_4(monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise ConflictError("taken", "pick another")
+
+    monkeypatch.setattr(up, "run", refuse)
+    assert cli.main(["up", "."]) == 4
+    assert capsys.readouterr().err == "devenv: error: taken\ndevenv: hint: pick another\n"
+
+
+def test_unexpected_errors_exit_3_with_a_log(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str],
+                                             devenv_home: Path) -> None:
+    def crash(*args: object, **kwargs: object) -> int:
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(up, "run", crash)
+    assert cli.main(["up", "."]) == 3
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError: bug" in err and "Traceback" not in err
+    log = devenv_home / "cache" / "logs" / "crash.log"
+    assert "ZeroDivisionError" in log.read_text()
+
+
+def test_interrupt_is_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(up, "run", interrupted)
+    assert cli.main(["up", "."]) == 130
+
+
+def test_stop_needs_targets_or_all(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["stop"]) == 2
+    assert cli.main(["stop", "x", "--all"]) == 2

@@ -1,0 +1,72 @@
+"""The import budget (DESIGN §3.8): start-up paths import nothing heavy."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+FORBIDDEN = {"rich", "asyncio", "msgspec", "docker", "pydantic", "requests", "paramiko",
+             "asyncssh"}
+
+
+def imported(argv: list[str], env: dict[str, str]) -> set[str]:
+    """Top-level modules a fresh interpreter imports while running ``argv``."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert names, proc.stderr
+    return names
+
+
+@pytest.fixture
+def stub_docker(tmp_path: Path, devenv_home: Path) -> dict[str, str]:
+    """A PATH whose `docker` only succeeds: the imports are the subject here, not Docker."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "docker").chmod(0o755)
+    return dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_version_imports_nothing_heavy(stub_docker: dict[str, str]) -> None:
+    names = imported(["-m", "devenv", "--version"], stub_docker)
+    assert not names & FORBIDDEN
+
+
+def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_path: Path,
+                                               devenv_home: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    with socket.socket() as listener:  # stands in for the environment's published port
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        (devenv_home / "state").mkdir(parents=True)
+        (devenv_home / "state" / "index").write_text(f"{project}\tx-p\t{port}\n")
+        names = imported(["-m", "devenv", "exec", str(project), "--", "true"], stub_docker)
+    assert not names & FORBIDDEN
+    # The fast path skips argparse, sqlite3, subprocess and pathlib altogether.
+    assert not names & {"argparse", "sqlite3", "subprocess", "pathlib", "json", "socket"}
+
+
+def test_exec_slow_path_imports_nothing_heavy(stub_docker: dict[str, str],
+                                              tmp_path: Path) -> None:
+    names = imported(["-m", "devenv", "exec", str(tmp_path), "--", "true"], stub_docker)
+    assert "devenv" in names and not names & FORBIDDEN
+
+
+def test_version_is_quick() -> None:
+    # A gross-regression guard only; real figures come from bench/.
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "devenv", "--version"], check=True,
+                   capture_output=True, timeout=30)
+    assert time.monotonic() - start < 2.0
