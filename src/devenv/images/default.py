@@ -117,7 +117,8 @@ def _build(context: Path, tag: str, args: Mapping[str, str], labels: Mapping[str
            what: str) -> None:
     log = ensure_private_dir(log_dir()) / f"build-{tag.replace(':', '_').replace('/', '_')}.log"
     print(f"devenv: building {what} (log: {log})", file=sys.stderr, flush=True)
-    argv = ["build", "-t", tag, "--label", "devenv=true"]
+    # --force-rm: a failed step leaves no intermediate container behind (legacy builder).
+    argv = ["build", "--force-rm", "-t", tag, "--label", "devenv=true"]
     for key, value in labels.items():
         argv += ["--label", f"{key}={value}"]
     for key, value in args.items():

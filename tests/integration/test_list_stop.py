@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .conftest import Devenv
+
+
+def test_list_stop_all(dv: Devenv, make_project: Any) -> None:
+    assert json.loads(dv.ok("list", "--json").stdout) == []
+    infos = [dv.up(make_project(f"l{i}")) for i in range(3)]
+    listed = json.loads(dv.ok("list", "--json").stdout)
+    assert sorted(r["name"] for r in listed) == sorted(i["name"] for i in infos)
+    for row in listed:
+        match = next(i for i in infos if i["name"] == row["name"])
+        assert row["path"] == match["path"] and row["port"] == match["port"]
+        assert row["status"] == "running" and row["image"] == match["image"]
+        assert row["age"].endswith(("second", "seconds", "minute", "minutes"))
+    table = dv.ok("list").stdout.splitlines()
+    assert table[0].split() == ["NAME", "PROJECT", "PORT", "STATUS", "STARTED", "IMAGE"]
+    assert len(table) == 4 and all("running" in line for line in table[1:])
+
+    dv.ok("stop", infos[0]["path"])
+    assert len(json.loads(dv.ok("list", "--json").stdout)) == 2
+    out = dv.ok("stop", "--all").stdout
+    assert sorted(out.splitlines()) == sorted(f"stopped {i['name']}" for i in infos[1:])
+    assert json.loads(dv.ok("list", "--json").stdout) == []
+    assert dv.ok("list").stdout.strip() == "no environments running"
+    assert dv.containers() == []
+    # --all still shows the known projects, stopped, with their remembered ports.
+    known = json.loads(dv.ok("list", "--all", "--json").stdout)
+    assert {(r["name"], r["status"], r["port"]) for r in known} == {
+        (i["name"], "stopped", i["port"]) for i in infos}
+
+
+def test_stop_by_name_and_unknown_names(dv: Devenv, make_project: Any) -> None:
+    info = dv.up(make_project("named"))
+    assert dv.ok("stop", info["name"]).stdout.strip() == f"stopped {info['name']}"
+    assert dv.ok("stop", info["container"]).stdout.strip() == f"{info['name']} was not running"
+    typo = dv.run("stop", info["name"][:-1] + "x")
+    assert typo.returncode == 5
+    assert "no environment named" in typo.stderr and info["name"] in typo.stderr
+
+
+def test_list_ignores_other_installations(dv: Devenv, make_project: Any,
+                                          tmp_path: Any) -> None:
+    from .conftest import Devenv as Other
+
+    other = Other(tmp_path / "other-home")
+    theirs = other.up(make_project("theirs"))
+    try:
+        assert json.loads(dv.ok("list", "--json").stdout) == []
+        dv.ok("stop", "--all")
+        assert other.containers() == [theirs["container"]]
+    finally:
+        other.ok("stop", "--all")

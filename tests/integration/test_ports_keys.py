@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from .conftest import Devenv
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_stop_up_keeps_port_and_host_key(dv: Devenv, make_project: Any) -> None:
+    project = make_project()
+    first = dv.up(project)
+    host = first["container"]
+    assert dv.ssh(host, "true").returncode == 0
+    known = (dv.home / "state" / "ssh" / "known_hosts").read_bytes()
+    dv.ok("stop", str(project))
+    assert dv.containers() == []
+    second = dv.up(project)
+    assert second["port"] == first["port"] and second["started"]
+    again = dv.ssh(host, "true")
+    assert again.returncode == 0, again.stderr
+    assert (dv.home / "state" / "ssh" / "known_hosts").read_bytes() == known
+
+    # A new port: ssh to the same alias still verifies the same pinned key.
+    dv.ok("stop", host)
+    other = free_port()
+    third = dv.up(project, "--port", str(other))
+    assert third["port"] == other
+    moved = dv.ssh(host, "true")
+    assert moved.returncode == 0, moved.stderr
+    assert (dv.home / "state" / "ssh" / "known_hosts").read_bytes() == known
+    assert f"Port {other}" in dv.ssh_config.read_text()
+    # The chosen port is remembered for the next start.
+    dv.ok("stop", str(project))
+    assert dv.up(project)["port"] == other
+
+
+def test_env_var_port_and_flag_precedence(dv: Devenv, make_project: Any) -> None:
+    env_port, flag_port = free_port(), free_port()
+    a = make_project("a")
+    assert dv.up(a, env={"DEVENV_SSH_PORT": str(env_port)})["port"] == env_port
+    b = make_project("b")
+    got = dv.up(b, "--port", str(flag_port), env={"DEVENV_SSH_PORT": str(free_port())})
+    assert got["port"] == flag_port
+    # A running environment asked for another port by flag says so, and stays as it is.
+    clash = dv.run("up", "--port", str(free_port()), str(b))
+    assert clash.returncode == 4 and "already running with SSH port" in clash.stderr
+    # The variable alone is only a default for starts: attach still works.
+    assert dv.run("exec", str(b), "--", "true",
+                  env={"DEVENV_SSH_PORT": str(free_port())}).returncode == 0
+
+
+def test_busy_or_invalid_ports_are_clear_errors(dv: Devenv, make_project: Any) -> None:
+    project = make_project()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = dv.run("up", "--port", str(port), str(project))
+        assert taken.returncode == 4
+        assert f"port {port} on 127.0.0.1 is busy" in taken.stderr
+        assert "hint:" in taken.stderr
+    for bad, code in (("0", 2), ("65536", 2), ("http", 2)):
+        got = dv.run("up", "--port", bad, str(project))
+        assert got.returncode == code, got.stderr
+        assert "Traceback" not in got.stderr
+    env_bad = dv.run("up", str(project), env={"DEVENV_SSH_PORT": "99999"})
+    assert env_bad.returncode == 2 and "DEVENV_SSH_PORT" in env_bad.stderr
+    assert dv.containers() == []
+    assert dv.run("list", "--all", "--json").stdout.strip() == "[]"  # nothing half-created
+
+
+def test_allocation_skips_ports_in_use(dv: Devenv, make_project: Any) -> None:
+    low = int(dv.env["DEVENV_PORT_RANGE"].split("-")[0])
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", low))
+        squatter.listen()
+        got = dv.up(make_project(), env={"DEVENV_PORT_RANGE": f"{low}-{low + 5}"})
+    assert got["port"] == low + 1
