@@ -92,9 +92,10 @@ def _ensure_locked(conn: sqlite3.Connection, project: ProjectPath, name: str,
     running = _existing(project, name, instance, requested)
     if running is not None:
         return running
-    image = _image_for(project, name)
+    # Claim the name first: a collision is reported before any image is built.
     previous = registry.claim(conn, project, name)
     try:
+        image = _image_for(project, name)
         env = _run(conn, project, name, image=image, requested=requested, instance=instance)
     except BaseException:
         registry.release(conn, project, previous)
