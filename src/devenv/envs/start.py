@@ -212,7 +212,7 @@ def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT) -> None:
         if now >= deadline:
             raise DevenvError(f"sshd in {cname} did not answer on port {port} within "
                               f"{timeout:g}s", f"see 'docker logs {cname}'")
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def _ssh_banner(port: int) -> bool:
