@@ -54,3 +54,30 @@ def test_broken_project_dockerfile_is_a_clear_error(dv: Devenv, make_project: An
     commands = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--format", "{{.Command}}"],
                               capture_output=True, text=True, check=True).stdout
     assert marker not in commands
+
+
+def test_container_dying_at_start_is_reported_and_cleaned_up(dv: Devenv,
+                                                             make_project: Any) -> None:
+    project = make_project("nosshd")
+    (project / ".devenv").mkdir()
+    (project / ".devenv" / "Dockerfile").write_text(
+        "ARG DEVENV_BASE_IMAGE\nFROM ${DEVENV_BASE_IMAGE}\nUSER root\nRUN rm /usr/sbin/sshd\n")
+    got = dv.run("up", str(project))
+    assert got.returncode == 1, got.stderr
+    error = next(line for line in got.stderr.splitlines() if line.startswith("devenv: error"))
+    # The container's own last words survive --rm, through the status dir.
+    assert "exited while starting" in error and "/usr/sbin/sshd: not found" in error
+    assert dv.containers() == []
+    assert dv.run("list", "--all", "--json").stdout.strip() == "[]"
+    subprocess.run(["docker", "rmi", "-f", f"devenv-project-{project.parent.name}-nosshd"],
+                   capture_output=True, check=False)
+
+
+def test_probes_do_not_fill_the_status_log(dv: Devenv, make_project: Any) -> None:
+    project = make_project()
+    info = dv.up(project)
+    for _ in range(3):
+        dv.ok("exec", str(project), "--", "true")
+    assert dv.ssh(info["container"], "true").returncode == 0
+    log = dv.home / "state" / "envs" / info["name"] / "status" / "init.log"
+    assert log.exists() and log.read_text() == ""

@@ -19,6 +19,8 @@ from devenv.ssh import config as ssh_config
 from devenv.ssh import keys
 from devenv.state import Project
 
+STATUS_LOG = "init.log"
+
 
 def collision(name: str, mine: str, theirs: str) -> ConflictError:
     return ConflictError(
@@ -82,21 +84,26 @@ def assign_port(conn: sqlite3.Connection, project: ProjectPath,
     return choice
 
 
-def write_key_dir(project: Project) -> str:
-    """Write the host key and devenv's client key where the container can read them.
+def prepare_mounts(project: Project) -> tuple[str, str]:
+    """Write the per-environment directories the container mounts; return (keys, status).
 
-    The directory is mounted read-only; the container user copies the files with the modes
-    sshd insists on. When devenv runs as root the container user is UID 1000, so the
-    directory is handed to that UID.
+    ``keys`` (mounted read-only) holds the host key and devenv's client public key; the
+    container user copies them with the modes sshd insists on. ``status`` (writable, and
+    emptied here at every start) receives the container's start-up errors, so they can be
+    reported even after ``--rm`` removed a container that died. When devenv runs as root the
+    container user is UID 1000, so both are handed to that UID.
     """
-    directory = ensure_private_dir(env_dir(project.name) / "keys")
-    atomic_write(directory / "ssh_host_ed25519_key", project.host_key, 0o600)
-    atomic_write(directory / "authorized_keys", keys.client_public_key() + "\n", 0o600)
+    base = env_dir(project.name)
+    keys_dir = ensure_private_dir(base / "keys")
+    status_dir = ensure_private_dir(base / "status")
+    atomic_write(keys_dir / "ssh_host_ed25519_key", project.host_key, 0o600)
+    atomic_write(keys_dir / "authorized_keys", keys.client_public_key() + "\n", 0o600)
+    atomic_write(status_dir / STATUS_LOG, "", 0o600)
     if os.getuid() == 0:
         uid, gid = container_ids()
-        for path in (directory, directory / "ssh_host_ed25519_key", directory / "authorized_keys"):
+        for path in (keys_dir, *keys_dir.iterdir(), status_dir, *status_dir.iterdir()):
             os.chown(path, uid, gid)
-    return str(directory)
+    return str(keys_dir), str(status_dir)
 
 
 def refresh_files(conn: sqlite3.Connection) -> str:

@@ -8,6 +8,7 @@ its main process is sshd (as the non-root container user), so the container live
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -26,6 +27,7 @@ from devenv.lockfile import locked
 
 SSH_CONTAINER_PORT = 2222
 KEYS_MOUNT = "/run/devenv/keys"
+STATUS_MOUNT = "/run/devenv/status"
 READY_TIMEOUT = 30.0
 START_LOCK_TIMEOUT = 1800.0  # a first start may build the image
 PORT_RETRIES = 5
@@ -148,7 +150,8 @@ def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: st
     record = state.project_by_path(conn, project.path)
     if record is None:  # the caller claimed it inside our lock; only state damage gets here
         raise DevenvError(f"devenv's state lost the record of {project.path}")
-    key_dir = registry.write_key_dir(record)
+    key_dir, status_dir = registry.prepare_mounts(record)
+    status_log = os.path.join(status_dir, registry.STATUS_LOG)
     uid, gid = images.container_ids()
     _warn_unwritable(project, uid)
     avoid: set[int] = set()
@@ -161,6 +164,7 @@ def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: st
                 "-p", f"127.0.0.1:{choice.port}:{SSH_CONTAINER_PORT}",
                 "--mount", docker.mount_arg(project.path, project.workspace),
                 "--mount", docker.mount_arg(key_dir, KEYS_MOUNT, readonly=True),
+                "--mount", docker.mount_arg(status_dir, STATUS_MOUNT),
                 "-e", f"DEVENV_WORKSPACE={project.workspace}",
                 "-e", f"DEVENV_NAME={name}",
                 "-w", project.workspace,
@@ -168,11 +172,13 @@ def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: st
         for key, value in identity.labels(project, name, choice.port, instance).items():
             argv += ["--label", f"{key}={value}"]
         argv.append(image)
+        cname = container_name(name)
         try:
             docker.docker(argv, timeout=120)
+            wait_ready(cname, choice.port, status_log=status_log)
         except docker.PortTaken:
             # Docker lost a race for the port to a non-devenv process: take another one.
-            docker.remove(container_name(name))  # a "Created" leftover, if any
+            _discard(cname)  # a "Created" leftover, if any
             if choice.user_chosen:
                 raise ConflictError(f"port {choice.port} on 127.0.0.1 is busy",
                                     "choose another port, or leave --port out") from None
@@ -184,18 +190,25 @@ def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: st
             if env is None:
                 raise
             return env
-        try:
-            wait_ready(container_name(name), choice.port)
         except BaseException:
-            docker.remove(container_name(name))
+            # The daemon may have created the container before the failure (or Ctrl-C).
+            _discard(cname)
             raise
         return Env(name, project, choice.port, image, started=True)
     raise DevenvError(f"docker reported every SSH port tried as taken: {sorted(avoid)}",
                       f"free some ports or set {ports.ENV_RANGE}=LOW-HIGH")
 
 
-def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT) -> None:
-    """Wait until sshd greets on 127.0.0.1:``port``; fail clearly if the container dies."""
+def _discard(cname: str) -> None:
+    """Best-effort removal of a container this start created; never masks the real error."""
+    with contextlib.suppress(DevenvError):
+        docker.remove(cname)
+
+
+def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT,
+               status_log: str | None = None) -> None:
+    """Wait until sshd greets on 127.0.0.1:``port``; fail clearly if the container dies
+    (quoting the last line it wrote to ``status_log``)."""
     deadline = time.monotonic() + timeout
     next_check = time.monotonic() + 1.0
     while True:
@@ -205,14 +218,25 @@ def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT) -> None:
         if now >= next_check:
             found = docker.container(cname)
             if found is None or not docker.is_running(found):
-                raise DevenvError(f"the container {cname} exited while starting",
-                                  "run with DEVENV_DEBUG=1, or start the image by hand to "
-                                  "see its output")
+                raise DevenvError(f"the container {cname} exited while starting"
+                                  f"{_last_words(status_log)}",
+                                  "if the project has a .devenv/Dockerfile, check that it "
+                                  "keeps sshd and the devenv user working")
             next_check = now + 1.0
         if now >= deadline:
             raise DevenvError(f"sshd in {cname} did not answer on port {port} within "
                               f"{timeout:g}s", f"see 'docker logs {cname}'")
         time.sleep(0.02)
+
+
+def _last_words(status_log: str | None) -> str:
+    """The last line the container wrote to its status log, if any."""
+    try:
+        with open(status_log or "", errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1]}" if lines else ""
 
 
 def _ssh_banner(port: int) -> bool:
