@@ -41,3 +41,22 @@ def test_unknown_failure_stays_a_command_error() -> None:
     error = CommandError(["docker", "run"], 125, "something odd\nreally odd")
     assert docker.classify(error) is error
     assert "docker run failed (exit 125): something odd really odd" in str(error)
+
+
+def test_output_of_the_command_is_not_docker_speaking() -> None:
+    # A build step or exec'd command may print these words; only docker's own lines count.
+    stderr = ("E: Failed to fetch http://mirror/x  connect (111: Connection refused)\n"
+              "curl: (7) Failed to connect: Is the docker daemon running? No such image here\n"
+              "  bind: address already in use\nThe command '/bin/sh -c apt-get update' "
+              "returned a non-zero code: 100")
+    error = CommandError(["docker", "build"], 1, stderr)
+    assert docker.classify(error) is error
+
+
+def test_permission_denied_is_its_own_error() -> None:
+    stderr = ("permission denied while trying to connect to the Docker daemon socket at "
+              "unix:///var/run/docker.sock: Get ...: dial unix /var/run/docker.sock: connect: "
+              "permission denied")
+    got = docker.classify(CommandError(["docker", "ps"], 1, stderr))
+    assert isinstance(got, EngineUnavailable)
+    assert "permission denied" in got.message and "docker' group" in (got.hint or "")

@@ -59,10 +59,20 @@ def test_labels_carry_identity() -> None:
     assert labels["devenv.workspace"] == "/workspace/api"
 
 
-@pytest.mark.parametrize("bad", ["", "-x", "UPPER", "a b", "x" * 61, "ü", "a/b"])
+@pytest.mark.parametrize("bad", ["", "-x", "UPPER", "a b", "x" * 61, "ü", "a/b", "a..b",
+                                 "a-.b", "a_", "a___b", "._a"])
 def test_check_name_rejects(bad: str) -> None:
     with pytest.raises(UsageError):
         identity.check_name(bad)
+
+
+@pytest.mark.parametrize("good", ["api", "my_app", "a.b", "a__b", "a--b", "x1-2.y_3"])
+def test_check_name_accepts_image_name_components(good: str) -> None:
+    assert identity.check_name(good) == good
+
+
+def test_separator_runs_collapse() -> None:
+    assert default_name(ProjectPath("/x/a..b/c._-d")) == "a-b-c-d"
 
 
 def test_project_path_validation(tmp_path: Path) -> None:
@@ -75,7 +85,35 @@ def test_project_path_validation(tmp_path: Path) -> None:
     bad.mkdir()
     with pytest.raises(UsageError, match="control character"):
         identity.project_path(str(bad))
+    with pytest.raises(UsageError, match="cannot use project path"):
+        identity.project_path(str(tmp_path / ("x" * 300)))
+    with pytest.raises(UsageError, match="cannot use project path"):
+        identity.project_path("~no-such-user-devenv/x")
+    with pytest.raises(UsageError, match="root directory"):
+        identity.project_path("/")
+    latin1 = os.path.join(os.fsencode(tmp_path), b"\xff")
+    os.mkdir(latin1)
+    with pytest.raises(UsageError, match="not valid UTF-8"):
+        identity.project_path(os.fsdecode(latin1))
     link = tmp_path / "link"
     (tmp_path / "real").mkdir()
     os.symlink(tmp_path / "real", link)
     assert identity.project_path(str(link)).path == str((tmp_path / "real").resolve())
+
+
+def test_a_directory_holding_the_docker_socket_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    project = tmp_path / "proj"
+    (project / "run").mkdir(parents=True)
+    sock_path = project / "run" / "docker.sock"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(sock_path))
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{sock_path}")
+        with pytest.raises(UsageError, match="contains the Docker socket"):
+            identity.project_path(str(project))
+        with pytest.raises(UsageError, match="contains the Docker socket"):
+            identity.project_path(str(project / "run"))
+        (tmp_path / "other").mkdir()  # an unrelated directory is fine
+        assert identity.project_path(str(tmp_path / "other")).path == str(tmp_path / "other")

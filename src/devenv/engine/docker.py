@@ -18,9 +18,15 @@ from devenv.errors import CommandError, ConflictError, DevenvError, EngineUnavai
 
 DOCKER = "docker"
 
+# Only the docker CLI's own error lines are classified: a command's output (a build step, an
+# exec) may say "connection refused" about something else entirely.
+_OWN_LINE = re.compile(r"^(docker: )?(Error|error during connect|Cannot connect|"
+                       r"permission denied|Conflict)", re.IGNORECASE)
+_PERMISSION = re.compile(r"permission denied while trying to connect to the Docker daemon",
+                         re.IGNORECASE)
 _ENGINE_DOWN = re.compile(
-    r"Cannot connect to the Docker daemon|error during connect|Is the docker daemon running"
-    r"|connect: no such file or directory|connection refused|dial unix", re.IGNORECASE)
+    r"Cannot connect to the Docker daemon|error during connect|Is the docker daemon running",
+    re.IGNORECASE)
 _NO_SUCH = re.compile(r"No such (container|object|image)", re.IGNORECASE)
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
 _NAME_TAKEN = re.compile(r"is already in use by container|Conflict\. The container name",
@@ -41,7 +47,12 @@ class NoSuchObject(DevenvError):
 
 def classify(error: CommandError) -> DevenvError:
     """Turn a failed docker call into the error it really is."""
-    err = error.stderr
+    err = "\n".join(line for line in error.stderr.splitlines() if _OWN_LINE.match(line.strip()))
+    if _PERMISSION.search(err):
+        return EngineUnavailable(
+            "permission denied talking to the Docker engine",
+            "add your user to the 'docker' group and log in again, or use rootless Docker",
+        )
     if _ENGINE_DOWN.search(err):
         return EngineUnavailable(
             "the Docker engine is not answering",

@@ -54,11 +54,11 @@ def lookup(raw_path: str) -> Target | None:
     reserved for this project and only its container publishes it, so an open port means
     that container runs.
     """
-    real = os.path.realpath(raw_path)
     try:
+        real = os.path.realpath(raw_path)  # fails when the current directory was deleted
         with open(paths.index_file(), encoding="utf-8") as f:
             lines = f.read().split("\n")
-    except OSError:
+    except (OSError, ValueError):
         return None
     prefix = real + "\t"
     for line in lines:

@@ -1,9 +1,10 @@
 """Project identity: paths, environment names, container names, labels.
 
 The environment name is ``<parent>-<basename>`` of the project's absolute path, sanitised to
-Docker's name rules (``[a-z0-9][a-z0-9_.-]*``; lower case so the same name also works as an
-image name), deterministic, and at most :data:`MAX_NAME` characters (longer names keep a
-prefix and gain a short hash of the full path pair).
+lower-case words joined by dashes (valid both as a container name and as an image-name
+component, since ``devenv-project-<name>`` is a tag), deterministic, and at most
+:data:`MAX_NAME` characters (longer names keep a prefix and gain a short hash of the full
+path pair).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ LABEL_PORT = "devenv.port"
 LABEL_INSTANCE = "devenv.instance"
 LABEL_WORKSPACE = "devenv.workspace"
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_INVALID_RUN = re.compile(r"[^a-z0-9_.-]+")
+# Docker's rule for an image-name component (names also become project image tags).
+NAME_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_SEPARATOR_RUN = re.compile(r"[^a-z0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -61,24 +63,56 @@ def project_path(raw: str) -> ProjectPath:
     """Validate a PATH argument: it must exist, be a directory, and be mountable."""
     if not raw:
         raise UsageError("project path is empty", "pass a directory, e.g. 'devenv .'")
-    path = Path(raw).expanduser()
-    if not path.exists():
+    try:
+        path = Path(raw).expanduser()
+        exists, is_dir = path.exists(), path.is_dir()
+        resolved = str(path.resolve()) if exists else ""
+    except (OSError, RuntimeError) as e:  # name too long, unknown ~user, deleted cwd, ...
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UsageError(f"cannot use project path {raw!r}: {reason}",
+                         "pass an existing directory you can read") from None
+    if not exists:
         raise UsageError(f"project path does not exist: {raw!r}",
                          "create the directory first, or check the spelling")
-    if not path.is_dir():
+    if not is_dir:
         raise UsageError(f"project path is not a directory: {raw!r}",
                          "pass the project's directory, not a file in it")
-    resolved = str(path.resolve())
     if _CONTROL.search(resolved):
         raise UsageError(f"project path contains a control character (e.g. a newline): "
                          f"{resolved!r}", "rename the directory without control characters")
+    try:
+        resolved.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"project path is not valid UTF-8: {resolved!r}",
+                         "rename the directory with a UTF-8 name") from None
+    if resolved == "/":
+        raise UsageError("the root directory cannot be a project",
+                         "pass the project's own directory")
+    for sock in _docker_sockets():
+        if sock.startswith(resolved + "/"):
+            raise UsageError(f"{resolved} contains the Docker socket {sock}; mounting it "
+                             "would hand the container the Docker engine",
+                             "pass the project's own directory")
     return ProjectPath(resolved)
 
 
+def _docker_sockets() -> list[str]:
+    """Docker sockets that must never end up inside a container's mounts."""
+    found = ["/var/run/docker.sock", "/run/docker.sock"]
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        found.append(host.removeprefix("unix://"))
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        found.append(os.path.join(runtime, "docker.sock"))
+    return [os.path.realpath(p) for p in found if os.path.exists(p)]
+
+
 def sanitize(text: str) -> str:
-    """Map arbitrary text onto Docker's name alphabet; may return ``""``."""
+    """Map arbitrary text onto ``[a-z0-9]`` words joined by single dashes (valid as a
+    container name and an image-name component); may return ``""``."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return _INVALID_RUN.sub("-", ascii_text.lower()).strip("-_.")
+    return _SEPARATOR_RUN.sub("-", ascii_text.lower()).strip("-")
 
 
 def _short_hash(text: str) -> str:
@@ -93,7 +127,7 @@ def default_name(project: ProjectPath) -> str:
         # Nothing of the basename survived (e.g. all non-Latin): keep names distinct.
         name = "-".join(filter(None, [name, _short_hash(project.label)]))
     if len(name) > MAX_NAME:
-        name = name[: MAX_NAME - 9].rstrip("-_.") + "-" + _short_hash(project.label)
+        name = name[: MAX_NAME - 9].rstrip("-") + "-" + _short_hash(project.label)
     return name
 
 
@@ -102,8 +136,8 @@ def check_name(name: str) -> str:
     if len(name) > MAX_NAME or not NAME_RE.match(name):
         raise UsageError(
             f"invalid environment name {name!r}",
-            f"use 1-{MAX_NAME} characters from a-z, 0-9, '_', '.', '-', starting with a "
-            "letter or digit",
+            f"use up to {MAX_NAME} of a-z and 0-9, with single '.', '_' or '-' between "
+            "them (e.g. my-api)",
         )
     return name
 

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from devenv import proc
 from devenv.engine import docker
-from devenv.errors import CommandError, DevenvError
+from devenv.errors import DevenvError
 from devenv.lockfile import locked
 from devenv.paths import ensure_private_dir, log_dir
 
@@ -124,13 +125,14 @@ def _build(context: Path, tag: str, args: Mapping[str, str], labels: Mapping[str
     for key, value in args.items():
         argv += ["--build-arg", f"{key}={value}"]
     argv.append(str(context))
-    try:
-        result = docker.docker(argv, timeout=BUILD_TIMEOUT)
-        log.write_text(result.stdout + result.stderr)
-    except CommandError as e:
-        log.write_text(e.stderr)
-        raise DevenvError(f"building {what} failed: {_last(e.stderr)}",
-                          f"read the build log: {log}") from None
+    # Not docker.docker(): a build's output is the build's, and a step that prints, say,
+    # "Connection refused" must not be mistaken for the engine being down.
+    result = proc.run([docker.DOCKER, *argv], timeout=BUILD_TIMEOUT, check=False)
+    log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        docker.ping()  # raises EngineUnavailable if that is what really happened
+        raise DevenvError(f"building {what} failed: {_last(result.stderr or result.stdout)}",
+                          f"read the build log: {log}")
 
 
 def _last(text: str) -> str:
