@@ -97,15 +97,17 @@ def main() -> int:
                            capture_output=True)
             cold_dev.append(timed([*devenv, "up", str(project)], env))
             raw_port, name = free_port(), f"devenv-bench-raw-{os.getpid()}-{i}"
-            start = time.perf_counter()
-            subprocess.run(["docker", "run", "-d", "--rm", "--init", "--name", name,
-                            "-p", f"127.0.0.1:{raw_port}:2222",
-                            "--mount", f"type=bind,source={key_dir},target=/run/devenv/keys,"
-                                       "readonly", image],
-                           check=True, stdout=subprocess.DEVNULL)
-            banner(raw_port)
-            cold_raw.append(time.perf_counter() - start)
-            subprocess.run(["docker", "rm", "-f", name], check=True, capture_output=True)
+            try:
+                start = time.perf_counter()
+                subprocess.run(["docker", "run", "-d", "--rm", "--init", "--name", name,
+                                "-p", f"127.0.0.1:{raw_port}:2222",
+                                "--mount", f"type=bind,source={key_dir},"
+                                           "target=/run/devenv/keys,readonly", image],
+                               check=True, stdout=subprocess.DEVNULL)
+                banner(raw_port)
+                cold_raw.append(time.perf_counter() - start)
+            finally:
+                subprocess.run(["docker", "rm", "-f", name], check=False, capture_output=True)
         up_ratio = statistics.median(cold_dev) / statistics.median(cold_raw)
 
         print(f"warm exec  (median of {len(dev)}): devenv exec {ms(dev)}   "

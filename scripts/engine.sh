@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure a Docker engine answers and the base image `debian:bookworm-slim` exists.
+# Make sure a Docker engine answers, the base image `debian:bookworm-slim` exists, and the
+# OpenSSH client tools devenv uses (ssh, ssh-keygen) are installed.
 #
 # Idempotent: on a workstation where `docker info` already works it only checks the base
 # image. On a bare Debian machine run as root it installs Debian's docker.io, starts dockerd
@@ -95,6 +96,11 @@ apt_mirror() {
         if ($(i + 1) == suite) { print $i; exit }
       }' "$f"
   done
+  # A host on another Debian release: its archive serves every suite, so use its URI.
+  cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ && $2 !~ /security/ { print $2 }'
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+    | awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                        if ($i !~ /security/) print $i }'
 }
 
 debootstrap_base() {
@@ -137,7 +143,15 @@ ensure_base_image() {
   debootstrap_base
 }
 
+ensure_ssh_tools() {
+  command -v ssh >/dev/null && command -v ssh-keygen >/dev/null && return
+  is_debian_root || die "the OpenSSH client (ssh, ssh-keygen) is not installed" \
+    "install it (Debian/Ubuntu: apt-get install openssh-client)"
+  apt_install openssh-client
+}
+
 mkdir -p "$WORK"
+ensure_ssh_tools
 if ! command -v docker >/dev/null; then
   is_debian_root || die "the docker CLI is not installed" "install Docker (https://docs.docker.com/engine/install/)"
   apt_install docker.io

@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/engine.sh
 bin=$(bash scripts/venv.sh)
-command -v ssh >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq openssh-client >/dev/null; }
 
 echo "== ruff"
 "$bin/ruff" check src tests bench

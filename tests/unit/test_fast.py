@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 from pathlib import Path
 
 from devenv.envs import fast
@@ -19,16 +21,39 @@ def test_lookup_needs_index_entry_and_open_port(devenv_home: Path, tmp_path: Pat
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        write_index(devenv_home, f"{project}x\tother\t1\n{project}\tx-my-proj\t{port}\n")
+        entries = f"{project}x\tother\t1\n{project}\tx-my-proj\t{port}\n"
+        write_index(devenv_home, entries)  # no instance header: not an index devenv wrote
+        assert fast.lookup(str(project)) is None
+        write_index(devenv_home, "instance\tabc123\n" + entries)
         hit = fast.lookup(str(project))
         assert hit is not None
-        assert (hit.container, hit.workspace) == ("devenv-x-my-proj", "/workspace/my proj")
+        assert (hit.container, hit.workspace, hit.instance) == (
+            "devenv-x-my-proj", "/workspace/my proj", "abc123")
     assert fast.lookup(str(project)) is None  # port closed: the environment is not running
 
 
 def test_exec_argv() -> None:
-    target = fast.Target("devenv-x", "/workspace/x")
+    target = fast.Target("devenv-x", "/workspace/x", "abc123")
     assert fast.exec_argv(target, ["id", "-u"], tty=False) == [
-        "docker", "exec", "-i", "-w", "/workspace/x", "devenv-x", "id", "-u"]
+        "docker", "exec", "-i", "-w", "/workspace/x", "devenv-x",
+        "sh", "-c", fast.GUARD, "devenv-guard", "abc123", "id", "-u"]
     tty = fast.exec_argv(target, ["bash"], tty=True)
     assert tty[:4] == ["docker", "exec", "-i", "-t"]
+
+
+def run_guard(env_instance: str | None, wanted: str, *command: str) -> tuple[int, str, str]:
+    """The guard script under a real sh, with the container's environment simulated."""
+    env = {"PATH": os.environ["PATH"], "HOSTNAME": "box"}
+    if env_instance is not None:
+        env["DEVENV_INSTANCE"] = env_instance
+    proc = subprocess.run(["sh", "-c", fast.GUARD, "devenv-guard", wanted, *command],
+                          env=env, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_guard_runs_the_command_only_in_our_container() -> None:
+    assert run_guard("abc", "abc", "sh", "-c", 'printf "%s|" "$@"; exit 7', "x",
+                     "a b", "$(y)") == (7, "a b|$(y)|", "")
+    code, out, err = run_guard("other", "abc", "touch", "/tmp/never")
+    assert (code, out) == (125, "") and "box belongs to another devenv installation" in err
+    assert run_guard(None, "abc", "true")[0] == 125

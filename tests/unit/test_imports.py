@@ -51,11 +51,13 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
         listener.listen()
         port = listener.getsockname()[1]
         (devenv_home / "state").mkdir(parents=True)
-        (devenv_home / "state" / "index").write_text(f"{project}\tx-p\t{port}\n")
-        names = imported(["-m", "devenv", "exec", str(project), "--", "true"], stub_docker)
-    assert not names & FORBIDDEN
-    # The fast path skips argparse, sqlite3, subprocess and pathlib altogether.
-    assert not names & {"argparse", "sqlite3", "subprocess", "pathlib", "json", "socket"}
+        (devenv_home / "state" / "index").write_text(f"instance\tabc\n{project}\tx-p\t{port}\n")
+        for argv in (["exec", str(project), "--", "true"], [str(project)]):
+            names = imported(["-m", "devenv", *argv], stub_docker)
+            assert not names & FORBIDDEN
+            # The fast path skips argparse, sqlite3, subprocess and pathlib altogether.
+            assert not names & {"argparse", "sqlite3", "subprocess", "pathlib", "json",
+                                "socket"}, argv
 
 
 def test_exec_slow_path_imports_nothing_heavy(stub_docker: dict[str, str],

@@ -30,6 +30,9 @@ class FakeDocker:
     def container(self, name: str) -> dict[str, Any] | None:
         return self.containers.get(name)
 
+    def listing(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        return list(self.containers.values())
+
     def runs(self) -> list[list[str]]:
         return [c for c in self.calls if c[0] == "run"]
 
@@ -39,6 +42,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     fake = FakeDocker([])
     monkeypatch.setattr(docker, "docker", fake.docker)
     monkeypatch.setattr(docker, "container", fake.container)
+    monkeypatch.setattr(docker, "containers", fake.listing)
     monkeypatch.setattr(start.images, "default_image", lambda: "devenv-default:test")
     monkeypatch.setattr(start, "wait_ready", lambda cname, port, timeout=0, status_log=None: None)
     monkeypatch.setenv("DEVENV_PORT_RANGE", "29100-29120")

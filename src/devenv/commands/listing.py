@@ -18,7 +18,7 @@ def run(*, as_json: bool = False, include_stopped: bool = False) -> int:
         return 0
     table = [("NAME", "PROJECT", "PORT", "STATUS", "STARTED", "IMAGE")]
     table += [(r.name, r.path, str(r.port or "-"), r.status,
-               r.age() + " ago" if r.started_at else "-", r.image) for r in rows]
+               r.age() + " ago" if r.age() != "-" else "-", r.image) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]

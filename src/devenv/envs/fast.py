@@ -16,14 +16,22 @@ from devenv import paths
 CONTAINER_PREFIX = "devenv-"
 
 
+INDEX_HEADER = "instance\t"
+# Runs first in every exec: the container must carry this installation's instance id, so a
+# same-named container of another devenv on a shared engine is never entered (exit 125).
+GUARD = ('[ "${DEVENV_INSTANCE:-}" = "$1" ] || { echo "devenv: $HOSTNAME belongs to another '
+         'devenv installation; not entering it" >&2; exit 125; }; shift; exec "$@"')
+
+
 class Target:
-    """Enough to ``docker exec`` into a running environment."""
+    """Enough to ``docker exec`` into a running environment of this installation."""
 
-    __slots__ = ("container", "workspace")
+    __slots__ = ("container", "instance", "workspace")
 
-    def __init__(self, container: str, workspace: str) -> None:
+    def __init__(self, container: str, workspace: str, instance: str) -> None:
         self.container = container
         self.workspace = workspace
+        self.instance = instance
 
 
 def workspace_of(path: str) -> str:
@@ -45,14 +53,14 @@ def port_open(port: int, timeout: float = 0.5) -> bool:
 
 
 def lookup(raw_path: str) -> Target | None:
-    """The running environment of the project at ``raw_path``, if devenv knows it and its
+    """The running environment of the project at ``raw_path``, if the index lists it and its
     port answers.
 
-    Reads the index that :func:`devenv.envs.registry.refresh_files` derives from the state
-    database (one ``path<TAB>name<TAB>port`` line per project; paths never hold control
-    characters), which costs a file read instead of importing ``sqlite3``. The port is
-    reserved for this project and only its container publishes it, so an open port means
-    that container runs.
+    The index is derived from the state database by
+    :func:`devenv.envs.registry.refresh_files`: an ``instance<TAB>id`` line, then one
+    ``path<TAB>name<TAB>port`` line per running environment (paths never hold control
+    characters). Reading it costs a file read instead of importing ``sqlite3``. An open port
+    is taken as "still running"; :data:`GUARD` catches the rare case where it is not ours.
     """
     try:
         real = os.path.realpath(raw_path)  # fails when the current directory was deleted
@@ -60,12 +68,15 @@ def lookup(raw_path: str) -> Target | None:
             lines = f.read().split("\n")
     except (OSError, ValueError):
         return None
+    if not lines[0].startswith(INDEX_HEADER):
+        return None
     prefix = real + "\t"
-    for line in lines:
+    for line in lines[1:]:
         if line.startswith(prefix):
             fields = line.split("\t")
             if len(fields) == 3 and fields[2].isdigit() and port_open(int(fields[2])):
-                return Target(CONTAINER_PREFIX + fields[1], workspace_of(real))
+                return Target(CONTAINER_PREFIX + fields[1], workspace_of(real),
+                              lines[0][len(INDEX_HEADER):])
             return None
     return None
 
@@ -78,4 +89,5 @@ def exec_argv(target: Target, command: list[str], *, tty: bool) -> list[str]:
         term = os.environ.get("TERM")
         if term:
             argv += ["-e", "TERM=" + term]
-    return [*argv, "-w", target.workspace, target.container, *command]
+    return [*argv, "-w", target.workspace, target.container,
+            "sh", "-c", GUARD, "devenv-guard", target.instance, *command]

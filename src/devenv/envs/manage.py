@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ from typing import Any
 
 from devenv import state
 from devenv.engine import docker
-from devenv.envs import identity
+from devenv.envs import identity, registry
 from devenv.envs.identity import container_name
 from devenv.errors import DevenvError, NotFoundError
 
@@ -36,7 +35,7 @@ class EnvInfo:
     image: str
 
     def age(self, now: datetime | None = None) -> str:
-        if not self.started_at:
+        if not self.started_at or self.started_at.startswith("0001-"):  # never started
             return "-"
         started = parse_time(self.started_at)
         return human_age((now or datetime.now(UTC)) - started)
@@ -83,53 +82,49 @@ def _info(found: dict[str, Any]) -> EnvInfo:
 
 
 def list_envs(*, include_stopped: bool = False) -> list[EnvInfo]:
-    """This installation's environments (running ones; with ``include_stopped`` every
-    project devenv knows)."""
+    """This installation's running environments; with ``include_stopped`` also containers
+    in other states and every known project without a container."""
     found = docker.containers({identity.LABEL_INSTANCE: _instance()})
-    rows = sorted((_info(c) for c in found), key=lambda r: r.name)
+    rows = [_info(c) for c in found if include_stopped or docker.is_running(c)]
     if include_stopped:
         conn = state.connect()
         try:
             seen = {r.name for r in rows}
-            for p in state.all_projects(conn):
-                if p.name not in seen:
-                    rows.append(EnvInfo(p.name, container_name(p.name), p.path,
-                                        identity.ProjectPath(p.path).label, p.port, "stopped",
-                                        None, "-"))
+            rows += [EnvInfo(p.name, container_name(p.name), p.path,
+                             identity.ProjectPath(p.path).label, p.port, "stopped", None, "-")
+                     for p in state.all_projects(conn) if p.name not in seen]
         finally:
             conn.close()
-        rows.sort(key=lambda r: r.name)
-    return rows
+    return sorted(rows, key=lambda r: r.name)
 
 
 def resolve_names(targets: list[str]) -> list[str]:
-    """Map each PATH or NAME to an environment name devenv knows; unknown ones are an error."""
+    """Map each PATH or NAME to the name of one of this installation's environments;
+    anything else is a :class:`NotFoundError` naming close matches."""
     conn = state.connect()
     try:
-        known = {p.name for p in state.all_projects(conn)}
-        running = {r.name for r in list_envs()}
-        names: list[str] = []
-        for raw in targets:
-            names.append(_resolve_one(conn, raw, known | running))
-        return names
+        projects = state.all_projects(conn)
+        containers = list_envs(include_stopped=True)
+        return [_resolve_one(raw, projects, containers) for raw in targets]
     finally:
         conn.close()
 
 
-def _resolve_one(conn: sqlite3.Connection, raw: str, known: set[str]) -> str:
+def _resolve_one(raw: str, projects: list[state.Project], containers: list[EnvInfo]) -> str:
     if os.path.isdir(raw):
-        project = state.project_by_path(conn, os.path.realpath(raw))
-        if project is not None:
-            return project.name
-        guess = identity.default_name(identity.project_path(raw))
-        if guess in known:
-            return guess
+        # A path names its own project only: never guess a name that may be another's.
+        real = os.path.realpath(raw)
+        owners = [p.name for p in projects if p.path == real]
+        owners += [c.name for c in containers if c.path == real]
+        if owners:
+            return owners[0]
         raise NotFoundError(f"no devenv environment for {raw!r}",
                             f"start one with: devenv up {raw}")
+    names = {p.name for p in projects} | {c.name for c in containers}
     for candidate in (raw, raw.removeprefix(identity.CONTAINER_PREFIX)):
-        if candidate in known:
+        if candidate in names:
             return candidate
-    close = difflib.get_close_matches(raw.removeprefix(identity.CONTAINER_PREFIX), known, n=3)
+    close = difflib.get_close_matches(raw.removeprefix(identity.CONTAINER_PREFIX), names, n=3)
     hint = ("did you mean: " + ", ".join(close)) if close else "see 'devenv list --all'"
     raise NotFoundError(f"no environment named {raw!r}", hint)
 
@@ -139,8 +134,15 @@ def stop(names: list[str]) -> list[tuple[str, bool]]:
     from concurrent.futures import ThreadPoolExecutor
 
     instance = _instance()
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
-        return list(pool.map(lambda n: (n, _stop_one(n, instance)), names))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+            return list(pool.map(lambda n: (n, _stop_one(n, instance)), names))
+    finally:
+        conn = state.connect()
+        try:
+            registry.refresh_files(conn)  # stopped environments leave the fast-path index
+        finally:
+            conn.close()
 
 
 def _stop_one(name: str, instance: str) -> bool:

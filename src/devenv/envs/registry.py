@@ -3,15 +3,18 @@ files derived from it: the per-environment key directory and devenv's ssh_config
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from devenv import paths, state
-from devenv.envs import ports
+from devenv.engine import docker
+from devenv.envs import fast, identity, ports
 from devenv.envs.identity import ProjectPath, container_name
-from devenv.errors import ConflictError
+from devenv.errors import ConflictError, DevenvError
 from devenv.images.default import USER_NAME, container_ids
 from devenv.lockfile import atomic_write, locked
 from devenv.paths import ensure_private_dir, env_dir
@@ -29,8 +32,9 @@ def collision(name: str, mine: str, theirs: str) -> ConflictError:
     )
 
 
-def claim(conn: sqlite3.Connection, project: ProjectPath, name: str) -> Project | None:
-    """Register ``project`` under ``name``; return its previous row (``None`` if new).
+def claim(conn: sqlite3.Connection, project: ProjectPath, name: str) -> list[Project]:
+    """Register ``project`` under ``name``; return the rows it changed, as they were, for
+    :func:`release`.
 
     A name held by another project whose directory still exists is a collision. A name
     held by a project whose directory is gone (moved or deleted) is taken over, with its
@@ -39,35 +43,51 @@ def claim(conn: sqlite3.Connection, project: ProjectPath, name: str) -> Project 
     with state.transaction(conn):
         mine = state.project_by_path(conn, project.path)
         holder = state.project_by_name(conn, name)
+        before = list({row.path: row for row in (mine, holder) if row is not None}.values())
         if holder is not None and holder.path != project.path:
             if os.path.isdir(holder.path):
                 raise collision(name, project.path, holder.path)
             if mine is None:
                 state.set_path(conn, name, project.path)
-                return None
+                return before
             state.remove_project(conn, holder.path)
         if mine is None:
             private, public = keys.generate(f"devenv-{name}")
             state.add_project(conn, Project(project.path, name, None, private, public))
         elif mine.name != name:
             state.set_name(conn, project.path, name)
-        return mine
+        return before
 
 
-def release(conn: sqlite3.Connection, project: ProjectPath, previous: Project | None) -> None:
+def release(conn: sqlite3.Connection, project: ProjectPath, before: list[Project]) -> None:
     """Undo :func:`claim` and any port change after a failed start: nothing half-created."""
     with state.transaction(conn):
         current = state.project_by_path(conn, project.path)
-        if previous is None:
-            state.remove_project(conn, project.path)
-            if current is not None:
-                shutil.rmtree(env_dir(current.name), ignore_errors=True)
-        elif current is not None:
-            state.set_port(conn, project.path, None)
-            state.set_name(conn, project.path, previous.name)
-            if state.project_by_port(conn, previous.port or -1) is None:
-                state.set_port(conn, project.path, previous.port)
-    refresh_files(conn)
+        for row in [current, *before]:
+            if row is not None:
+                state.remove_project(conn, row.path)
+        for row in before:
+            taken = row.port is not None and state.project_by_port(conn, row.port) is not None
+            state.add_project(conn, replace(row, port=None) if taken else row)
+    if current is not None and current.name not in {row.name for row in before}:
+        shutil.rmtree(env_dir(current.name), ignore_errors=True)
+    with contextlib.suppress(DevenvError):  # never mask the error that made us release
+        refresh_files(conn)
+
+
+def record_running(conn: sqlite3.Connection, project: ProjectPath, name: str,
+                   port: int) -> None:
+    """Make state agree with a running container of this project (after an interrupted
+    start, say): its name and its port."""
+    mine = state.project_by_path(conn, project.path)
+    if mine is not None and mine.name == name and mine.port == port:
+        return
+    claim(conn, project, name)
+    with state.transaction(conn):
+        other = state.project_by_port(conn, port)
+        if other is not None and other.path != project.path:
+            state.set_port(conn, other.path, None)
+        state.set_port(conn, project.path, port)
 
 
 def assign_port(conn: sqlite3.Connection, project: ProjectPath,
@@ -107,12 +127,26 @@ def prepare_mounts(project: Project) -> tuple[str, str]:
 
 
 def refresh_files(conn: sqlite3.Connection) -> str:
-    """Regenerate the files derived from state: devenv's ssh_config and known_hosts, and the
-    exec fast path's index (see :mod:`devenv.envs.fast`). Returns the ssh_config path."""
-    projects = state.all_projects(conn)
-    entries = [ssh_config.HostEntry(container_name(p.name), p.port, USER_NAME, p.host_pub)
-               for p in projects if p.port is not None]
-    index = "".join(f"{p.path}\t{p.name}\t{p.port}\n" for p in projects if p.port is not None)
-    with locked("index", timeout=30, what="writing the project index"):
-        atomic_write(Path(paths.index_file()), index, 0o644)
-    return str(ssh_config.write(entries, keys.client_key()))
+    """Regenerate the files derived from state; return the ssh_config path.
+
+    devenv's ssh_config and known_hosts list every known project; the exec fast path's index
+    (see :mod:`devenv.envs.fast`) lists only the environments running right now, under this
+    installation's instance id. Everything is read inside the lock, so a slower writer can
+    never replace newer files with an older view.
+    """
+    with locked("derived-files", timeout=60, what="writing ssh_config and the index"):
+        projects = state.all_projects(conn)
+        instance = state.instance_id(conn)
+        try:
+            running = {labels.get(identity.LABEL_NAME) for labels in (
+                docker.labels_of(c) for c in docker.containers({identity.LABEL_INSTANCE: instance})
+                if docker.is_running(c))}
+        except DevenvError:
+            running = set()  # an empty index is always safe: attach/exec take the full path
+        index = [f"{fast.INDEX_HEADER}{instance}\n"]
+        index += [f"{p.path}\t{p.name}\t{p.port}\n" for p in projects
+                  if p.port is not None and p.name in running]
+        atomic_write(Path(paths.index_file()), "".join(index), 0o644)
+        entries = [ssh_config.HostEntry(container_name(p.name), p.port, USER_NAME, p.host_pub)
+                   for p in projects if p.port is not None]
+        return str(ssh_config.write(entries, keys.client_key()))

@@ -41,6 +41,7 @@ class Env:
     project: ProjectPath
     port: int
     image: str
+    instance: str  # the devenv installation it belongs to
     started: bool  # this call started it
 
     @property
@@ -58,15 +59,7 @@ def target(raw_path: str, *, port: int | None = None,
         if hit is not None:
             return hit, None
     env = ensure_running(raw_path, port=port, name=name)
-    if not env.started and fast.lookup(raw_path) is None:
-        # The derived index is missing or stale (deleted, or written by an older devenv):
-        # rebuild it so the next call takes the fast path again.
-        conn = state.connect()
-        try:
-            registry.refresh_files(conn)
-        finally:
-            conn.close()
-    return Target(env.container, env.project.workspace), env
+    return Target(env.container, env.project.workspace, env.instance), env
 
 
 def ensure_running(raw_path: str, *, port: int | None = None, name: str | None = None) -> Env:
@@ -82,31 +75,42 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
         known = state.project_by_path(conn, project.path)
         env_name = (identity.check_name(name) if name is not None
                     else known.name if known is not None else identity.default_name(project))
+        if known is not None and known.name != env_name:
+            _refuse_rename_while_running(known.name, env_name)
         with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT, what=f"starting {env_name}"):
             return _ensure_locked(conn, project, env_name, requested)
     finally:
         conn.close()
 
 
+def _refuse_rename_while_running(old: str, new: str) -> None:
+    found = docker.container(container_name(old))
+    if found is not None and docker.is_running(found):
+        raise ConflictError(f"this project's environment is running as '{old}'; "
+                            f"it cannot become '{new}' while it runs",
+                            f"stop it first: devenv stop {old}")
+
+
 def _ensure_locked(conn: sqlite3.Connection, project: ProjectPath, name: str,
                    requested: ports.PortChoice | None) -> Env:
     instance = state.instance_id(conn)
-    running = _existing(project, name, instance, requested)
-    if running is not None:
-        return running
-    # Claim the name first: a collision is reported before any image is built.
-    previous = registry.claim(conn, project, name)
-    try:
-        image = _image_for(project, name)
-        env = _run(conn, project, name, image=image, requested=requested, instance=instance)
-    except BaseException:
-        registry.release(conn, project, previous)
-        raise
+    env = _existing(conn, project, name, instance, requested)
+    if env is None:
+        # Claim the name first: a collision is reported before any image is built.
+        before = registry.claim(conn, project, name)
+        try:
+            image = _image_for(project, name)
+            env = _run(conn, project, name, image=image, requested=requested,
+                       instance=instance)
+        except BaseException:
+            registry.release(conn, project, before)
+            raise
+    # Also when it was already running: repairs a deleted or stale ssh_config or index.
     registry.refresh_files(conn)
     return env
 
 
-def _existing(project: ProjectPath, name: str, instance: str,
+def _existing(conn: sqlite3.Connection, project: ProjectPath, name: str, instance: str,
               requested: ports.PortChoice | None) -> Env | None:
     """The running environment for ``name`` if it is this project's; refuse anyone else's."""
     cname = container_name(name)
@@ -129,7 +133,9 @@ def _existing(project: ProjectPath, name: str, instance: str,
                     f"stop it first: devenv stop {name}",
                 )
             wait_ready(cname, port)
-            return Env(name, project, port, str(found["Config"]["Image"]), started=False)
+            registry.record_running(conn, project, name, port)
+            return Env(name, project, port, str(found["Config"]["Image"]), instance,
+                       started=False)
         # Stopped but not yet removed (--rm is asynchronous): wait for it to go.
         if time.monotonic() > deadline:
             docker.remove(cname)
@@ -167,6 +173,7 @@ def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: st
                 "--mount", docker.mount_arg(status_dir, STATUS_MOUNT),
                 "-e", f"DEVENV_WORKSPACE={project.workspace}",
                 "-e", f"DEVENV_NAME={name}",
+                "-e", f"DEVENV_INSTANCE={instance}",
                 "-w", project.workspace,
                 "--entrypoint", "/usr/local/bin/devenv-init"]
         for key, value in identity.labels(project, name, choice.port, instance).items():
@@ -186,7 +193,7 @@ def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: st
             continue
         except docker.NameTaken:
             # Another devenv started it between our check and our run: attach to that one.
-            env = _existing(project, name, instance, None)
+            env = _existing(conn, project, name, instance, None)
             if env is None:
                 raise
             return env
@@ -194,7 +201,7 @@ def _run(conn: sqlite3.Connection, project: ProjectPath, name: str, *, image: st
             # The daemon may have created the container before the failure (or Ctrl-C).
             _discard(cname)
             raise
-        return Env(name, project, choice.port, image, started=True)
+        return Env(name, project, choice.port, image, instance, started=True)
     raise DevenvError(f"docker reported every SSH port tried as taken: {sorted(avoid)}",
                       f"free some ports or set {ports.ENV_RANGE}=LOW-HIGH")
 

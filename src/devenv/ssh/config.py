@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.lockfile import atomic_write, locked
+from devenv.lockfile import atomic_write
 from devenv.paths import ensure_private_dir, ssh_dir
 
 
@@ -71,9 +71,9 @@ def render_known_hosts(hosts: Iterable[HostEntry]) -> str:
 
 
 def write(hosts: list[HostEntry], identity: Path) -> Path:
-    """Regenerate both files atomically from ``hosts``; return the config path."""
+    """Regenerate both files atomically from ``hosts``; return the config path. Callers
+    serialise writers (they hold the lock under which they read ``hosts``)."""
     ensure_private_dir(ssh_dir())
-    with locked("ssh-config", timeout=30, what="writing ssh_config"):
-        atomic_write(known_hosts_path(), render_known_hosts(hosts), 0o644)
-        atomic_write(config_path(), render_config(hosts, identity, known_hosts_path()), 0o600)
+    atomic_write(known_hosts_path(), render_known_hosts(hosts), 0o644)
+    atomic_write(config_path(), render_config(hosts, identity, known_hosts_path()), 0o600)
     return config_path()

@@ -1,0 +1,93 @@
+"""Registration, rollback and derived files, on real sqlite and real files (Docker's list of
+running containers is the only thing faked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devenv import state
+from devenv.engine import docker
+from devenv.envs import fast, registry
+from devenv.envs.identity import ProjectPath
+from devenv.errors import ConflictError
+
+
+@pytest.fixture
+def running(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    names: set[str] = set()
+
+    def containers(labels: dict[str, str]) -> list[dict[str, Any]]:
+        return [{"Config": {"Labels": {"devenv.name": n}}, "State": {"Running": True}}
+                for n in names]
+
+    monkeypatch.setattr(docker, "containers", containers)
+    return names
+
+
+def mkproject(root: Path, *parts: str) -> ProjectPath:
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True)
+    return ProjectPath(str(path))
+
+
+def test_collision_with_a_living_project(tmp_path: Path, running: set[str]) -> None:
+    conn = state.connect()
+    registry.claim(conn, mkproject(tmp_path, "a", "x", "api"), "x-api")
+    with pytest.raises(ConflictError, match="already used by"):
+        registry.claim(conn, mkproject(tmp_path, "b", "x", "api"), "x-api")
+
+
+def test_release_after_a_move_restores_the_old_record(tmp_path: Path,
+                                                      running: set[str]) -> None:
+    conn = state.connect()
+    old = mkproject(tmp_path, "one", "app")
+    registry.claim(conn, old, "one-app")
+    registry.assign_port(conn, old, None, set())
+    original = state.project_by_path(conn, old.path)
+    Path(old.path).rename(tmp_path / "moved")
+    new = ProjectPath(str(tmp_path / "moved"))
+    before = registry.claim(conn, new, "one-app")  # the moved project takes the name over
+    taken = state.project_by_path(conn, new.path)
+    assert taken is not None and original is not None
+    assert (taken.host_key, taken.port) == (original.host_key, original.port)
+    registry.release(conn, new, before)  # its first start failed
+    assert state.project_by_path(conn, old.path) == original
+    assert state.project_by_path(conn, new.path) is None
+
+
+def test_release_of_a_new_project_removes_everything(tmp_path: Path, devenv_home: Path,
+                                                     running: set[str]) -> None:
+    conn = state.connect()
+    project = mkproject(tmp_path, "p", "new")
+    before = registry.claim(conn, project, "p-new")
+    record = state.project_by_path(conn, project.path)
+    assert record is not None
+    registry.prepare_mounts(record)
+    registry.release(conn, project, before)
+    assert state.all_projects(conn) == []
+    assert not (devenv_home / "state" / "envs" / "p-new").exists()
+
+
+def test_index_lists_only_running_environments(tmp_path: Path, running: set[str]) -> None:
+    conn = state.connect()
+    projects = [mkproject(tmp_path, "q", f"p{i}") for i in range(3)]
+    for i, project in enumerate(projects):
+        registry.claim(conn, project, f"q-p{i}")
+        registry.assign_port(conn, project, None, set())
+    running.update({"q-p0", "q-p2"})
+    config = Path(registry.refresh_files(conn)).read_text()
+    assert all(f"Host devenv-q-p{i}\n" in config for i in range(3))  # every known project
+    lines = Path(fast.paths.index_file()).read_text().splitlines()
+    assert lines[0] == f"instance\t{state.instance_id(conn)}"
+    assert sorted(line.split("\t")[1] for line in lines[1:]) == ["q-p0", "q-p2"]
+
+
+def test_record_running_repairs_state(tmp_path: Path, running: set[str]) -> None:
+    conn = state.connect()
+    project = mkproject(tmp_path, "r", "app")
+    registry.record_running(conn, project, "r-app", 29500)  # e.g. after an interrupted start
+    record = state.project_by_path(conn, project.path)
+    assert record is not None and (record.name, record.port) == ("r-app", 29500)
