@@ -4,7 +4,6 @@ running containers is the only thing faked)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,11 +18,11 @@ from devenv.errors import ConflictError
 def running(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     names: set[str] = set()
 
-    def containers(labels: dict[str, str]) -> list[dict[str, Any]]:
-        return [{"Config": {"Labels": {"devenv.name": n}}, "State": {"Running": True}}
-                for n in names]
+    def running_labels(labels: dict[str, str], key: str) -> set[str]:
+        assert key == "devenv.name" and "devenv.instance" in labels
+        return set(names)
 
-    monkeypatch.setattr(docker, "containers", containers)
+    monkeypatch.setattr(docker, "running_labels", running_labels)
     return names
 
 

@@ -30,8 +30,8 @@ class FakeDocker:
     def container(self, name: str) -> dict[str, Any] | None:
         return self.containers.get(name)
 
-    def listing(self, labels: dict[str, str]) -> list[dict[str, Any]]:
-        return list(self.containers.values())
+    def running_labels(self, labels: dict[str, str], key: str) -> set[str]:
+        return {c["Config"]["Labels"][key] for c in self.containers.values()}
 
     def runs(self) -> list[list[str]]:
         return [c for c in self.calls if c[0] == "run"]
@@ -42,7 +42,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     fake = FakeDocker([])
     monkeypatch.setattr(docker, "docker", fake.docker)
     monkeypatch.setattr(docker, "container", fake.container)
-    monkeypatch.setattr(docker, "containers", fake.listing)
+    monkeypatch.setattr(docker, "running_labels", fake.running_labels)
     monkeypatch.setattr(start.images, "default_image", lambda: "devenv-default:test")
     monkeypatch.setattr(start, "wait_ready", lambda cname, port, timeout=0, status_log=None: None)
     monkeypatch.setenv("DEVENV_PORT_RANGE", "29100-29120")

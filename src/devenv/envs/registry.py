@@ -138,9 +138,8 @@ def refresh_files(conn: sqlite3.Connection) -> str:
         projects = state.all_projects(conn)
         instance = state.instance_id(conn)
         try:
-            running = {labels.get(identity.LABEL_NAME) for labels in (
-                docker.labels_of(c) for c in docker.containers({identity.LABEL_INSTANCE: instance})
-                if docker.is_running(c))}
+            running = docker.running_labels({identity.LABEL_INSTANCE: instance},
+                                            identity.LABEL_NAME)
         except DevenvError:
             running = set()  # an empty index is always safe: attach/exec take the full path
         index = [f"{fast.INDEX_HEADER}{instance}\n"]
