@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"devenv {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", prog="devenv")
 
     def start_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("path", nargs="?", default=".", metavar="PATH",
@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                                       "SSH port, status, started, image.")
     ls.add_argument("--json", action="store_true", help="print JSON for scripts")
     ls.add_argument("--all", action="store_true", dest="include_stopped",
-                    help="also list known projects whose environment is stopped")
+                    help="also list stopped projects and containers in other states")
 
     st = verbs.add_parser("stop", help="stop environments",
                           usage="devenv stop PATH|NAME... | --all",
