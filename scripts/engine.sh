@@ -96,11 +96,26 @@ apt_mirror() {
         if ($(i + 1) == suite) { print $i; exit }
       }' "$f"
   done
-  # A host on another Debian release: its archive serves every suite, so use its URI.
-  cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ && $2 !~ /security/ { print $2 }'
-  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-    | awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-                        if ($i !~ /security/) print $i }'
+  # A host on another Debian release: its Debian archive serves every suite, so use it.
+  # Only binary ("deb") entries of a .../debian archive count, never -security or others.
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    awk 'BEGIN { RS = ""; FS = "\n" }
+      {
+        uri = ""; deb = 0
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/) { split($i, a, /[ \t]+/); uri = a[2] }
+          if ($i ~ /^Types:/ && $i ~ /[ \t]deb([ \t]|$)/) deb = 1
+        }
+        if (deb && uri ~ /\/debian\/?$/) { print uri; exit }
+      }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -r "$f" ] || continue
+    awk '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                       if ($i ~ /\/debian\/?$/) { print $i; exit } }' "$f"
+  done
+  return 0
 }
 
 debootstrap_base() {
@@ -109,7 +124,7 @@ debootstrap_base() {
     is_debian_root || die "no registry answers and $BASE_IMAGE cannot be built here" \
       "run this script as root on Debian, or 'docker pull $BASE_IMAGE' where a registry is reachable"
     local mirror
-    mirror=$(apt_mirror | head -n 1)
+    mirror=$(apt_mirror | head -n 1) || true
     [ -n "$mirror" ] || die "no Debian '$SUITE' mirror found in /etc/apt/sources*" \
       "add a '$SUITE' entry to the apt sources, or pull $BASE_IMAGE"
     command -v debootstrap >/dev/null || apt_install debootstrap

@@ -100,6 +100,11 @@ def _normalise(argv: list[str]) -> list[str]:
     return argv
 
 
+def _before_dashes(argv: list[str]) -> list[str]:
+    """For ``exec``, only what comes before the first ``--`` is devenv's to parse."""
+    return argv[:argv.index("--")] if argv[:1] == ["exec"] and "--" in argv else argv
+
+
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     verb = args.verb
     if verb == "help":
@@ -116,10 +121,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if verb == "exec":
         from devenv.commands import execute
 
-        command = list(args.command)
-        if command[:1] == ["--"]:
-            command = command[1:]
-        return execute.run(args.path, command, name=args.name)
+        return execute.run(args.path, list(args.command), name=args.name)
     if verb == "list":
         from devenv.commands import listing
 
@@ -159,7 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verb in PASSTHROUGH:
             _fast(args_list)
         parser = _parser()
-        args = parser.parse_args(args_list)
+        args = parser.parse_args(_before_dashes(args_list))
+        if verb == "exec" and "--" in args_list:
+            # Everything after the first "--" is the command, verbatim (argparse would also
+            # eat a second "--" that belongs to the command).
+            args.command = args_list[args_list.index("--") + 1:]
         return _dispatch(args, parser)
     except DevenvError as e:
         print(f"devenv: error: {e.message}", file=sys.stderr)

@@ -41,3 +41,16 @@ def test_six_projects_in_parallel_get_six_ports(dv: Devenv, make_project: Any) -
         got = dv.ssh(info["container"], "cat", "/var/lib/devenv/workspace")
         assert got.returncode == 0, got.stderr
         assert got.stdout.strip() == info["workspace"]
+
+
+def test_parallel_starts_under_two_names_make_one_container(dv: Devenv,
+                                                            make_project: Any) -> None:
+    project = make_project()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(
+            lambda i: dv.run("up", "--name", "other-name", str(project)) if i % 2 else
+            dv.run("up", str(project)), range(4)))
+    # One start wins; the other name is refused while it runs (or was used first).
+    assert any(r.returncode == 0 for r in results)
+    assert all(r.returncode in (0, 4) for r in results), [r.stderr for r in results]
+    assert len(dv.containers()) == 1

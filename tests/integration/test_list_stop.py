@@ -54,3 +54,14 @@ def test_list_ignores_other_installations(dv: Devenv, make_project: Any,
         assert other.containers() == [theirs["container"]]
     finally:
         other.ok("stop", "--all")
+
+
+def test_stop_a_project_whose_directory_is_gone(dv: Devenv, make_project: Any) -> None:
+    import shutil
+
+    project = make_project("doomed")
+    info = dv.up(project)
+    shutil.rmtree(project)
+    got = dv.ok("stop", str(project))
+    assert got.stdout.strip() == f"stopped {info['name']}"
+    assert dv.containers() == []

@@ -89,3 +89,17 @@ def test_interrupt_is_130(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_stop_needs_targets_or_all(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["stop"]) == 2
     assert cli.main(["stop", "x", "--all"]) == 2
+
+
+def test_exec_command_is_everything_after_the_first_dashes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv.commands import execute
+
+    seen: list[tuple[str, list[str], str | None]] = []
+    monkeypatch.setattr(execute, "run", lambda path, command, name=None:
+                        seen.append((path, command, name)) or 0)
+    cli.main(["exec", "P", "--", "--", "x"])
+    cli.main(["exec", "--name", "n", "P", "--", "-v", "--", "y"])
+    cli.main(["exec", "P", "ls", "-la"])
+    assert seen == [("P", ["--", "x"], None), ("P", ["-v", "--", "y"], "n"),
+                    ("P", ["ls", "-la"], None)]

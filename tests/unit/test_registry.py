@@ -90,3 +90,32 @@ def test_record_running_repairs_state(tmp_path: Path, running: set[str]) -> None
     registry.record_running(conn, project, "r-app", 29500)  # e.g. after an interrupted start
     record = state.project_by_path(conn, project.path)
     assert record is not None and (record.name, record.port) == ("r-app", 29500)
+
+
+def test_release_survives_a_name_taken_meanwhile(tmp_path: Path, running: set[str]) -> None:
+    conn = state.connect()
+    p = mkproject(tmp_path, "r", "m")
+    registry.claim(conn, p, "m")
+    before = registry.claim(conn, p, "x")  # `up --name x P` is starting ...
+    q = mkproject(tmp_path, "s", "q")
+    registry.claim(conn, q, "m")  # ... while another project takes the old name
+    registry.release(conn, p, before)  # P's start fails: no crash, nothing lost
+    assert state.project_by_path(conn, p.path).name == "x"  # type: ignore[union-attr]
+    assert state.project_by_path(conn, q.path).name == "m"  # type: ignore[union-attr]
+
+
+def test_record_running_keeps_the_key_the_container_serves(
+        tmp_path: Path, running: set[str]) -> None:
+    conn = state.connect()
+    project = mkproject(tmp_path, "k", "app")
+    registry.claim(conn, project, "k-app")
+    record = state.project_by_path(conn, project.path)
+    assert record is not None
+    registry.prepare_mounts(record)
+    with state.transaction(conn):  # the record is lost while the container runs
+        state.remove_project(conn, project.path)
+    registry.record_running(conn, project, "k-app", 29600)
+    repaired = state.project_by_path(conn, project.path)
+    assert repaired is not None
+    assert (repaired.host_key, repaired.host_pub.split()[:2], repaired.port) == (
+        record.host_key, record.host_pub.split()[:2], 29600)

@@ -111,13 +111,14 @@ def resolve_names(targets: list[str]) -> list[str]:
 
 
 def _resolve_one(raw: str, projects: list[state.Project], containers: list[EnvInfo]) -> str:
+    # A path names its own project only (never a guessed name that may be another's); it
+    # may be gone already (rm -rf, then stop).
+    real = os.path.realpath(raw)
+    owners = [p.name for p in projects if p.path == real]
+    owners += [c.name for c in containers if c.path == real]
+    if owners:
+        return owners[0]
     if os.path.isdir(raw):
-        # A path names its own project only: never guess a name that may be another's.
-        real = os.path.realpath(raw)
-        owners = [p.name for p in projects if p.path == real]
-        owners += [c.name for c in containers if c.path == real]
-        if owners:
-            return owners[0]
         raise NotFoundError(f"no devenv environment for {raw!r}",
                             f"start one with: devenv up {raw}")
     names = {p.name for p in projects} | {c.name for c in containers}
@@ -154,14 +155,15 @@ def _stop_one(name: str, instance: str) -> bool:
         raise DevenvError(f"{cname} belongs to another devenv installation; not stopping it")
     was_running = docker.is_running(found)
     try:
-        docker.docker(["stop", "-t", str(STOP_GRACE), cname], timeout=STOP_GRACE + 30)
+        docker.docker(["stop", "-t", str(STOP_GRACE), found["Id"]], timeout=STOP_GRACE + 30)
     except docker.NoSuchObject:
         return was_running
     # --rm removes it asynchronously; wait so that an immediate 'up' finds the name free.
+    # By id: a new environment started meanwhile under the same name is not ours to remove.
     deadline = time.monotonic() + REMOVE_TIMEOUT
-    while docker.container(cname) is not None:
+    while docker.container(found["Id"]) is not None:
         if time.monotonic() > deadline:
-            docker.remove(cname)
+            docker.remove(found["Id"])
             break
         time.sleep(0.1)
     return was_running

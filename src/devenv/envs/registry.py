@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from devenv import paths, state
+from devenv import paths, proc, state
 from devenv.engine import docker
 from devenv.envs import fast, identity, ports
 from devenv.envs.identity import ProjectPath, container_name
@@ -60,15 +60,22 @@ def claim(conn: sqlite3.Connection, project: ProjectPath, name: str) -> list[Pro
 
 
 def release(conn: sqlite3.Connection, project: ProjectPath, before: list[Project]) -> None:
-    """Undo :func:`claim` and any port change after a failed start: nothing half-created."""
-    with state.transaction(conn):
-        current = state.project_by_path(conn, project.path)
-        for row in [current, *before]:
-            if row is not None:
-                state.remove_project(conn, row.path)
-        for row in before:
-            taken = row.port is not None and state.project_by_port(conn, row.port) is not None
-            state.add_project(conn, replace(row, port=None) if taken else row)
+    """Undo :func:`claim` and any port change after a failed start: nothing half-created.
+
+    If another project took one of the old names or ports meanwhile, the old rows cannot
+    come back as they were; the current record is then left as it is (still consistent).
+    """
+    try:
+        with state.transaction(conn):
+            current = state.project_by_path(conn, project.path)
+            for row in [current, *before]:
+                if row is not None:
+                    state.remove_project(conn, row.path)
+            for row in before:
+                taken = row.port is not None and state.project_by_port(conn, row.port)
+                state.add_project(conn, replace(row, port=None) if taken else row)
+    except sqlite3.IntegrityError:
+        current = None  # rolled back: nothing was undone, so nothing is removed below
     if current is not None and current.name not in {row.name for row in before}:
         shutil.rmtree(env_dir(current.name), ignore_errors=True)
     with contextlib.suppress(DevenvError):  # never mask the error that made us release
@@ -78,11 +85,18 @@ def release(conn: sqlite3.Connection, project: ProjectPath, before: list[Project
 def record_running(conn: sqlite3.Connection, project: ProjectPath, name: str,
                    port: int) -> None:
     """Make state agree with a running container of this project (after an interrupted
-    start, say): its name and its port."""
+    start, say): its name, its port, and the host key it actually serves."""
     mine = state.project_by_path(conn, project.path)
     if mine is not None and mine.name == name and mine.port == port:
         return
-    claim(conn, project, name)
+    served = env_dir(name) / "keys" / "ssh_host_ed25519_key"
+    if mine is None and state.project_by_name(conn, name) is None and served.exists():
+        private = served.read_text()
+        public = proc.run(["ssh-keygen", "-y", "-f", str(served)], timeout=30).stdout.strip()
+        with state.transaction(conn):
+            state.add_project(conn, Project(project.path, name, None, private, public))
+    else:
+        claim(conn, project, name)
     with state.transaction(conn):
         other = state.project_by_port(conn, port)
         if other is not None and other.path != project.path:

@@ -9,6 +9,7 @@ its main process is sshd (as the non-root container user), so the container live
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import sqlite3
@@ -70,15 +71,21 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
     """
     project = identity.project_path(raw_path)
     requested = ports.requested_port(port)
+    if name is not None:
+        identity.check_name(name)
     conn = state.connect()
+    # Two locks, always in this order: the project's (one start per project, whatever name
+    # each caller asks for), then the name's (one container per name, whichever project).
+    path_lock = "path-" + hashlib.sha256(project.path.encode()).hexdigest()[:16]
     try:
-        known = state.project_by_path(conn, project.path)
-        env_name = (identity.check_name(name) if name is not None
-                    else known.name if known is not None else identity.default_name(project))
-        if known is not None and known.name != env_name:
-            _refuse_rename_while_running(known.name, env_name)
-        with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT, what=f"starting {env_name}"):
-            return _ensure_locked(conn, project, env_name, requested)
+        with locked(path_lock, timeout=START_LOCK_TIMEOUT, what=f"starting {project.path}"):
+            known = state.project_by_path(conn, project.path)
+            env_name = name or (known.name if known else identity.default_name(project))
+            if known is not None and known.name != env_name:
+                _refuse_rename_while_running(known.name, env_name)
+            with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT,
+                        what=f"starting {env_name}"):
+                return _ensure_locked(conn, project, env_name, requested)
     finally:
         conn.close()
 
