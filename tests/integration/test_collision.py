@@ -2,17 +2,23 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 from .conftest import Devenv, inspect
 
 
-def test_same_parent_and_basename_never_share(dv: Devenv, tmp_path: Any) -> None:
-    tag = uuid.uuid4().hex[:6]
-    first = tmp_path / "a" / f"x{tag}" / "api"
-    second = tmp_path / "b" / f"x{tag}" / "api"
-    first.mkdir(parents=True)
-    second.mkdir(parents=True)
+def twins(root: Path) -> tuple[Path, Path]:
+    """Two project dirs whose paths map to the same environment name (unique per test)."""
+    parent = f"x{uuid.uuid4().hex[:6]}"
+    pair = (root / "a" / parent / "api", root / "b" / parent / "api")
+    for path in pair:
+        path.mkdir(parents=True)
+    return pair
+
+
+def test_same_parent_and_basename_never_share(dv: Devenv, tmp_path: Path) -> None:
+    first, second = twins(tmp_path)
     info = dv.up(first)
     before = inspect(info["container"])["Id"]
 
@@ -31,9 +37,10 @@ def test_same_parent_and_basename_never_share(dv: Devenv, tmp_path: Any) -> None
     assert dv.ssh(info["container"], "true").returncode == 0
 
     # With its own name the second project gets its own environment, and keeps the name.
-    own = dv.up(second, "--name", f"api-{tag}-b")
-    assert own["container"] == f"devenv-api-{tag}-b" and own["port"] != info["port"]
-    assert dv.up(second)["name"] == f"api-{tag}-b"
+    own_name = f"api-{second.parent.name}-b"
+    own = dv.up(second, "--name", own_name)
+    assert own["container"] == f"devenv-{own_name}" and own["port"] != info["port"]
+    assert dv.up(second)["name"] == own_name
     assert sorted(dv.containers()) == sorted([info["container"], own["container"]])
 
 
@@ -69,14 +76,10 @@ def test_renaming_a_running_environment_is_refused(dv: Devenv, make_project: Any
 
 
 def test_same_named_container_of_another_installation_is_never_entered(
-        dv: Devenv, tmp_path: Any) -> None:
+        dv: Devenv, tmp_path: Path) -> None:
     from .conftest import Devenv as Other
 
-    tag = uuid.uuid4().hex[:6]
-    mine = tmp_path / "me" / f"s{tag}" / "api"
-    theirs = tmp_path / "them" / f"s{tag}" / "api"
-    mine.mkdir(parents=True)
-    theirs.mkdir(parents=True)
+    mine, theirs = twins(tmp_path)
     info = dv.up(mine)
     # The environment dies behind devenv's back (devenv's index still lists it) ...
     subprocess.run(["docker", "stop", info["container"]], capture_output=True, check=True)
