@@ -1,9 +1,9 @@
 """Where devenv keeps things. One override, ``DEVENV_HOME``, moves all of it (tests use it).
 
-Without the override devenv follows XDG: config in ``$XDG_CONFIG_HOME/devenv``, state (the
-database, keys, ssh_config) in ``$XDG_STATE_HOME/devenv``, cache (build logs) in
-``$XDG_CACHE_HOME/devenv``. This module is on the exec fast path, so ``pathlib`` is imported
-only by the functions that return a ``Path``.
+Without the override devenv follows XDG: state (the database, keys, ssh_config) in
+``$XDG_STATE_HOME/devenv``, cache (build and crash logs) in ``$XDG_CACHE_HOME/devenv``.
+This module is on the exec fast path, so ``pathlib`` is imported only by the functions that
+return a ``Path``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
-_XDG = {"config": ("XDG_CONFIG_HOME", ".config"),
-        "state": ("XDG_STATE_HOME", ".local/state"),
+_XDG = {"state": ("XDG_STATE_HOME", ".local/state"),
         "cache": ("XDG_CACHE_HOME", ".cache")}
 
 
@@ -33,18 +32,6 @@ def _path(kind: str, *parts: str) -> Path:
     from pathlib import Path
 
     return Path(_root(kind), *parts)
-
-
-def config_dir() -> Path:
-    return _path("config")
-
-
-def state_dir() -> Path:
-    return _path("state")
-
-
-def cache_dir() -> Path:
-    return _path("cache")
 
 
 def index_file() -> str:
