@@ -10,6 +10,7 @@ Exit codes (documented in the README):
 4     conflict: name collision, port busy or reserved, already running elsewhere
 5     not found: no such environment
 6     engine unavailable: docker CLI missing or the Docker engine not answering
+7     configuration error: a config file or tool recipe is invalid (message names the field)
 125   ``devenv exec`` / attach: devenv failed before the command started
 130   interrupted (Ctrl-C)
 ====  =====================================================================
@@ -23,6 +24,7 @@ EXIT_INTERNAL = 3
 EXIT_CONFLICT = 4
 EXIT_NOT_FOUND = 5
 EXIT_ENGINE = 6
+EXIT_CONFIG = 7
 EXIT_PRE_CHILD = 125
 EXIT_INTERRUPTED = 130
 
@@ -64,6 +66,12 @@ class EngineUnavailable(DevenvError):
     """The docker CLI is missing or the engine does not answer."""
 
     exit_code = EXIT_ENGINE
+
+
+class ConfigError(DevenvError):
+    """A config file is invalid; the message names the file and the field."""
+
+    exit_code = EXIT_CONFIG
 
 
 class CommandError(DevenvError):

@@ -1,7 +1,8 @@
 """Where devenv keeps things. One override, ``DEVENV_HOME``, moves all of it (tests use it).
 
-Without the override devenv follows XDG: state (the database, keys, ssh_config) in
-``$XDG_STATE_HOME/devenv``, cache (build and crash logs) in ``$XDG_CACHE_HOME/devenv``.
+Without the override devenv follows XDG: the user config file in ``$XDG_CONFIG_HOME/devenv``,
+state (the database, keys, ssh_config) in ``$XDG_STATE_HOME/devenv``, cache (build and crash
+logs) in ``$XDG_CACHE_HOME/devenv``.
 This module is on the exec fast path, so ``pathlib`` is imported only by the functions that
 return a ``Path``.
 """
@@ -14,7 +15,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
-_XDG = {"state": ("XDG_STATE_HOME", ".local/state"),
+_XDG = {"config": ("XDG_CONFIG_HOME", ".config"),
+        "state": ("XDG_STATE_HOME", ".local/state"),
         "cache": ("XDG_CACHE_HOME", ".cache")}
 
 
@@ -32,6 +34,11 @@ def _path(kind: str, *parts: str) -> Path:
     from pathlib import Path
 
     return Path(_root(kind), *parts)
+
+
+def config_file() -> Path:
+    """The user config file (defaults for every project)."""
+    return _path("config", "config.toml")
 
 
 def index_file() -> str:

@@ -1,0 +1,235 @@
+"""User and project configuration: TOML read with ``tomllib``, validated with msgspec.
+
+Two files, both optional:
+
+- the user file, ``$XDG_CONFIG_HOME/devenv/config.toml`` (``$DEVENV_HOME/config/config.toml``):
+  defaults for every project, plus machine-wide keys (``port_range``, ``ca_bundle``);
+- the project file, ``<project>/.devenv/devenv.toml``.
+
+Merging: scalars from the project file win over the user file; ``tools`` and ``mounts`` are
+concatenated (user first, duplicates dropped); ``env`` is merged key by key, the project
+winning. Every error names the file and the field, e.g.
+``.devenv/devenv.toml: tools[2]: unknown tool 'nodee' (did you mean 'node'?)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from devenv.errors import ConfigError
+from devenv.paths import config_file
+
+PROJECT_FILE = ".devenv/devenv.toml"
+PROJECT_ONLY = ("name", "dockerfile")
+USER_ONLY = ("port_range", "ca_bundle")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
+class Mount(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """A host path made visible in the container (read-only unless ``readonly = false``)."""
+
+    source: str
+    target: str
+    readonly: bool = True
+
+
+class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """One config file as written; ``None`` means "not set here"."""
+
+    name: str | None = None
+    tools: list[str] | None = None
+    dockerfile: str | None = None
+    env: dict[str, str] | None = None
+    mounts: list[Mount] | None = None
+    post_create: str | list[str] | None = None
+    post_start: str | list[str] | None = None
+    ssh_port: int | None = None
+    port_range: str | None = None
+    ca_bundle: str | None = None
+
+
+KEYS = tuple(FileConfig.__struct_fields__)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value came from: a file and the field in it, or a built-in default."""
+
+    file: str | None
+    field: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}" if self.file else "default"
+
+
+@dataclass
+class Config:
+    """The effective configuration of one project, with the origin of every value."""
+
+    name: str | None = None
+    tools: list[str] = field(default_factory=list)
+    dockerfile: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    mounts: list[Mount] = field(default_factory=list)
+    post_create: str | list[str] | None = None
+    post_start: str | list[str] | None = None
+    ssh_port: int | None = None
+    port_range: tuple[int, int] | None = None
+    ca_bundle: str | None = None
+    origins: dict[str, Origin] = field(default_factory=dict)
+
+    def origin(self, key: str) -> Origin:
+        return self.origins.get(key, Origin(None, key))
+
+
+def user_file() -> Path:
+    return config_file()
+
+
+def project_file(project_dir: str) -> Path:
+    return Path(project_dir) / PROJECT_FILE
+
+
+def read_file(path: Path, *, where: str) -> FileConfig:
+    """Parse and validate one file (missing file: empty config).
+
+    :param where: ``"user"`` or ``"project"``: which keys are allowed.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return FileConfig()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}",
+                          "see https://toml.io for the syntax") from None
+    env = data.get("env")
+    if isinstance(env, dict):
+        for key, value in env.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: env.{key}: expected a string, got "
+                                  f"{type(value).__name__}", 'quote it: KEY = "value"')
+    try:
+        parsed = msgspec.convert(data, FileConfig)
+    except msgspec.ValidationError as e:
+        raise _field_error(path, str(e)) from None
+    _check(path, parsed, where)
+    return parsed
+
+
+def _field_error(path: Path, text: str) -> ConfigError:
+    message, _, at = text.partition(" - at `")
+    location = at.rstrip("`").removeprefix("$").lstrip(".")
+    unknown = re.match(r"Object contains unknown field `(.+)`", message)
+    if unknown:
+        key = f"{location}.{unknown[1]}" if location else unknown[1]
+        known = KEYS if not location else tuple(Mount.__struct_fields__)
+        return ConfigError(f"{path}: {key}: unknown key",
+                           f"known keys here: {', '.join(known)}")
+    missing = re.match(r"Object missing required field `(.+)`", message)
+    if missing:
+        return ConfigError(f"{path}: {location}.{missing[1]}: missing (required)")
+    message = re.sub(r" \| null", "", message).replace("Expected", "expected").replace("`", "")
+    return ConfigError(f"{path}: {location or 'top level'}: {message}")
+
+
+def _check(path: Path, cfg: FileConfig, where: str) -> None:
+    wrong_place = PROJECT_ONLY if where == "user" else USER_ONLY
+    for key in wrong_place:
+        if getattr(cfg, key) is not None:
+            other = "project file (.devenv/devenv.toml)" if where == "user" else "user file"
+            raise ConfigError(f"{path}: {key}: belongs in the {other}")
+    for key in (cfg.env or {}):
+        if not _ENV_NAME.match(key):
+            raise ConfigError(f"{path}: env.{key}: not a valid variable name",
+                              "use letters, digits and '_', not starting with a digit")
+    for i, mount in enumerate(cfg.mounts or []):
+        if not mount.target.startswith("/"):
+            raise ConfigError(f"{path}: mounts[{i}].target: must be an absolute path in the "
+                              f"container, got {mount.target!r}")
+        if not mount.source:
+            raise ConfigError(f"{path}: mounts[{i}].source: empty")
+    if cfg.ssh_port is not None and not 1 <= cfg.ssh_port <= 65535:
+        raise ConfigError(f"{path}: ssh_port: {cfg.ssh_port} is out of range",
+                          "use a number from 1 to 65535")
+    if cfg.port_range is not None:
+        _parse_range(path, cfg.port_range)
+    for hook in ("post_create", "post_start"):
+        value = getattr(cfg, hook)
+        if value is not None and value in ("", []):
+            raise ConfigError(f"{path}: {hook}: empty command")
+
+
+def _parse_range(path: Path, value: str) -> tuple[int, int]:
+    match = _RANGE.match(value)
+    low, high = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not match or not 1 <= low <= high <= 65535:
+        raise ConfigError(f"{path}: port_range: {value!r} is not a range LOW-HIGH",
+                          'e.g. port_range = "22200-22999"')
+    return low, high
+
+
+def load(project_dir: str | None) -> Config:
+    """The effective config for ``project_dir`` (or only the user file when ``None``)."""
+    user_path = user_file()
+    files = [(user_path, read_file(user_path, where="user"))]
+    if project_dir is not None:
+        path = project_file(project_dir)
+        files.append((path, read_file(path, where="project")))
+    cfg = Config()
+    for path, part in files:
+        _merge(cfg, path, part)
+    return cfg
+
+
+def _merge(cfg: Config, path: Path, part: FileConfig) -> None:
+    shown = _display(path)
+    for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ca_bundle"):
+        value = getattr(part, key)
+        if value is not None:
+            setattr(cfg, key, value)
+            cfg.origins[key] = Origin(shown, key)
+    if part.port_range is not None:
+        cfg.port_range = _parse_range(path, part.port_range)
+        cfg.origins["port_range"] = Origin(shown, "port_range")
+    for i, tool in enumerate(part.tools or []):
+        if tool not in cfg.tools:
+            cfg.tools.append(tool)
+            cfg.origins[f"tools.{tool}"] = Origin(shown, f"tools[{i}]")
+    for key, value in (part.env or {}).items():
+        cfg.env[key] = value
+        cfg.origins[f"env.{key}"] = Origin(shown, f"env.{key}")
+    for i, mount in enumerate(part.mounts or []):
+        if mount not in cfg.mounts:
+            cfg.mounts.append(mount)
+            cfg.origins[f"mounts.{len(cfg.mounts) - 1}"] = Origin(shown, f"mounts[{i}]")
+
+
+def _display(path: Path) -> str:
+    """A path as the user would recognise it (``~`` for the home directory)."""
+    home = os.path.expanduser("~")
+    text = str(path)
+    return "~" + text[len(home):] if home != "/" and text.startswith(home + "/") else text
+
+
+def as_dict(cfg: Config) -> dict[str, Any]:
+    """The effective values, for ``devenv config --json``."""
+    return {
+        "name": cfg.name, "tools": cfg.tools, "dockerfile": cfg.dockerfile, "env": cfg.env,
+        "mounts": [msgspec.to_builtins(m) for m in cfg.mounts],
+        "post_create": cfg.post_create, "post_start": cfg.post_start,
+        "ssh_port": cfg.ssh_port,
+        "port_range": f"{cfg.port_range[0]}-{cfg.port_range[1]}" if cfg.port_range else None,
+        "ca_bundle": cfg.ca_bundle,
+    }
