@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from devenv.errors import ConfigError
 from devenv.paths import config_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.config_schema import FileConfig, Mount
 
 PROJECT_FILE = ".devenv/devenv.toml"
 PROJECT_ONLY = ("name", "dockerfile")
@@ -33,30 +34,9 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 
 
-class Mount(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """A host path made visible in the container (read-only unless ``readonly = false``)."""
-
-    source: str
-    target: str
-    readonly: bool = True
-
-
-class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
-    """One config file as written; ``None`` means "not set here"."""
-
-    name: str | None = None
-    tools: list[str] | None = None
-    dockerfile: str | None = None
-    env: dict[str, str] | None = None
-    mounts: list[Mount] | None = None
-    post_create: str | list[str] | None = None
-    post_start: str | list[str] | None = None
-    ssh_port: int | None = None
-    port_range: str | None = None
-    ca_bundle: str | None = None
-
-
-KEYS = tuple(FileConfig.__struct_fields__)
+KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
+        "ssh_port", "port_range", "ca_bundle")
+MOUNT_KEYS = ("source", "target", "readonly")
 
 
 @dataclass(frozen=True)
@@ -98,17 +78,25 @@ def project_file(project_dir: str) -> Path:
     return Path(project_dir) / PROJECT_FILE
 
 
-def read_file(path: Path, *, where: str) -> FileConfig:
-    """Parse and validate one file (missing file: empty config).
+def read_file(path: Path, *, where: str) -> FileConfig | None:
+    """Parse and validate one file (missing file: ``None``).
 
     :param where: ``"user"`` or ``"project"``: which keys are allowed.
     """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return FileConfig()
+        return None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    # Imported only when a file exists: projects without config keep msgspec (and tomllib)
+    # off the start path.
+    import tomllib
+
+    import msgspec
+
+    from devenv.config_schema import FileConfig
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -134,7 +122,7 @@ def _field_error(path: Path, text: str) -> ConfigError:
     unknown = re.match(r"Object contains unknown field `(.+)`", message)
     if unknown:
         key = f"{location}.{unknown[1]}" if location else unknown[1]
-        known = KEYS if not location else tuple(Mount.__struct_fields__)
+        known = KEYS if not location else MOUNT_KEYS
         return ConfigError(f"{path}: {key}: unknown key",
                            f"known keys here: {', '.join(known)}")
     missing = re.match(r"Object missing required field `(.+)`", message)
@@ -189,7 +177,8 @@ def load(project_dir: str | None) -> Config:
         files.append((path, read_file(path, where="project")))
     cfg = Config()
     for path, part in files:
-        _merge(cfg, path, part)
+        if part is not None:
+            _merge(cfg, path, part)
     return cfg
 
 
@@ -227,7 +216,8 @@ def as_dict(cfg: Config) -> dict[str, Any]:
     """The effective values, for ``devenv config --json``."""
     return {
         "name": cfg.name, "tools": cfg.tools, "dockerfile": cfg.dockerfile, "env": cfg.env,
-        "mounts": [msgspec.to_builtins(m) for m in cfg.mounts],
+        "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly}
+                   for m in cfg.mounts],
         "post_create": cfg.post_create, "post_start": cfg.post_start,
         "ssh_port": cfg.ssh_port,
         "port_range": f"{cfg.port_range[0]}-{cfg.port_range[1]}" if cfg.port_range else None,

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from devenv import config
+from devenv.config_schema import Mount
 from devenv.errors import ConfigError
 
 
@@ -39,7 +40,7 @@ def test_user_defaults_and_project_merge(project: Path, devenv_home: Path) -> No
     assert cfg.env == {"A": "user", "B": "project"}
     assert cfg.post_start == ["echo", "project"] and cfg.name == "api"
     assert cfg.port_range == (23000, 23100)
-    assert cfg.mounts == [config.Mount(source="~/data", target="/data", readonly=True)]
+    assert cfg.mounts == [Mount(source="~/data", target="/data", readonly=True)]
     proj_file = str(project / ".devenv" / "devenv.toml")
     assert str(cfg.origin("env.B")) == f"{proj_file}: env.B"
     assert str(cfg.origin("env.A")) == f"{user}: env.A"

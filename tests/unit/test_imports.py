@@ -64,6 +64,11 @@ def test_exec_slow_path_imports_nothing_heavy(stub_docker: dict[str, str],
                                               tmp_path: Path) -> None:
     names = imported(["-m", "devenv", "exec", str(tmp_path), "--", "true"], stub_docker)
     assert "devenv" in names and not names & FORBIDDEN
+    # A project with a config file pays for msgspec (validation), and for nothing else.
+    (tmp_path / ".devenv").mkdir()
+    (tmp_path / ".devenv" / "devenv.toml").write_text('tools = ["node"]\n')
+    names = imported(["-m", "devenv", "exec", str(tmp_path), "--", "true"], stub_docker)
+    assert "msgspec" in names and not names & (FORBIDDEN - {"msgspec"})
 
 
 def test_version_is_quick() -> None:

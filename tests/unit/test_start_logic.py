@@ -43,8 +43,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     monkeypatch.setattr(docker, "docker", fake.docker)
     monkeypatch.setattr(docker, "container", fake.container)
     monkeypatch.setattr(docker, "running_labels", fake.running_labels)
-    monkeypatch.setattr(start.images, "default_image", lambda: "devenv-default:test")
-    monkeypatch.setattr(start, "wait_ready", lambda cname, port, timeout=0, status_log=None: None)
+    monkeypatch.setattr(start.image, "image_for", lambda *a, **k: "devenv-default:test")
+    monkeypatch.setattr(start.container, "wait_ready",
+                        lambda cname, port, timeout=0, status_log=None: None)
     monkeypatch.setenv("DEVENV_PORT_RANGE", "29100-29120")
     return fake
 

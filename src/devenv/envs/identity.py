@@ -88,7 +88,7 @@ def project_path(raw: str) -> ProjectPath:
     if resolved == "/":
         raise UsageError("the root directory cannot be a project",
                          "pass the project's own directory")
-    for sock in _docker_sockets():
+    for sock in docker_sockets():
         if sock.startswith(resolved + "/"):
             raise UsageError(f"{resolved} contains the Docker socket {sock}; mounting it "
                              "would hand the container the Docker engine",
@@ -96,7 +96,7 @@ def project_path(raw: str) -> ProjectPath:
     return ProjectPath(resolved)
 
 
-def _docker_sockets() -> list[str]:
+def docker_sockets() -> list[str]:
     """Docker sockets that must never end up inside a container's mounts."""
     found = ["/var/run/docker.sock", "/run/docker.sock"]
     host = os.environ.get("DOCKER_HOST", "")

@@ -1,6 +1,8 @@
-"""SSH port choice: flag over ``DEVENV_SSH_PORT`` over the remembered port over a new one.
+"""SSH port choice: flag over ``DEVENV_SSH_PORT`` over ``ssh_port`` in config over the
+remembered port over a new one.
 
-New ports come from a range (default 22200-22999, ``DEVENV_PORT_RANGE=LOW-HIGH`` changes it),
+New ports come from a range (default 22200-22999; ``port_range`` in the user config or
+``DEVENV_PORT_RANGE=LOW-HIGH`` changes it),
 skip every port another project remembers, and must pass a bind test on 127.0.0.1. Callers
 hold the ``ports`` lock while they choose and record, so parallel devenvs never pick the same
 port; Docker reporting a port taken anyway (a non-devenv process won the race) makes the
@@ -24,14 +26,15 @@ ENV_RANGE = "DEVENV_PORT_RANGE"
 
 @dataclass(frozen=True)
 class PortChoice:
-    """A port and where it came from (``flag``, ``env``, ``remembered`` or ``allocated``)."""
+    """A port and where it came from (``flag``, ``env``, ``config``, ``remembered`` or
+    ``allocated``)."""
 
     port: int
     source: str
 
     @property
     def user_chosen(self) -> bool:
-        return self.source in ("flag", "env")
+        return self.source in ("flag", "env", "config")
 
 
 def parse_port(value: str | int, origin: str) -> int:
@@ -47,11 +50,13 @@ def parse_port(value: str | int, origin: str) -> int:
     return port
 
 
-def port_range(environ: dict[str, str] | None = None) -> tuple[int, int]:
-    """The allocation range, from ``DEVENV_PORT_RANGE`` or the default."""
+def port_range(environ: dict[str, str] | None = None,
+               configured: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The allocation range: ``DEVENV_PORT_RANGE``, else the user config's, else the
+    default."""
     raw = (environ if environ is not None else os.environ).get(ENV_RANGE, "").strip()
     if not raw:
-        return DEFAULT_RANGE
+        return configured or DEFAULT_RANGE
     low_s, sep, high_s = raw.partition("-")
     if not sep:
         raise UsageError(f"{ENV_RANGE}={raw!r} is not a range",
@@ -64,13 +69,17 @@ def port_range(environ: dict[str, str] | None = None) -> tuple[int, int]:
     return low, high
 
 
-def requested_port(flag: int | None, environ: dict[str, str] | None = None) -> PortChoice | None:
-    """The port the user asked for, flag first, then ``DEVENV_SSH_PORT``; ``None`` if neither."""
+def requested_port(flag: int | None, environ: dict[str, str] | None = None,
+                   configured: int | None = None) -> PortChoice | None:
+    """The port the user asked for: flag, then ``DEVENV_SSH_PORT``, then ``ssh_port`` from
+    config; ``None`` if none of them."""
     if flag is not None:
         return PortChoice(parse_port(flag, "--port"), "flag")
     raw = (environ if environ is not None else os.environ).get(ENV_PORT, "").strip()
     if raw:
         return PortChoice(parse_port(raw, ENV_PORT), "env")
+    if configured is not None:
+        return PortChoice(configured, "config")
     return None
 
 

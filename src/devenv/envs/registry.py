@@ -105,9 +105,10 @@ def record_running(conn: sqlite3.Connection, project: ProjectPath, name: str,
 
 
 def assign_port(conn: sqlite3.Connection, project: ProjectPath,
-                requested: ports.PortChoice | None, avoid: set[int]) -> ports.PortChoice:
+                requested: ports.PortChoice | None, avoid: set[int],
+                configured_range: tuple[int, int] | None = None) -> ports.PortChoice:
     """Choose and record the project's port; serialised across devenv processes."""
-    rng = ports.port_range()
+    rng = ports.port_range(configured=configured_range)
     with locked("ports", timeout=60, what="choosing an SSH port"), state.transaction(conn):
         mine = state.project_by_path(conn, project.path)
         remembered = mine.port if mine else None

@@ -1,0 +1,133 @@
+"""The environment's container: its ``docker run`` arguments, its readiness, its clean-up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from devenv.config import Config
+from devenv.engine import docker
+from devenv.envs import identity
+from devenv.envs.identity import ProjectPath, container_name
+from devenv.errors import ConfigError, DevenvError
+from devenv.images.default import container_ids
+
+SSH_CONTAINER_PORT = 2222
+KEYS_MOUNT = "/run/devenv/keys"
+STATUS_MOUNT = "/run/devenv/status"
+READY_TIMEOUT = 30.0
+
+
+def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
+    """``--mount`` values for the config's ``mounts`` (validated: sources exist, no Docker
+    socket, nothing over the project's own mount)."""
+    sockets = identity.docker_sockets()
+    args = []
+    for i, mount in enumerate(cfg.mounts):
+        where = cfg.origin(f"mounts.{i}")
+        source = Path(mount.source).expanduser()
+        if not source.is_absolute():
+            source = Path(project.path) / source
+        real = os.path.realpath(source)
+        if not os.path.exists(real):
+            raise ConfigError(f"{where}.source: {source} does not exist",
+                              "create it, or fix the path (relative paths start at the project)")
+        if any(s == real or s.startswith(real + "/") for s in sockets):
+            raise ConfigError(f"{where}.source: {source} is or contains the Docker socket",
+                              "devenv never hands a container the Docker engine")
+        if mount.target.rstrip("/") in ("", project.workspace, KEYS_MOUNT, STATUS_MOUNT):
+            raise ConfigError(f"{where}.target: {mount.target} is reserved",
+                              f"mount somewhere else than / or {project.workspace}")
+        args += ["--mount", docker.mount_arg(real, mount.target, readonly=mount.readonly)]
+    return args
+
+
+def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance: str,
+             key_dir: str, status_dir: str, cfg: Config) -> list[str]:
+    """``docker run`` arguments for the environment (locked down: DESIGN §4)."""
+    uid, gid = container_ids()
+    argv = ["run", "-d", "--rm", "--init",
+            "--name", container_name(name), "--hostname", identity.hostname(name),
+            "--user", f"{uid}:{gid}",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "-p", f"127.0.0.1:{port}:{SSH_CONTAINER_PORT}",
+            "--mount", docker.mount_arg(project.path, project.workspace),
+            "--mount", docker.mount_arg(key_dir, KEYS_MOUNT, readonly=True),
+            "--mount", docker.mount_arg(status_dir, STATUS_MOUNT),
+            *config_mounts(project, cfg)]
+    for key, value in cfg.env.items():
+        argv += ["-e", f"{key}={value}"]
+    argv += ["-e", f"DEVENV_WORKSPACE={project.workspace}",
+             "-e", f"DEVENV_NAME={name}",
+             "-e", f"DEVENV_INSTANCE={instance}",
+             "-w", project.workspace,
+             "--entrypoint", "/usr/local/bin/devenv-init"]
+    for key, value in identity.labels(project, name, port, instance).items():
+        argv += ["--label", f"{key}={value}"]
+    return [*argv, image]
+
+
+def discard(cname: str) -> None:
+    """Best-effort removal of a container a start created; never masks the real error."""
+    with contextlib.suppress(DevenvError):
+        docker.remove(cname)
+
+
+def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT,
+               status_log: str | None = None) -> None:
+    """Wait until sshd greets on 127.0.0.1:``port``; fail clearly if the container dies
+    (quoting the last line it wrote to ``status_log``)."""
+    deadline = time.monotonic() + timeout
+    next_check = time.monotonic() + 1.0
+    while True:
+        if _ssh_banner(port):
+            return
+        now = time.monotonic()
+        if now >= next_check:
+            found = docker.container(cname)
+            if found is None or not docker.is_running(found):
+                raise DevenvError(f"the container {cname} exited while starting"
+                                  f"{_last_words(status_log)}",
+                                  "if the project has a .devenv/Dockerfile, check that it "
+                                  "keeps sshd and the devenv user working")
+            next_check = now + 1.0
+        if now >= deadline:
+            raise DevenvError(f"sshd in {cname} did not answer on port {port} within "
+                              f"{timeout:g}s", f"see 'docker logs {cname}'")
+        time.sleep(0.02)
+
+
+def _last_words(status_log: str | None) -> str:
+    """The last line the container wrote to its status log, if any."""
+    try:
+        with open(status_log or "", errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1]}" if lines else ""
+
+
+def _ssh_banner(port: int) -> bool:
+    # A TCP connect alone is not enough: docker-proxy accepts before sshd listens.
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.settimeout(2.0)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def warn_unwritable(project: ProjectPath) -> None:
+    """When devenv runs as root the container user (UID 1000) may not own the project."""
+    uid, _ = container_ids()
+    if os.getuid() != 0:
+        return
+    st = os.stat(project.path)
+    if st.st_uid != uid and not st.st_mode & 0o002:
+        print(f"devenv: note: {project.path} belongs to UID {st.st_uid}; the container user "
+              f"(UID {uid}) can read it but not write to it (chown it to {uid} to allow that)",
+              file=sys.stderr)

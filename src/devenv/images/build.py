@@ -1,0 +1,86 @@
+"""Building one image: content digests, the build call itself, its log and its errors."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from devenv import proc
+from devenv.engine import docker
+from devenv.errors import DevenvError
+from devenv.paths import ensure_private_dir, log_dir
+
+BUILD_TIMEOUT = 1800
+LABEL_IMAGE = "devenv.image"
+LABEL_SOURCE = "devenv.source"
+
+
+def digest(parts: Mapping[str, bytes]) -> str:
+    """A short, stable hash of named byte strings (order-independent)."""
+    h = hashlib.sha256()
+    for key in sorted(parts):
+        h.update(key.encode() + b"\0" + hashlib.sha256(parts[key]).digest())
+    return h.hexdigest()[:16]
+
+
+def safe(tag: str) -> str:
+    """A tag as a file or lock name."""
+    return tag.replace(":", "_").replace("/", "_")
+
+
+def existing(tags: list[str]) -> set[str]:
+    """Which of ``tags`` the engine has (one call)."""
+    if not tags:
+        return set()
+    out = docker.docker(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+                         "--filter", "label=devenv=true"], timeout=60).stdout
+    have = set(out.split())
+    return {tag for tag in tags if tag in have}
+
+
+def build(context: Path | Mapping[str, bytes], tag: str, *, args: Mapping[str, str],
+          labels: Mapping[str, str], what: str, no_cache: bool = False,
+          dockerfile: Path | None = None, hint: str | None = None) -> float:
+    """Build ``tag``; return the seconds it took. ``context`` is a directory or the files
+    of one (written to a temporary directory). ``hint`` replaces the default one on failure.
+    """
+    if isinstance(context, Mapping):
+        with tempfile.TemporaryDirectory(prefix="devenv-build-") as tmp:
+            for name, data in context.items():
+                target = Path(tmp) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            return build(Path(tmp), tag, args=args, labels=labels, what=what,
+                         no_cache=no_cache, dockerfile=dockerfile, hint=hint)
+    log = ensure_private_dir(log_dir()) / f"build-{safe(tag)}.log"
+    print(f"devenv: building {what} (log: {log})", file=sys.stderr, flush=True)
+    # --force-rm: a failed step leaves no intermediate container behind (legacy builder).
+    argv = ["build", "--force-rm", "-t", tag, "--label", "devenv=true"]
+    if no_cache:
+        argv.append("--no-cache")
+    if dockerfile is not None:
+        argv += ["-f", str(dockerfile)]
+    for key, value in labels.items():
+        argv += ["--label", f"{key}={value}"]
+    for key, value in args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    argv.append(str(context))
+    start = time.monotonic()
+    # Not docker.docker(): a build's output is the build's, and a step that prints, say,
+    # "Connection refused" must not be mistaken for the engine being down.
+    result = proc.run([docker.DOCKER, *argv], timeout=BUILD_TIMEOUT, check=False)
+    log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        docker.ping()  # raises EngineUnavailable if that is what really happened
+        raise DevenvError(f"building {what} failed: {_last(result.stderr or result.stdout)}",
+                          hint or f"read the build log: {log}")
+    return time.monotonic() - start
+
+
+def _last(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"

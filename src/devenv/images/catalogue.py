@@ -1,0 +1,148 @@
+"""Tool recipes: the catalogue shipped with devenv, plus the user's and the project's own.
+
+A recipe is a directory holding ``manifest.toml`` and a ``Dockerfile`` that starts with
+``ARG DEVENV_PARENT`` / ``FROM ${DEVENV_PARENT}``. Recipes are looked up in the project's
+``.devenv/tools/``, then the user's ``$XDG_CONFIG_HOME/devenv/tools/``, then the catalogue, so
+a local recipe of the same name wins.
+
+The manifest::
+
+    summary = "one line"
+    depends = ["node"]             # tools this one builds on
+    version = "claude --version"   # prints the installed version
+    download = "why"               # only if the recipe needs downloads from outside the
+                                   # package registries (it fails where those are blocked)
+    [profile]                      # host files the tool reads, and files it must write
+    readonly = ["~/.claude/"]
+    seeded = ["~/.claude.json"]
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import msgspec
+
+from devenv.errors import ConfigError
+
+
+class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    readonly: list[str] = []
+    seeded: list[str] = []
+
+
+class Manifest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    summary: str
+    version: str
+    depends: list[str] = []
+    download: str | None = None
+    profile: Profile = Profile()
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One recipe, ready to build."""
+
+    name: str
+    manifest: Manifest
+    files: Mapping[str, bytes]  # the build context: file name -> content
+    source: str  # where the recipe came from (for messages)
+
+    @property
+    def depends(self) -> list[str]:
+        return self.manifest.depends
+
+
+def _read_dir(name: str, files: Mapping[str, bytes], source: str) -> Tool:
+    where = f"{source}/manifest.toml"
+    if "manifest.toml" not in files or "Dockerfile" not in files:
+        raise ConfigError(f"{source}: a tool recipe needs manifest.toml and Dockerfile")
+    try:
+        data = tomllib.loads(files["manifest.toml"].decode("utf-8"))
+        manifest = msgspec.convert(data, Manifest)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: invalid TOML: {e}") from None
+    except msgspec.ValidationError as e:
+        message, _, at = str(e).partition(" - at `")
+        field = at.rstrip("`").removeprefix("$").lstrip(".") or "top level"
+        raise ConfigError(f"{where}: {field}: {message.replace('`', '')}") from None
+    return Tool(name, manifest, dict(files), source)
+
+
+def _from_directory(root: Path) -> dict[str, Tool]:
+    tools = {}
+    if root.is_dir():
+        for entry in sorted(root.iterdir()):
+            if entry.is_dir():
+                files = {p.name: p.read_bytes() for p in entry.iterdir() if p.is_file()}
+                tools[entry.name] = _read_dir(entry.name, files, str(entry))
+    return tools
+
+
+def builtin() -> dict[str, Tool]:
+    """The catalogue shipped as package data."""
+    root = resources.files("devenv.images") / "tools"
+    tools = {}
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            files = {f.name: f.read_bytes() for f in entry.iterdir() if f.is_file()}
+            tools[entry.name] = _read_dir(entry.name, files, f"catalogue/{entry.name}")
+    return tools
+
+
+def available(user_dir: Path | None, project_dir: Path | None) -> dict[str, Tool]:
+    """Every recipe visible to a project: catalogue, then user, then project overrides."""
+    tools = builtin()
+    for root in (user_dir, project_dir):
+        if root is not None:
+            tools.update(_from_directory(root))
+    return tools
+
+
+def resolve(requested: Iterable[tuple[str, str]], tools: Mapping[str, Tool]) -> list[Tool]:
+    """The layer order for ``requested`` tools and everything they depend on.
+
+    :param requested: (tool name, where it was asked for: "file: field") pairs.
+    :returns: tools in dependency order; ties go alphabetically, so the same set always
+        gives the same chain of layers (and the layers are shared between projects).
+    """
+    wanted: dict[str, str] = {}
+    stack = [(name, where) for name, where in requested]
+    while stack:
+        name, where = stack.pop()
+        if name in wanted:
+            continue
+        if name not in tools:
+            close = difflib.get_close_matches(name, tools, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}: unknown tool '{name}'{hint}",
+                              f"known tools: {', '.join(sorted(tools))}")
+        wanted[name] = where
+        stack += [(dep, f"{tools[name].source}/manifest.toml: depends")
+                  for dep in tools[name].depends]
+    # Kahn's algorithm with a min-heap: deterministic, and it finds cycles.
+    pending = {name: set(tools[name].depends) for name in wanted}
+    ready = [name for name, deps in pending.items() if not deps]
+    heapq.heapify(ready)
+    order: list[Tool] = []
+    while ready:
+        name = heapq.heappop(ready)
+        order.append(tools[name])
+        for other, deps in pending.items():
+            if name in deps:
+                deps.discard(name)
+                if not deps and tools[other] not in order and other not in ready:
+                    heapq.heappush(ready, other)
+    if len(order) < len(wanted):
+        stuck = sorted(name for name in wanted if tools[name] not in order)
+        first = tools[stuck[0]]
+        raise ConfigError(
+            f"{first.source}/manifest.toml: depends: dependency cycle among "
+            f"{', '.join(stuck)}", "remove one of the 'depends' entries that close the loop")
+    return order

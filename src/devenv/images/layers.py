@@ -1,0 +1,124 @@
+"""The image chain of a project: default image -> one layer per tool -> project Dockerfile.
+
+Each tool layer is tagged ``devenv-tool-<tool>:<hash>``, the hash covering its parent's tag
+(itself a hash), its recipe files and its build args: a tool set is built once and shared by
+every project that uses it. The project layer, ``devenv-project-<name>:latest``, is built
+from the project's Dockerfile (``ARG DEVENV_BASE_IMAGE`` / ``FROM ${DEVENV_BASE_IMAGE}``)
+with ``.devenv/`` as its context, and rebuilt when a file there or its base changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devenv.engine import docker
+from devenv.errors import ConfigError
+from devenv.images import build
+from devenv.lockfile import locked
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.images.catalogue import Tool
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One tool layer: what it installs, its tag, and the image it builds on."""
+
+    tool: Tool
+    tag: str
+    parent: str
+
+
+def plan(base: str, tools: list[Tool]) -> list[Layer]:
+    """The tool layers on top of ``base``, in order, with their content tags."""
+    layers, parent = [], base
+    for tool in tools:
+        parts = {f"recipe/{k}": v for k, v in tool.files.items()}
+        parts["parent"] = parent.encode()
+        layer = Layer(tool, f"devenv-tool-{tool.name}:{build.digest(parts)}", parent)
+        layers.append(layer)
+        parent = layer.tag
+    return layers
+
+
+def build_tools(base: str, tools: list[Tool], *, no_cache: bool = False,
+                report: Report | None = None) -> str:
+    """Make sure every tool layer exists (building the missing ones); return the top tag."""
+    layers = plan(base, tools)
+    have = set() if no_cache else build.existing([layer.tag for layer in layers])
+    for i, layer in enumerate(layers, 1):
+        step = f"[{i}/{len(layers)}] {layer.tool.name}"
+        if layer.tag in have:
+            _say(report, f"{step}: cached ({layer.tag})")
+            continue
+        with locked(f"image-{build.safe(layer.tag)}", timeout=build.BUILD_TIMEOUT,
+                    what=f"building {layer.tag}"):
+            if not no_cache and docker.image(layer.tag) is not None:
+                _say(report, f"{step}: cached ({layer.tag}, built by another devenv)")
+                continue
+            hint = None
+            if layer.tool.manifest.download:
+                hint = ("this recipe needs downloads from outside the package registries, "
+                        f"which must be reachable: {layer.tool.manifest.download}")
+            seconds = build.build(layer.tool.files, layer.tag, no_cache=no_cache, hint=hint,
+                                  args={"DEVENV_PARENT": layer.parent},
+                                  labels={build.LABEL_IMAGE: "tool",
+                                          "devenv.tool": layer.tool.name,
+                                          "devenv.parent": layer.parent},
+                                  what=f"tool {layer.tool.name}")
+            _say(report, f"{step}: built in {seconds:.1f}s ({layer.tag})")
+    return layers[-1].tag if layers else base
+
+
+def project_dockerfile(project_dir: str, configured: str | None) -> Path | None:
+    """The project's Dockerfile: ``dockerfile`` from config (relative to ``.devenv/``), else
+    ``.devenv/Dockerfile`` when it exists."""
+    devenv_dir = Path(project_dir) / ".devenv"
+    if configured is None:
+        default = devenv_dir / "Dockerfile"
+        return default if default.is_file() else None
+    path = (devenv_dir / configured).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{devenv_dir / 'devenv.toml'}: dockerfile: {configured!r} is not a "
+                          f"file (looked for {path})", "the path is relative to .devenv/")
+    return path
+
+
+def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
+                  no_cache: bool = False, report: Report | None = None) -> str:
+    """Build ``tag`` from ``dockerfile`` FROM ``base`` if it is stale; return ``tag``."""
+    context = Path(project_dir) / ".devenv"
+    parts = {"base": base.encode(), "dockerfile": dockerfile.read_bytes()}
+    for path in sorted(context.rglob("*")):
+        relative = path.relative_to(context)
+        # devenv's own files there (config, tool recipes) do not change this image.
+        if path.is_file() and relative.parts[0] not in ("devenv.toml", "tools"):
+            parts[f"ctx/{relative}"] = path.read_bytes()
+    source = build.digest(parts)
+
+    def fresh() -> bool:
+        current = docker.image(tag)
+        return current is not None and docker.labels_of(current).get(build.LABEL_SOURCE) == source
+
+    if not no_cache and fresh():
+        _say(report, f"project: cached ({tag})")
+        return tag
+    with locked(f"image-{build.safe(tag)}", timeout=build.BUILD_TIMEOUT, what=f"building {tag}"):
+        if no_cache or not fresh():
+            seconds = build.build(context, tag, no_cache=no_cache, dockerfile=dockerfile,
+                                  args={"DEVENV_BASE_IMAGE": base},
+                                  labels={build.LABEL_IMAGE: "project",
+                                          build.LABEL_SOURCE: source},
+                                  what=f"project image {tag}")
+            _say(report, f"project: built in {seconds:.1f}s ({tag})")
+    return tag
+
+
+def _say(report: Report | None, line: str) -> None:
+    if report is not None:
+        report(line)
