@@ -17,14 +17,14 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-VERBS = ("shell", "up", "exec", "list", "stop", "help")
+VERBS = ("shell", "up", "exec", "list", "stop", "build", "images", "init", "config", "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec")
 
 EPILOG = """\
 exit codes: 0 ok, 1 failed, 2 usage, 3 internal error, 4 conflict (name or port),
-5 not found, 6 Docker unavailable, 125 exec/attach failed before the command ran,
+5 not found, 6 Docker unavailable, 7 bad config, 125 exec/attach failed before the command ran,
 130 interrupted; exec and the shell pass the command's own exit code through.
 environment: DEVENV_HOME (all of devenv's files), DEVENV_SSH_PORT, DEVENV_PORT_RANGE=LOW-HIGH,
 DEVENV_DEBUG=1 (log every command devenv runs)."""
@@ -87,6 +87,28 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("targets", nargs="*", metavar="PATH|NAME")
     st.add_argument("--all", action="store_true", dest="all_", help="stop every environment")
 
+    bd = verbs.add_parser("build", help="build the project's image chain (tools, Dockerfile)",
+                          description="Build the project's images: the default image, one "
+                                      "layer per tool (shared between projects), then the "
+                                      "project's own Dockerfile; cached layers are reused.")
+    bd.add_argument("path", nargs="?", default=".", metavar="PATH")
+    bd.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+
+    im = verbs.add_parser("images", help="list devenv's images and what uses them")
+    im.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    it = verbs.add_parser("init", help="write .devenv/devenv.toml (optionally from a template)",
+                          description="Write .devenv/devenv.toml, and a Dockerfile when the "
+                                      "template has one. Templates: python, node, go, rust, "
+                                      "agents. Existing files are kept unless --force.")
+    it.add_argument("path", nargs="?", default=".", metavar="PATH")
+    it.add_argument("--template", metavar="NAME", help="python, node, go, rust or agents")
+    it.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    cf = verbs.add_parser("config", help="show the effective config and where values come from")
+    cf.add_argument("path", nargs="?", default=".", metavar="PATH")
+    cf.add_argument("--json", action="store_true", help="print JSON for scripts")
+
     hp = verbs.add_parser("help", help="show help for devenv or a verb")
     hp.add_argument("topic", nargs="?", choices=[v for v in VERBS if v != "help"],
                     metavar="VERB")
@@ -130,6 +152,22 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from devenv.commands import stop
 
         return stop.run(args.targets, all_=args.all_)
+    if verb == "build":
+        from devenv.commands import build
+
+        return build.run(args.path, no_cache=args.no_cache)
+    if verb == "images":
+        from devenv.commands import images
+
+        return images.run(as_json=args.json)
+    if verb == "init":
+        from devenv.commands import init
+
+        return init.run(args.path, template=args.template, force=args.force)
+    if verb == "config":
+        from devenv.commands import show_config
+
+        return show_config.run(args.path, as_json=args.json)
     parser.print_help()
     return 0
 

@@ -32,6 +32,18 @@ def collision(name: str, mine: str, theirs: str) -> ConflictError:
     )
 
 
+def name_for(project: ProjectPath, configured: str | None) -> str:
+    """The environment name ``project`` uses: configured, else remembered, else default."""
+    if configured is not None:
+        return identity.check_name(configured)
+    conn = state.connect()
+    try:
+        known = state.project_by_path(conn, project.path)
+    finally:
+        conn.close()
+    return known.name if known is not None else identity.default_name(project)
+
+
 def claim(conn: sqlite3.Connection, project: ProjectPath, name: str) -> list[Project]:
     """Register ``project`` under ``name``; return the rows it changed, as they were, for
     :func:`release`.

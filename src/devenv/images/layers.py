@@ -113,7 +113,7 @@ def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
             seconds = build.build(context, tag, no_cache=no_cache, dockerfile=dockerfile,
                                   args={"DEVENV_BASE_IMAGE": base},
                                   labels={build.LABEL_IMAGE: "project",
-                                          build.LABEL_SOURCE: source},
+                                          build.LABEL_SOURCE: source, "devenv.parent": base},
                                   what=f"project image {tag}")
             _say(report, f"project: built in {seconds:.1f}s ({tag})")
     return tag

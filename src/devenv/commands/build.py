@@ -1,0 +1,30 @@
+"""``devenv build [PATH] [--no-cache]``: build the project's image chain, showing progress."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from devenv import config
+from devenv.envs import identity, image, registry
+
+
+def run(path: str, *, no_cache: bool = False) -> int:
+    project = identity.project_path(path)
+    cfg = config.load(project.path)
+    image.check(project, cfg)
+    name = registry.name_for(project, cfg.name)
+    start = time.monotonic()
+    if sys.stderr.isatty():
+        from rich.console import Console  # lazily: only interactive builds pay for it
+
+        console = Console(stderr=True)
+        with console.status(f"building the image chain of {name}..."):
+            tag = image.image_for(project, name, cfg, no_cache=no_cache,
+                                  report=lambda line: console.print(line, highlight=False))
+    else:
+        tag = image.image_for(project, name, cfg, no_cache=no_cache,
+                              report=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"devenv: {name}: {tag} ready in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    print(tag)
+    return 0
