@@ -11,17 +11,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devenv.errors import DevenvError
-from devenv.paths import ensure_private_dir, locks_dir
+from devenv.paths import ensure_private_dir, locks_dir, machine_locks_dir
 
 
 @contextmanager
-def locked(name: str, *, timeout: float, what: str) -> Iterator[None]:
+def locked(name: str, *, timeout: float, what: str, machine: bool = False) -> Iterator[None]:
     """Hold the exclusive lock ``name`` (a file in devenv's lock dir) for the block.
 
     :param timeout: seconds to wait before giving up with a :class:`DevenvError`.
     :param what: what the holder is doing, for the "waiting" message.
+    :param machine: lock for every devenv of this user on this machine, whatever its
+        ``DEVENV_HOME`` (image builds: the engine's images are shared by all of them).
     """
-    path = ensure_private_dir(locks_dir()) / f"{name}.lock"
+    directory = ensure_private_dir(machine_locks_dir() if machine else locks_dir())
+    st = os.lstat(directory)
+    if st.st_uid != os.getuid() or not os.path.isdir(directory) or os.path.islink(directory):
+        raise DevenvError(f"{directory} is not a private directory of this user",
+                          "remove it (someone else may have created it) and try again")
+    path = directory / f"{name}.lock"
     with _open(path) as fd:
         deadline = time.monotonic() + timeout
         told = False

@@ -60,6 +60,16 @@ def locks_dir() -> Path:
     return _path("state", "locks")
 
 
+def machine_locks_dir() -> Path:
+    """Locks shared by every devenv of this user on this machine (not moved by
+    ``DEVENV_HOME``): they guard the Docker engine's images, which all of them share."""
+    from pathlib import Path
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    base = runtime if os.path.isabs(runtime) else f"/tmp/devenv-{os.getuid()}"  # noqa: S108
+    return Path(base, "devenv-locks") if base == runtime else Path(base, "locks")
+
+
 def env_dir(name: str) -> Path:
     """Per-environment files, e.g. the host-key directory mounted into the container."""
     return _path("state", "envs", name)

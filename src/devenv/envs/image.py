@@ -6,7 +6,7 @@ from pathlib import Path
 
 from devenv import config as config_mod
 from devenv.config import Config
-from devenv.envs import identity
+from devenv.envs import container, identity
 from devenv.envs.identity import ProjectPath
 from devenv.images import default, layers
 
@@ -28,9 +28,11 @@ def tool_chain(project: ProjectPath, cfg: Config) -> list[Tool]:
 
 
 def check(project: ProjectPath, cfg: Config) -> None:
-    """Everything that can be wrong with the config before anything is built."""
+    """Everything that can be wrong with the config, found before anything is built or
+    started: tool names and dependencies, the Dockerfile, the mounts."""
     tool_chain(project, cfg)
     layers.project_dockerfile(project.path, cfg.dockerfile)
+    container.config_mounts(project, cfg)
 
 
 def image_for(project: ProjectPath, name: str, cfg: Config, *, no_cache: bool = False,

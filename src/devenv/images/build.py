@@ -44,9 +44,10 @@ def existing(tags: list[str]) -> set[str]:
 
 def build(context: Path | Mapping[str, bytes], tag: str, *, args: Mapping[str, str],
           labels: Mapping[str, str], what: str, no_cache: bool = False,
-          dockerfile: Path | None = None, hint: str | None = None) -> float:
+          dockerfile: Path | None = None, failure: str | None = None) -> float:
     """Build ``tag``; return the seconds it took. ``context`` is a directory or the files
-    of one (written to a temporary directory). ``hint`` replaces the default one on failure.
+    of one (written to a temporary directory). ``failure``, when given, is the error message
+    should the build fail (the usual one quotes the build's last line).
     """
     if isinstance(context, Mapping):
         with tempfile.TemporaryDirectory(prefix="devenv-build-") as tmp:
@@ -55,7 +56,7 @@ def build(context: Path | Mapping[str, bytes], tag: str, *, args: Mapping[str, s
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
             return build(Path(tmp), tag, args=args, labels=labels, what=what,
-                         no_cache=no_cache, dockerfile=dockerfile, hint=hint)
+                         no_cache=no_cache, dockerfile=dockerfile, failure=failure)
     log = ensure_private_dir(log_dir()) / f"build-{safe(tag)}.log"
     print(f"devenv: building {what} (log: {log})", file=sys.stderr, flush=True)
     # --force-rm: a failed step leaves no intermediate container behind (legacy builder).
@@ -76,8 +77,9 @@ def build(context: Path | Mapping[str, bytes], tag: str, *, args: Mapping[str, s
     log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         docker.ping()  # raises EngineUnavailable if that is what really happened
-        raise DevenvError(f"building {what} failed: {_last(result.stderr or result.stdout)}",
-                          hint or f"read the build log: {log}")
+        raise DevenvError(failure or f"building {what} failed: "
+                          f"{_last(result.stderr or result.stdout)}",
+                          f"read the build log: {log}")
     return time.monotonic() - start
 
 

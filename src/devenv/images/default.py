@@ -66,7 +66,8 @@ def default_image(ca_bundle: str | None = None) -> str:
     tag = f"{DEFAULT_REPO}:{build.digest(parts)}"
     if docker.image(tag) is not None:
         return tag
-    with locked("image-default", timeout=build.BUILD_TIMEOUT, what="building the default image"):
+    with locked("image-default", timeout=build.BUILD_TIMEOUT,
+                what="building the default image", machine=True):
         if docker.image(tag) is None:  # another devenv may have built it while we waited
             context.setdefault("ca-certificates/.keep", b"")  # COPY needs the directory
             build.build(context, tag, args=args, labels={build.LABEL_IMAGE: "default"},

@@ -57,15 +57,17 @@ def build_tools(base: str, tools: list[Tool], *, no_cache: bool = False,
             _say(report, f"{step}: cached ({layer.tag})")
             continue
         with locked(f"image-{build.safe(layer.tag)}", timeout=build.BUILD_TIMEOUT,
-                    what=f"building {layer.tag}"):
+                    what=f"building {layer.tag}", machine=True):
             if not no_cache and docker.image(layer.tag) is not None:
                 _say(report, f"{step}: cached ({layer.tag}, built by another devenv)")
                 continue
-            hint = None
+            failure = None
             if layer.tool.manifest.download:
-                hint = ("this recipe needs downloads from outside the package registries, "
-                        f"which must be reachable: {layer.tool.manifest.download}")
-            seconds = build.build(layer.tool.files, layer.tag, no_cache=no_cache, hint=hint,
+                failure = (f"building tool {layer.tool.name} failed; it needs downloads "
+                           "from outside the package registries, so it builds only where "
+                           f"those are reachable ({layer.tool.manifest.download})")
+            seconds = build.build(layer.tool.files, layer.tag, no_cache=no_cache,
+                                  failure=failure,
                                   args={"DEVENV_PARENT": layer.parent},
                                   labels={build.LABEL_IMAGE: "tool",
                                           "devenv.tool": layer.tool.name,
@@ -108,7 +110,8 @@ def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
     if not no_cache and fresh():
         _say(report, f"project: cached ({tag})")
         return tag
-    with locked(f"image-{build.safe(tag)}", timeout=build.BUILD_TIMEOUT, what=f"building {tag}"):
+    with locked(f"image-{build.safe(tag)}", timeout=build.BUILD_TIMEOUT, what=f"building {tag}",
+                machine=True):
         if no_cache or not fresh():
             seconds = build.build(context, tag, no_cache=no_cache, dockerfile=dockerfile,
                                   args={"DEVENV_BASE_IMAGE": base},
