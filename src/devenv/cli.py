@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-VERBS = ("shell", "up", "exec", "list", "stop", "build", "images", "init", "config", "help")
+VERBS = ("shell", "up", "exec", "list", "stop", "logs", "build", "images", "init", "config",
+         "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec")
@@ -87,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("targets", nargs="*", metavar="PATH|NAME")
     st.add_argument("--all", action="store_true", dest="all_", help="stop every environment")
 
+    lg = verbs.add_parser("logs", help="show the output of post_create/post_start hooks")
+    lg.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
+
     bd = verbs.add_parser("build", help="build the project's image chain (tools, Dockerfile)",
                           description="Build the project's images: the default image, one "
                                       "layer per tool (shared between projects), then the "
@@ -152,6 +156,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from devenv.commands import stop
 
         return stop.run(args.targets, all_=args.all_)
+    if verb == "logs":
+        from devenv.commands import logs
+
+        return logs.run(args.target)
     if verb == "build":
         from devenv.commands import build
 

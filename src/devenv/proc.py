@@ -18,7 +18,7 @@ from devenv.errors import CommandError, DevenvError, EngineUnavailable
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import NoReturn
 
 _SECRET_MARKERS = ("PASSWORD", "TOKEN", "SECRET", "KEY=")
@@ -145,6 +145,43 @@ def run(
     if check and result.returncode != 0:
         raise CommandError(args, result.returncode, result.stderr)
     return result
+
+
+def stream(argv: Sequence[str], *, timeout: float, sink: Callable[[str], None]) -> int:
+    """Run ``argv`` with stdout and stderr merged, handing each line to ``sink`` as it
+    comes; return the exit code. After ``timeout`` seconds the child is interrupted and a
+    :class:`DevenvError` raised."""
+    import subprocess
+    import threading
+
+    args = [str(a) for a in argv]
+    _log(args)
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+    except FileNotFoundError:
+        raise _missing(args) from None
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        _stop(proc)
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        assert proc.stdout is not None  # noqa: S101 - PIPE above guarantees it
+        for line in proc.stdout:
+            sink(line)
+        code = proc.wait()
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        raise DevenvError(f"'{redact(args[:3])} ...' did not finish within {timeout:g}s")
+    return code
 
 
 def exec_replace(argv: Sequence[str], env: Mapping[str, str | None] | None = None) -> NoReturn:

@@ -27,7 +27,7 @@ _PERMISSION = re.compile(r"permission denied while trying to connect to the Dock
 _ENGINE_DOWN = re.compile(
     r"Cannot connect to the Docker daemon|error during connect|Is the docker daemon running",
     re.IGNORECASE)
-_NO_SUCH = re.compile(r"No such (container|object|image)", re.IGNORECASE)
+_NO_SUCH = re.compile(r"No such (container|object|image|volume)", re.IGNORECASE)
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
 _NAME_TAKEN = re.compile(r"is already in use by container|Conflict\. The container name",
                          re.IGNORECASE)
@@ -149,6 +149,11 @@ def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
 
 def is_running(obj: Mapping[str, Any]) -> bool:
     return bool((obj.get("State") or {}).get("Running"))
+
+
+def volume_mount_arg(volume: str, target: str) -> str:
+    """A ``--mount`` value for a named volume (names and targets are devenv's own)."""
+    return f"type=volume,source={volume},target={target}"
 
 
 def mount_arg(source: str, target: str, *, readonly: bool = False) -> str:

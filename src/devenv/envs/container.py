@@ -19,6 +19,31 @@ from devenv.images.default import container_ids
 SSH_CONTAINER_PORT = 2222
 KEYS_MOUNT = "/run/devenv/keys"
 STATUS_MOUNT = "/run/devenv/status"
+HOME = "/home/dev"
+
+
+def home_volume(name: str) -> str:
+    """The environment's persistent home (shell history, agent state): kept across
+    stop/start and ``--recreate``; removed only by ``devenv rm --volumes`` or ``gc``."""
+    return f"devenv-home-{name}"
+
+
+def ensure_home_volume(name: str, instance: str) -> bool:
+    """Create the home volume if missing (labelled, so ``gc`` knows whose it is); return
+    whether it was created now."""
+    volume = home_volume(name)
+    if docker.inspect("volume", [volume]):
+        return False
+    docker.docker(["volume", "create", "--label", "devenv=true",
+                   "--label", f"{identity.LABEL_NAME}={name}",
+                   "--label", f"{identity.LABEL_INSTANCE}={instance}", volume], timeout=60)
+    return True
+
+
+def discard_volume(name: str) -> None:
+    """Best-effort removal of a home volume a failed first start created."""
+    with contextlib.suppress(DevenvError):
+        docker.docker(["volume", "rm", home_volume(name)], timeout=60)
 READY_TIMEOUT = 30.0
 
 
@@ -39,7 +64,7 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
         if any(s == real or s.startswith(real + "/") for s in sockets):
             raise ConfigError(f"{where}.source: {source} is or contains the Docker socket",
                               "devenv never hands a container the Docker engine")
-        if mount.target.rstrip("/") in ("", project.workspace, KEYS_MOUNT, STATUS_MOUNT):
+        if mount.target.rstrip("/") in ("", project.workspace, KEYS_MOUNT, STATUS_MOUNT, HOME):
             raise ConfigError(f"{where}.target: {mount.target} is reserved",
                               f"mount somewhere else than / or {project.workspace}")
         args += ["--mount", docker.mount_arg(real, mount.target, readonly=mount.readonly)]
@@ -58,6 +83,7 @@ def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance
             "--mount", docker.mount_arg(project.path, project.workspace),
             "--mount", docker.mount_arg(key_dir, KEYS_MOUNT, readonly=True),
             "--mount", docker.mount_arg(status_dir, STATUS_MOUNT),
+            "--mount", docker.volume_mount_arg(home_volume(name), HOME),
             *config_mounts(project, cfg)]
     for key, value in cfg.env.items():
         argv += ["-e", f"{key}={value}"]

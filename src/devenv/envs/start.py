@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from devenv import config, state
 from devenv.config import Config
 from devenv.engine import docker
-from devenv.envs import container, fast, identity, image, ports, registry
+from devenv.envs import container, fast, hooks, identity, image, ports, registry
 from devenv.envs.fast import Target
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConflictError, DevenvError
@@ -110,14 +110,22 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
     if env is None:
         # Claim the name first: a collision is reported before any image is built.
         before = registry.claim(conn, spec.project, spec.name)
+        new_volume = False
         try:
             tag = image.image_for(spec.project, spec.name, spec.cfg)
+            new_volume = container.ensure_home_volume(spec.name, instance)
             env = _run(conn, spec, image=tag, instance=instance)
         except BaseException:
+            if new_volume:
+                container.discard_volume(spec.name)
             registry.release(conn, spec.project, before)
             raise
-    # Also when it was already running: repairs a deleted or stale ssh_config or index.
-    registry.refresh_files(conn)
+    try:
+        if env.started:  # hooks never run on a mere attach
+            hooks.run_start_hooks(env.name, env.container, env.project.workspace, spec.cfg)
+    finally:
+        # Also when it was already running: repairs a deleted or stale ssh_config or index.
+        registry.refresh_files(conn)
     return env
 
 
