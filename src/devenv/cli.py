@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                                       "and print how to reach it.")
     start_options(up)
     up.add_argument("--json", action="store_true", help="print JSON for scripts")
+    up.add_argument("--recreate", action="store_true",
+                    help="replace a running environment's container, applying config "
+                         "changes (the home volume is kept; post_create runs again)")
+    up.add_argument("--rebuild", action="store_true",
+                    help="rebuild the image layers without cache, then --recreate")
 
     ex = verbs.add_parser(
         "exec", help="run a command in the environment (starts it if needed)",
@@ -143,7 +148,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if verb == "up":
         from devenv.commands import up
 
-        return up.run(args.path, port=args.port, name=args.name, as_json=args.json)
+        return up.run(args.path, port=args.port, name=args.name, as_json=args.json,
+                      recreate=args.recreate, rebuild=args.rebuild)
     if verb == "exec":
         from devenv.commands import execute
 

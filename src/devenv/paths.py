@@ -41,6 +41,11 @@ def config_file() -> Path:
     return _path("config", "config.toml")
 
 
+def config_file_str() -> str:
+    """:func:`config_file` as a ``str``, for the fast path."""
+    return os.path.join(_root("config"), "config.toml")
+
+
 def index_file() -> str:
     """The project index derived from the database for the exec fast path (a ``str``: the
     fast path avoids pathlib)."""

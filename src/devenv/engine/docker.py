@@ -128,12 +128,14 @@ def containers(labels: Mapping[str, str]) -> list[dict[str, Any]]:
     return inspect("container", ids)
 
 
-def running_labels(labels: Mapping[str, str], key: str) -> set[str]:
-    """The value of label ``key`` on every running container carrying all of ``labels``
-    (one ``docker ps`` call, no inspect)."""
+def running_labels(labels: Mapping[str, str], key: str, value: str) -> dict[str, str]:
+    """For every running container carrying all of ``labels``: its label ``key`` mapped to
+    its label ``value`` (one ``docker ps`` call, no inspect)."""
     filters = [arg for k, v in labels.items() for arg in ("--filter", f"label={k}={v}")]
-    out = docker(["ps", *filters, "--format", f'{{{{.Label "{key}"}}}}'], timeout=30).stdout
-    return {line.strip() for line in out.splitlines() if line.strip()}
+    fmt = f'{{{{.Label "{key}"}}}}\t{{{{.Label "{value}"}}}}'
+    out = docker(["ps", *filters, "--format", fmt], timeout=30).stdout
+    pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+    return {k.strip(): v.strip() for k, v in pairs if k.strip()}
 
 
 def remove(name: str) -> None:

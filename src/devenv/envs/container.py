@@ -72,7 +72,8 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
 
 
 def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance: str,
-             key_dir: str, status_dir: str, cfg: Config) -> list[str]:
+             key_dir: str, status_dir: str, cfg: Config,
+             extra_labels: dict[str, str]) -> list[str]:
     """``docker run`` arguments for the environment (locked down: DESIGN §4)."""
     uid, gid = container_ids()
     argv = ["run", "-d", "--rm", "--init",
@@ -92,7 +93,8 @@ def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance
              "-e", f"DEVENV_INSTANCE={instance}",
              "-w", project.workspace,
              "--entrypoint", "/usr/local/bin/devenv-init"]
-    for key, value in identity.labels(project, name, port, instance).items():
+    labels = {**identity.labels(project, name, port, instance), **extra_labels}
+    for key, value in labels.items():
         argv += ["--label", f"{key}={value}"]
     return [*argv, image]
 

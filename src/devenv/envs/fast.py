@@ -52,15 +52,30 @@ def port_open(port: int, timeout: float = 0.5) -> bool:
         sock.close()
 
 
+def config_stamp(project_dir: str) -> str:
+    """Modification times of the files a project's config comes from: the user file, the
+    project file and ``.devenv/Dockerfile``. Cheap enough for every exec; a change sends the
+    exec through the full path, which reports config drift."""
+    stamps = []
+    for path in (paths.config_file_str(), os.path.join(project_dir, ".devenv", "devenv.toml"),
+                 os.path.join(project_dir, ".devenv", "Dockerfile")):
+        try:
+            stamps.append(str(os.stat(path).st_mtime_ns))
+        except OSError:
+            stamps.append("0")
+    return ",".join(stamps)
+
+
 def lookup(raw_path: str) -> Target | None:
     """The running environment of the project at ``raw_path``, if the index lists it and its
     port answers.
 
     The index is derived from the state database by
     :func:`devenv.envs.registry.refresh_files`: an ``instance<TAB>id`` line, then one
-    ``path<TAB>name<TAB>port`` line per running environment (paths never hold control
-    characters). Reading it costs a file read instead of importing ``sqlite3``. An open port
-    is taken as "still running"; :data:`GUARD` catches the rare case where it is not ours.
+    ``path<TAB>name<TAB>port<TAB>config-stamp`` line per running environment (paths never
+    hold control characters). Reading it costs a file read instead of importing ``sqlite3``.
+    An open port is taken as "still running"; :data:`GUARD` catches the rare case where it is
+    not ours. A changed config stamp means "look closer" (drift), so it misses too.
     """
     try:
         real = os.path.realpath(raw_path)  # fails when the current directory was deleted
@@ -74,7 +89,8 @@ def lookup(raw_path: str) -> Target | None:
     for line in lines[1:]:
         if line.startswith(prefix):
             fields = line.split("\t")
-            if len(fields) == 3 and fields[2].isdigit() and port_open(int(fields[2])):
+            if (len(fields) == 4 and fields[2].isdigit() and fields[3] == config_stamp(real)
+                    and port_open(int(fields[2]))):
                 return Target(CONTAINER_PREFIX + fields[1], workspace_of(real),
                               lines[0][len(INDEX_HEADER):])
             return None

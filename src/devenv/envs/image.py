@@ -46,3 +46,15 @@ def image_for(project: ProjectPath, name: str, cfg: Config, *, no_cache: bool = 
         return top
     return layers.build_project(project.path, dockerfile, identity.project_image(name), top,
                                 no_cache=no_cache, report=report)
+
+
+def chain_key(project: ProjectPath, cfg: Config) -> str:
+    """What the project's image would be built from now, without building anything: the
+    top tool layer's tag, plus the project layer's content digest when there is one."""
+    base = default.default_tag(cfg.ca_bundle)
+    top = layers.plan(base, tool_chain(project, cfg))
+    key = top[-1].tag if top else base
+    dockerfile = layers.project_dockerfile(project.path, cfg.dockerfile)
+    if dockerfile is not None:
+        key += "+project:" + layers.project_source(project.path, dockerfile, key)
+    return key

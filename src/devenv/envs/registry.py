@@ -12,7 +12,7 @@ from pathlib import Path
 
 from devenv import paths, proc, state
 from devenv.engine import docker
-from devenv.envs import fast, identity, ports
+from devenv.envs import drift, fast, identity, ports
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConflictError, DevenvError
 from devenv.images.default import USER_NAME, container_ids
@@ -166,11 +166,11 @@ def refresh_files(conn: sqlite3.Connection) -> str:
         instance = state.instance_id(conn)
         try:
             running = docker.running_labels({identity.LABEL_INSTANCE: instance},
-                                            identity.LABEL_NAME)
+                                            identity.LABEL_NAME, drift.LABEL_STAMP)
         except DevenvError:
-            running = set()  # an empty index is always safe: attach/exec take the full path
+            running = {}  # an empty index is always safe: attach/exec take the full path
         index = [f"{fast.INDEX_HEADER}{instance}\n"]
-        index += [f"{p.path}\t{p.name}\t{p.port}\n" for p in projects
+        index += [f"{p.path}\t{p.name}\t{p.port}\t{running[p.name]}\n" for p in projects
                   if p.port is not None and p.name in running]
         atomic_write(Path(paths.index_file()), "".join(index), 0o644)
         entries = [ssh_config.HostEntry(container_name(p.name), p.port, USER_NAME, p.host_pub)

@@ -11,13 +11,24 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass
 
 from devenv import config, state
 from devenv.config import Config
 from devenv.engine import docker
-from devenv.envs import container, fast, hooks, identity, image, ports, registry
+from devenv.envs import (
+    container,
+    drift,
+    fast,
+    hooks,
+    identity,
+    image,
+    manage,
+    ports,
+    registry,
+)
 from devenv.envs.fast import Target
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConflictError, DevenvError
@@ -64,13 +75,19 @@ class Spec:
     name: str
     requested: ports.PortChoice | None
     cfg: Config
+    recreate: bool = False  # replace a running container (the home volume stays)
+    rebuild: bool = False  # and rebuild its image layers without cache first
 
 
-def ensure_running(raw_path: str, *, port: int | None = None, name: str | None = None) -> Env:
+def ensure_running(raw_path: str, *, port: int | None = None, name: str | None = None,
+                   recreate: bool = False, rebuild: bool = False) -> Env:
     """Start the environment for ``raw_path`` unless it runs; return it.
 
     :param port: ``--port``; else ``DEVENV_SSH_PORT``, else ``ssh_port`` from config.
     :param name: ``--name``; else ``name`` from config, else the remembered or default name.
+    :param recreate: replace a running environment's container (applies config changes;
+        the home volume is kept, ``post_create`` runs again).
+    :param rebuild: rebuild the image layers without cache first (implies ``recreate``).
     """
     project = identity.project_path(raw_path)
     cfg = config.load(project.path)
@@ -91,7 +108,8 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
                 _refuse_rename_while_running(known.name, env_name)
             with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT,
                         what=f"starting {env_name}"):
-                return _ensure_locked(conn, Spec(project, env_name, requested, cfg))
+                return _ensure_locked(conn, Spec(project, env_name, requested, cfg,
+                                                 recreate or rebuild, rebuild))
     finally:
         conn.close()
 
@@ -107,12 +125,16 @@ def _refuse_rename_while_running(old: str, new: str) -> None:
 def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
     instance = state.instance_id(conn)
     env = _existing(conn, spec, instance)
+    if env is not None and spec.recreate:
+        manage.stop([spec.name])
+        hooks.forget_creation(spec.name)
+        env = None
     if env is None:
         # Claim the name first: a collision is reported before any image is built.
         before = registry.claim(conn, spec.project, spec.name)
         new_volume = False
         try:
-            tag = image.image_for(spec.project, spec.name, spec.cfg)
+            tag = image.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
             new_volume = container.ensure_home_volume(spec.name, instance)
             env = _run(conn, spec, image=tag, instance=instance)
         except BaseException:
@@ -147,13 +169,16 @@ def _existing(conn: sqlite3.Connection, spec: Spec, instance: str) -> Env | None
             )
         if docker.is_running(found):
             port = int(labels.get(identity.LABEL_PORT, "0"))
-            if requested is not None and requested.source == "flag" and requested.port != port:
+            if (requested is not None and requested.source == "flag" and requested.port != port
+                    and not spec.recreate):
                 raise ConflictError(
                     f"{name} is already running with SSH port {port} (asked for {requested.port})",
                     f"stop it first: devenv stop {name}",
                 )
             container.wait_ready(cname, port)
             registry.record_running(conn, project, name, port)
+            if not spec.recreate:
+                _note_drift(labels, spec)
             return Env(name, project, port, str(found["Config"]["Image"]), instance,
                        started=False)
         # Stopped but not yet removed (--rm is asynchronous): wait for it to go.
@@ -162,6 +187,15 @@ def _existing(conn: sqlite3.Connection, spec: Spec, instance: str) -> Env | None
         else:
             time.sleep(0.2)
     return None
+
+
+def _note_drift(labels: dict[str, str], spec: Spec) -> None:
+    changes = drift.report(labels, spec.project, spec.cfg)
+    if changes:
+        print(f"devenv: note: {spec.name}'s config changed since it started: "
+              f"{'; '.join(changes)}", file=sys.stderr)
+        print(f"devenv: note: apply it with: devenv up --recreate {spec.project.path} "
+              "(the home volume is kept)", file=sys.stderr)
 
 
 def _run(conn: sqlite3.Connection, spec: Spec, *, image: str, instance: str) -> Env:
@@ -178,7 +212,7 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, image: str, instance: str) -> 
         choice = registry.assign_port(conn, project, spec.requested, avoid, spec.cfg.port_range)
         argv = container.run_argv(project, name, port=choice.port, image=image,
                                   instance=instance, key_dir=key_dir, status_dir=status_dir,
-                                  cfg=spec.cfg)
+                                  cfg=spec.cfg, extra_labels=drift.labels(project, spec.cfg))
         try:
             docker.docker(argv, timeout=120)
             container.wait_ready(cname, choice.port, status_log=status_log)

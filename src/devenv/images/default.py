@@ -49,8 +49,8 @@ def _cas(ca_bundle: str | None) -> dict[str, bytes]:
     return cas
 
 
-def default_image(ca_bundle: str | None = None) -> str:
-    """The default image's tag, built first if missing."""
+def _plan(ca_bundle: str | None) -> tuple[str, dict[str, str], dict[str, bytes]]:
+    """The default image's tag, build args and build context (no building)."""
     base = docker.image(BASE_IMAGE)
     if base is None:
         raise DevenvError(f"the base image {BASE_IMAGE} is missing",
@@ -63,7 +63,17 @@ def default_image(ca_bundle: str | None = None) -> str:
     parts = {f"ctx/{k}": v for k, v in context.items()}
     parts.update({f"arg/{k}": v.encode() for k, v in args.items()})
     parts["base"] = str(base["Id"]).encode()
-    tag = f"{DEFAULT_REPO}:{build.digest(parts)}"
+    return f"{DEFAULT_REPO}:{build.digest(parts)}", args, context
+
+
+def default_tag(ca_bundle: str | None = None) -> str:
+    """What the default image's tag is now (it may not be built yet)."""
+    return _plan(ca_bundle)[0]
+
+
+def default_image(ca_bundle: str | None = None) -> str:
+    """The default image's tag, built first if missing."""
+    tag, args, context = _plan(ca_bundle)
     if docker.image(tag) is not None:
         return tag
     with locked("image-default", timeout=build.BUILD_TIMEOUT,

@@ -91,9 +91,8 @@ def project_dockerfile(project_dir: str, configured: str | None) -> Path | None:
     return path
 
 
-def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
-                  no_cache: bool = False, report: Report | None = None) -> str:
-    """Build ``tag`` from ``dockerfile`` FROM ``base`` if it is stale; return ``tag``."""
+def project_source(project_dir: str, dockerfile: Path, base: str) -> str:
+    """The content digest of a project layer: its base, Dockerfile and build context."""
     context = Path(project_dir) / ".devenv"
     parts = {"base": base.encode(), "dockerfile": dockerfile.read_bytes()}
     for path in sorted(context.rglob("*")):
@@ -101,7 +100,14 @@ def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
         # devenv's own files there (config, tool recipes) do not change this image.
         if path.is_file() and relative.parts[0] not in ("devenv.toml", "tools"):
             parts[f"ctx/{relative}"] = path.read_bytes()
-    source = build.digest(parts)
+    return build.digest(parts)
+
+
+def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
+                  no_cache: bool = False, report: Report | None = None) -> str:
+    """Build ``tag`` from ``dockerfile`` FROM ``base`` if it is stale; return ``tag``."""
+    context = Path(project_dir) / ".devenv"
+    source = project_source(project_dir, dockerfile, base)
 
     def fresh() -> bool:
         current = docker.image(tag)
