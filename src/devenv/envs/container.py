@@ -72,8 +72,8 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
 
 
 def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance: str,
-             key_dir: str, status_dir: str, cfg: Config,
-             extra_labels: dict[str, str]) -> list[str]:
+             key_dir: str, status_dir: str, cfg: Config, extra_labels: dict[str, str],
+             extra_mounts: list[tuple[str, str, bool]]) -> list[str]:
     """``docker run`` arguments for the environment (locked down: DESIGN §4)."""
     uid, gid = container_ids()
     argv = ["run", "-d", "--rm", "--init",
@@ -86,6 +86,8 @@ def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance
             "--mount", docker.mount_arg(status_dir, STATUS_MOUNT),
             "--mount", docker.volume_mount_arg(home_volume(name), HOME),
             *config_mounts(project, cfg)]
+    for source, target, readonly in extra_mounts:
+        argv += ["--mount", docker.mount_arg(source, target, readonly=readonly)]
     for key, value in cfg.env.items():
         argv += ["-e", f"{key}={value}"]
     argv += ["-e", f"DEVENV_WORKSPACE={project.workspace}",

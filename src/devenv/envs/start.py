@@ -27,6 +27,7 @@ from devenv.envs import (
     image,
     manage,
     ports,
+    profiles,
     registry,
 )
 from devenv.envs.fast import Target
@@ -136,7 +137,7 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
         try:
             tag = image.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
             new_volume = container.ensure_home_volume(spec.name, instance)
-            env = _run(conn, spec, image=tag, instance=instance)
+            env = _run(conn, spec, tag=tag, instance=instance)
         except BaseException:
             if new_volume:
                 container.discard_volume(spec.name)
@@ -198,21 +199,23 @@ def _note_drift(labels: dict[str, str], spec: Spec) -> None:
               "(the home volume is kept)", file=sys.stderr)
 
 
-def _run(conn: sqlite3.Connection, spec: Spec, *, image: str, instance: str) -> Env:
+def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> Env:
     project, name = spec.project, spec.name
     record = state.project_by_path(conn, project.path)
     if record is None:  # the caller claimed it inside our lock; only state damage gets here
         raise DevenvError(f"devenv's state lost the record of {project.path}")
     key_dir, status_dir = registry.prepare_mounts(record)
     status_log = os.path.join(status_dir, registry.STATUS_LOG)
+    profile_mounts = profiles.prepare(name, image.tool_chain(project, spec.cfg), key_dir)
     container.warn_unwritable(project)
     cname = container_name(name)
     avoid: set[int] = set()
     for _ in range(PORT_RETRIES):
         choice = registry.assign_port(conn, project, spec.requested, avoid, spec.cfg.port_range)
-        argv = container.run_argv(project, name, port=choice.port, image=image,
+        argv = container.run_argv(project, name, port=choice.port, image=tag,
                                   instance=instance, key_dir=key_dir, status_dir=status_dir,
-                                  cfg=spec.cfg, extra_labels=drift.labels(project, spec.cfg))
+                                  cfg=spec.cfg, extra_labels=drift.labels(project, spec.cfg),
+                                  extra_mounts=profile_mounts)
         try:
             docker.docker(argv, timeout=120)
             container.wait_ready(cname, choice.port, status_log=status_log)
@@ -234,6 +237,6 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, image: str, instance: str) -> 
             # The daemon may have created the container before the failure (or Ctrl-C).
             container.discard(cname)
             raise
-        return Env(name, project, choice.port, image, instance, started=True)
+        return Env(name, project, choice.port, tag, instance, started=True)
     raise DevenvError(f"docker reported every SSH port tried as taken: {sorted(avoid)}",
                       f"free some ports or set {ports.ENV_RANGE}=LOW-HIGH")

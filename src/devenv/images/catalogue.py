@@ -15,6 +15,7 @@ The manifest::
     [profile]                      # host files the tool reads, and files it must write
     readonly = ["~/.claude/"]
     seeded = ["~/.claude.json"]
+    private = ["projects"]         # entries of a read-only dir that stay container-local
 """
 
 from __future__ import annotations
@@ -33,8 +34,15 @@ from devenv.errors import ConfigError
 
 
 class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Host files a tool reads (``readonly``: visible, never writable; a trailing ``/`` makes
+    it a directory whose entries are linked in), files it must write (``seeded``: a writable
+    copy in the home volume, made once, never written back), and entries of a read-only
+    directory that stay the container's own (``private``: the tool's state, not the host's).
+    Paths start with ``~/``."""
+
     readonly: list[str] = []
     seeded: list[str] = []
+    private: list[str] = []
 
 
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -72,6 +80,11 @@ def _read_dir(name: str, files: Mapping[str, bytes], source: str) -> Tool:
         message, _, at = str(e).partition(" - at `")
         field = at.rstrip("`").removeprefix("$").lstrip(".") or "top level"
         raise ConfigError(f"{where}: {field}: {message.replace('`', '')}") from None
+    for kind in ("readonly", "seeded"):
+        for i, path in enumerate(getattr(manifest.profile, kind)):
+            if not path.startswith("~/") or ".." in path.split("/") or path == "~/":
+                raise ConfigError(f"{where}: profile.{kind}[{i}]: {path!r} must be a path "
+                                  "inside the home directory, starting with ~/")
     return Tool(name, manifest, dict(files), source)
 
 

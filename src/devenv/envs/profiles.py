@@ -1,0 +1,89 @@
+"""Tool config profiles: the host's agent and tool configs, visible but never writable.
+
+For every tool in a project's chain (and git, always), its profile says which host files
+the tool reads and which it must write:
+
+- a read-only directory (``~/.claude/``) is bind-mounted read-only under
+  ``/run/devenv/host``; at start the container links its entries into the home volume, so
+  the directory itself stays writable for the tool's own state (``private`` entries are never
+  linked) while the host's files (``settings.json``: hooks that would run on the host) cannot
+  be written;
+- a read-only file (``~/.gitconfig``) is copied at every start into a read-only mount and
+  linked (a copy, not a single-file bind mount: those go stale when the host replaces the
+  file);
+- a seeded file (``~/.claude.json``, ``.credentials.json``) is copied once into the home
+  volume, writable there, and never written back to the host.
+
+Host files that do not exist are skipped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+from devenv.images.default import container_ids
+from devenv.lockfile import atomic_write
+from devenv.paths import ensure_private_dir, env_dir
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.images.catalogue import Tool
+
+HOST_MOUNT = "/run/devenv/host"
+FILES_MOUNT = "/run/devenv/ro"
+SEED_MOUNT = "/run/devenv/seed"
+GIT_READONLY = ["~/.gitconfig", "~/.config/git/"]  # git is in every image
+
+
+def _rel(path: str) -> str:
+    return path.removeprefix("~/").rstrip("/")
+
+
+def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, bool]]:
+    """Stage the profile of ``tools`` for environment ``name``; return the mounts it needs
+    as (host source, container target, read-only) and write ``profile.tsv`` in ``key_dir``
+    for the container's init."""
+    readonly, seeded, private = list(GIT_READONLY), [], []
+    for tool in tools:
+        profile = tool.manifest.profile
+        readonly += profile.readonly
+        seeded += profile.seeded
+        private += profile.private
+    home = Path(os.path.expanduser("~"))
+    staging = env_dir(name) / "profile"
+    shutil.rmtree(staging, ignore_errors=True)
+    files_dir = ensure_private_dir(staging / "ro")
+    seed_dir = ensure_private_dir(staging / "seed")
+    mounts: list[tuple[str, str, bool]] = [(str(files_dir), FILES_MOUNT, True),
+                                           (str(seed_dir), SEED_MOUNT, True)]
+    lines = []
+    seeded_rels = {_rel(p) for p in seeded}
+    for path in dict.fromkeys(readonly):
+        rel, host = _rel(path), home / _rel(path)
+        if path.endswith("/") and host.is_dir():
+            keep = [*private, *(s.rsplit("/", 1)[-1] for s in seeded_rels
+                                if s.startswith(rel + "/"))]
+            mounts.append((str(host), f"{HOST_MOUNT}/{rel}", True))
+            lines.append(f"link\t{HOST_MOUNT}/{rel}\t{rel}\t{','.join(keep)}")
+        elif not path.endswith("/") and host.is_file():
+            _copy(host, files_dir / rel, 0o444)
+            lines.append(f"file\t{FILES_MOUNT}/{rel}\t{rel}")
+    for rel in sorted(seeded_rels):
+        if (home / rel).is_file():
+            _copy(home / rel, seed_dir / rel, 0o600)
+            lines.append(f"seed\t{SEED_MOUNT}/{rel}\t{rel}")
+    atomic_write(Path(key_dir) / "profile.tsv", "".join(line + "\n" for line in lines), 0o600)
+    if os.getuid() == 0:  # the container user (UID 1000) must read what devenv staged
+        uid, gid = container_ids()
+        for item in [staging, *staging.rglob("*"), Path(key_dir) / "profile.tsv"]:
+            os.chown(item, uid, gid)
+    return mounts
+
+
+def _copy(source: Path, target: Path, mode: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):  # an unreadable host file is skipped like a missing one
+        atomic_write(target, source.read_bytes(), mode)
