@@ -15,10 +15,11 @@ from devenv.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PRE_CHILD, Deven
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
-VERBS = ("shell", "up", "exec", "list", "stop", "logs", "build", "images", "init", "config",
-         "help")
+VERBS = ("shell", "up", "exec", "list", "stop", "rm", "logs", "build", "images", "gc", "init",
+         "config", "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec")
@@ -93,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("targets", nargs="*", metavar="PATH|NAME")
     st.add_argument("--all", action="store_true", dest="all_", help="stop every environment")
 
+    rm = verbs.add_parser("rm", help="forget environments (state, keys; --volumes: home too)",
+                          usage="devenv rm PATH|NAME... [--volumes]",
+                          description="Stop and forget environments: devenv's state, keys and "
+                                      "hook logs. The project's files are never touched; the "
+                                      "home volume is removed only with --volumes.")
+    rm.add_argument("targets", nargs="+", metavar="PATH|NAME")
+    rm.add_argument("--volumes", action="store_true", help="also remove the home volume")
+
     lg = verbs.add_parser("logs", help="show the output of post_create/post_start hooks")
     lg.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
 
@@ -105,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
 
     im = verbs.add_parser("images", help="list devenv's images and what uses them")
     im.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    gc = verbs.add_parser("gc", help="remove devenv images and volumes nothing uses",
+                          description="Remove devenv images no container runs and no known "
+                                      "project would start from, and home volumes of "
+                                      "environments devenv no longer knows; lists them first.")
+    gc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 
     it = verbs.add_parser("init", help="write .devenv/devenv.toml (optionally from a template)",
                           description="Write .devenv/devenv.toml, and a Dockerfile when the "
@@ -136,54 +152,35 @@ def _before_dashes(argv: list[str]) -> list[str]:
     return argv[:argv.index("--")] if argv[:1] == ["exec"] and "--" in argv else argv
 
 
+# verb -> (module in devenv.commands, how to call its run() with the parsed arguments)
+_HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
+    "shell": ("shell", lambda m, a: m.run(a.path, port=a.port, name=a.name)),
+    "up": ("up", lambda m, a: m.run(a.path, port=a.port, name=a.name, as_json=a.json,
+                                    recreate=a.recreate, rebuild=a.rebuild)),
+    "exec": ("execute", lambda m, a: m.run(a.path, list(a.command), name=a.name)),
+    "list": ("listing", lambda m, a: m.run(as_json=a.json, include_stopped=a.include_stopped)),
+    "stop": ("stop", lambda m, a: m.run(a.targets, all_=a.all_)),
+    "rm": ("rm", lambda m, a: m.run(a.targets, volumes=a.volumes)),
+    "gc": ("gc", lambda m, a: m.run(yes=a.yes, dry_run=a.dry_run)),
+    "logs": ("logs", lambda m, a: m.run(a.target)),
+    "build": ("build", lambda m, a: m.run(a.path, no_cache=a.no_cache)),
+    "images": ("images", lambda m, a: m.run(as_json=a.json)),
+    "init": ("init", lambda m, a: m.run(a.path, template=a.template, force=a.force)),
+    "config": ("show_config", lambda m, a: m.run(a.path, as_json=a.json)),
+}
+
+
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    verb = args.verb
-    if verb == "help":
+    if args.verb == "help":
         parser.parse_args([args.topic, "--help"] if args.topic else ["--help"])
         return 0
-    if verb == "shell":
-        from devenv.commands import shell
+    if args.verb not in _HANDLERS:
+        parser.print_help()
+        return 0
+    import importlib
 
-        return shell.run(args.path, port=args.port, name=args.name)
-    if verb == "up":
-        from devenv.commands import up
-
-        return up.run(args.path, port=args.port, name=args.name, as_json=args.json,
-                      recreate=args.recreate, rebuild=args.rebuild)
-    if verb == "exec":
-        from devenv.commands import execute
-
-        return execute.run(args.path, list(args.command), name=args.name)
-    if verb == "list":
-        from devenv.commands import listing
-
-        return listing.run(as_json=args.json, include_stopped=args.include_stopped)
-    if verb == "stop":
-        from devenv.commands import stop
-
-        return stop.run(args.targets, all_=args.all_)
-    if verb == "logs":
-        from devenv.commands import logs
-
-        return logs.run(args.target)
-    if verb == "build":
-        from devenv.commands import build
-
-        return build.run(args.path, no_cache=args.no_cache)
-    if verb == "images":
-        from devenv.commands import images
-
-        return images.run(as_json=args.json)
-    if verb == "init":
-        from devenv.commands import init
-
-        return init.run(args.path, template=args.template, force=args.force)
-    if verb == "config":
-        from devenv.commands import show_config
-
-        return show_config.run(args.path, as_json=args.json)
-    parser.print_help()
-    return 0
+    module, call = _HANDLERS[args.verb]
+    return call(importlib.import_module(f"devenv.commands.{module}"), args)
 
 
 def _fast(argv: list[str]) -> None:

@@ -21,7 +21,8 @@ def test_lookup_needs_index_entry_and_open_port(devenv_home: Path, tmp_path: Pat
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        entries = f"{project}x\tother\t1\n{project}\tx-my-proj\t{port}\n"
+        stamp = fast.config_stamp(str(project))
+        entries = f"{project}x\tother\t1\t{stamp}\n{project}\tx-my-proj\t{port}\t{stamp}\n"
         write_index(devenv_home, entries)  # no instance header: not an index devenv wrote
         assert fast.lookup(str(project)) is None
         write_index(devenv_home, "instance\tabc123\n" + entries)
@@ -29,6 +30,10 @@ def test_lookup_needs_index_entry_and_open_port(devenv_home: Path, tmp_path: Pat
         assert hit is not None
         assert (hit.container, hit.workspace, hit.instance) == (
             "devenv-x-my-proj", "/workspace/my proj", "abc123")
+        # A config file changed since the start: the full path looks closer (drift).
+        (project / ".devenv").mkdir()
+        (project / ".devenv" / "devenv.toml").write_text("[env]\nA = '1'\n")
+        assert fast.lookup(str(project)) is None
     assert fast.lookup(str(project)) is None  # port closed: the environment is not running
 
 

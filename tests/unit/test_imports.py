@@ -51,7 +51,9 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
         listener.listen()
         port = listener.getsockname()[1]
         (devenv_home / "state").mkdir(parents=True)
-        (devenv_home / "state" / "index").write_text(f"instance\tabc\n{project}\tx-p\t{port}\n")
+        stamp = "0,0,0"
+        (devenv_home / "state" / "index").write_text(
+            f"instance\tabc\n{project}\tx-p\t{port}\t{stamp}\n")
         for argv in (["exec", str(project), "--", "true"], [str(project)]):
             names = imported(["-m", "devenv", *argv], stub_docker)
             assert not names & FORBIDDEN

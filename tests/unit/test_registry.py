@@ -18,9 +18,10 @@ from devenv.errors import ConflictError
 def running(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     names: set[str] = set()
 
-    def running_labels(labels: dict[str, str], key: str) -> set[str]:
-        assert key == "devenv.name" and "devenv.instance" in labels
-        return set(names)
+    def running_labels(labels: dict[str, str], key: str, value: str) -> dict[str, str]:
+        assert key == "devenv.name" and value == "devenv.cfgstamp"
+        assert "devenv.instance" in labels
+        return {name: "0,0,0" for name in names}
 
     monkeypatch.setattr(docker, "running_labels", running_labels)
     return names

@@ -12,6 +12,7 @@ from devenv import state
 from devenv.engine import docker
 from devenv.envs import start
 from devenv.errors import ConflictError
+from devenv.proc import Result
 
 
 class FakeDocker:
@@ -22,16 +23,17 @@ class FakeDocker:
         self.run_failures = run_failures
         self.containers: dict[str, dict[str, Any]] = {}
 
-    def docker(self, args: list[str], **kwargs: Any) -> None:
+    def docker(self, args: list[str], **kwargs: Any) -> Result:
         self.calls.append(list(args))
         if args[0] == "run" and self.run_failures:
             raise self.run_failures.pop(0)
+        return Result(["docker", *args], 0, "[]" if "inspect" in args else "", "")
 
     def container(self, name: str) -> dict[str, Any] | None:
         return self.containers.get(name)
 
-    def running_labels(self, labels: dict[str, str], key: str) -> set[str]:
-        return {c["Config"]["Labels"][key] for c in self.containers.values()}
+    def running_labels(self, labels: dict[str, str], key: str, value: str) -> dict[str, str]:
+        return {c["Config"]["Labels"][key]: "" for c in self.containers.values()}
 
     def runs(self) -> list[list[str]]:
         return [c for c in self.calls if c[0] == "run"]
@@ -44,6 +46,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     monkeypatch.setattr(docker, "container", fake.container)
     monkeypatch.setattr(docker, "running_labels", fake.running_labels)
     monkeypatch.setattr(start.image, "image_for", lambda *a, **k: "devenv-default:test")
+    monkeypatch.setattr(start.drift, "labels", lambda *a, **k: {})
     monkeypatch.setattr(start.container, "wait_ready",
                         lambda cname, port, timeout=0, status_log=None: None)
     monkeypatch.setenv("DEVENV_PORT_RANGE", "29100-29120")
@@ -88,7 +91,7 @@ def test_failed_restart_keeps_the_remembered_port(fake: FakeDocker, tmp_path: Pa
 
 def test_name_race_attaches_to_the_winner(fake: FakeDocker, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    def lose_race(args: list[str], **kwargs: Any) -> None:
+    def lose_race(args: list[str], **kwargs: Any) -> Result:
         fake.calls.append(list(args))
         if args[0] == "run":
             # Another devenv started the same project a moment ago.
@@ -97,6 +100,7 @@ def test_name_race_attaches_to_the_winner(fake: FakeDocker, tmp_path: Path,
                 "Config": {"Labels": labels, "Image": "devenv-default:test"},
                 "State": {"Running": True}}
             raise docker.NameTaken("already in use by container")
+        return Result(["docker", *args], 0, "[]" if "inspect" in args else "", "")
 
     monkeypatch.setattr(docker, "docker", lose_race)
     env = start.ensure_running(str(tmp_path))

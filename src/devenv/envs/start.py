@@ -191,7 +191,10 @@ def _existing(conn: sqlite3.Connection, spec: Spec, instance: str) -> Env | None
 
 
 def _note_drift(labels: dict[str, str], spec: Spec) -> None:
-    changes = drift.report(labels, spec.project, spec.cfg)
+    try:
+        changes = drift.report(labels, spec.project, spec.cfg)
+    except DevenvError:
+        return  # advisory only: never stands between the user and a running environment
     if changes:
         print(f"devenv: note: {spec.name}'s config changed since it started: "
               f"{'; '.join(changes)}", file=sys.stderr)

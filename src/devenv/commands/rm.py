@@ -1,0 +1,14 @@
+"""``devenv rm PATH|NAME... [--volumes]``: forget environments (never the project's files)."""
+
+from __future__ import annotations
+
+from devenv.envs import cleanup, manage
+
+
+def run(targets: list[str], *, volumes: bool = False) -> int:
+    names = manage.resolve_names(targets)
+    for line in cleanup.remove(names, volumes=volumes):
+        print(f"removed {line}")
+    if not volumes:
+        print("kept the home volume(s); 'devenv rm --volumes' removes them too")
+    return 0
