@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 VERBS = ("shell", "up", "exec", "list", "stop", "rm", "logs", "build", "images", "gc", "init",
-         "config", "help")
+         "config", "tools", "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec")
@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("path", nargs="?", default=".", metavar="PATH",
                        help="project directory (default: .)")
         p.add_argument("--port", type=int, metavar="N",
-                       help="host SSH port (default: $DEVENV_SSH_PORT, else the remembered "
-                            "or a newly allocated one)")
+                       help="host SSH port (default: $DEVENV_SSH_PORT, else ssh_port from "
+                            "the project config, else the remembered or a new one)")
         p.add_argument("--name", metavar="NAME",
                        help="environment name (default: <parent>-<basename> of PATH)")
 
@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="replace a running environment's container, applying config "
                          "changes (the home volume is kept; post_create runs again)")
     up.add_argument("--rebuild", action="store_true",
-                    help="rebuild the image layers without cache, then --recreate")
+                    help="rebuild the tool and project layers without cache, then "
+                         "--recreate (the default image is rebuilt only when it changes)")
 
     ex = verbs.add_parser(
         "exec", help="run a command in the environment (starts it if needed)",
@@ -134,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     cf.add_argument("path", nargs="?", default=".", metavar="PATH")
     cf.add_argument("--json", action="store_true", help="print JSON for scripts")
 
+    tl = verbs.add_parser("tools", help="list the tool recipes (catalogue, yours, the project's)")
+    tl.add_argument("path", nargs="?", default=".", metavar="PATH")
+    tl.add_argument("--json", action="store_true", help="print JSON for scripts")
+
     hp = verbs.add_parser("help", help="show help for devenv or a verb")
     hp.add_argument("topic", nargs="?", choices=[v for v in VERBS if v != "help"],
                     metavar="VERB")
@@ -167,6 +172,7 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "images": ("images", lambda m, a: m.run(as_json=a.json)),
     "init": ("init", lambda m, a: m.run(a.path, template=a.template, force=a.force)),
     "config": ("show_config", lambda m, a: m.run(a.path, as_json=a.json)),
+    "tools": ("tools", lambda m, a: m.run(a.path, as_json=a.json)),
 }
 
 

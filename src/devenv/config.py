@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from devenv.config_schema import FileConfig, Mount
 
 PROJECT_FILE = ".devenv/devenv.toml"
-PROJECT_ONLY = ("name", "dockerfile")
+PROJECT_ONLY = ("name", "dockerfile", "ssh_port")
 USER_ONLY = ("port_range", "ca_bundle")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
@@ -45,6 +45,7 @@ class Origin:
 
     file: str | None
     field: str
+    scope: str = "default"  # "user", "project" or "default"
 
     def __str__(self) -> str:
         return f"{self.file}: {self.field}" if self.file else "default"
@@ -146,8 +147,8 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
         if not mount.target.startswith("/"):
             raise ConfigError(f"{path}: mounts[{i}].target: must be an absolute path in the "
                               f"container, got {mount.target!r}")
-        if not mount.source:
-            raise ConfigError(f"{path}: mounts[{i}].source: empty")
+        if not mount.source or re.search(r"[\x00-\x1f]", mount.source + mount.target):
+            raise ConfigError(f"{path}: mounts[{i}]: empty path or a control character in it")
     if cfg.ssh_port is not None and not 1 <= cfg.ssh_port <= 65535:
         raise ConfigError(f"{path}: ssh_port: {cfg.ssh_port} is out of range",
                           "use a number from 1 to 65535")
@@ -176,33 +177,33 @@ def load(project_dir: str | None) -> Config:
         path = project_file(project_dir)
         files.append((path, read_file(path, where="project")))
     cfg = Config()
-    for path, part in files:
+    for (path, part), scope in zip(files, ("user", "project"), strict=False):
         if part is not None:
-            _merge(cfg, path, part)
+            _merge(cfg, path, part, scope)
     return cfg
 
 
-def _merge(cfg: Config, path: Path, part: FileConfig) -> None:
+def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
     shown = _display(path)
     for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ca_bundle"):
         value = getattr(part, key)
         if value is not None:
             setattr(cfg, key, value)
-            cfg.origins[key] = Origin(shown, key)
+            cfg.origins[key] = Origin(shown, key, scope)
     if part.port_range is not None:
         cfg.port_range = _parse_range(path, part.port_range)
-        cfg.origins["port_range"] = Origin(shown, "port_range")
+        cfg.origins["port_range"] = Origin(shown, "port_range", scope)
     for i, tool in enumerate(part.tools or []):
         if tool not in cfg.tools:
             cfg.tools.append(tool)
-            cfg.origins[f"tools.{tool}"] = Origin(shown, f"tools[{i}]")
+            cfg.origins[f"tools.{tool}"] = Origin(shown, f"tools[{i}]", scope)
     for key, value in (part.env or {}).items():
         cfg.env[key] = value
-        cfg.origins[f"env.{key}"] = Origin(shown, f"env.{key}")
+        cfg.origins[f"env.{key}"] = Origin(shown, f"env.{key}", scope)
     for i, mount in enumerate(part.mounts or []):
         if mount not in cfg.mounts:
             cfg.mounts.append(mount)
-            cfg.origins[f"mounts.{len(cfg.mounts) - 1}"] = Origin(shown, f"mounts[{i}]")
+            cfg.origins[f"mounts.{len(cfg.mounts) - 1}"] = Origin(shown, f"mounts[{i}]", scope)
 
 
 def _display(path: Path) -> str:

@@ -88,3 +88,14 @@ def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) with mode 0700 for the leaf; return it."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def home_relative(path: str) -> str | None:
+    """``path`` ("~/a/b" or "~/a/") relative to the home directory, or ``None`` when it is
+    not a clean path inside it (absolute parts, "..", ".", empty parts)."""
+    if not path.startswith("~/"):
+        return None
+    parts = path[2:].removesuffix("/").split("/")
+    if any(part in ("", ".", "..") or "\x00" in part for part in parts):
+        return None
+    return "/".join(parts)

@@ -47,27 +47,45 @@ def test_agent_clis_run(dv: Devenv, make_project: Any) -> None:
 
 def test_env_mounts_port_and_name_from_config(dv: Devenv, make_project: Any,
                                               tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "f.txt").write_text("from the host\n")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir(mode=0o777)
+    project = make_project()
+    (project / "data").mkdir()
+    (project / "data" / "f.txt").write_text("from the project\n")
+    scratch = tmp_path / "scratch"  # outside the project: only the user file may mount it
+    scratch.mkdir()
     scratch.chmod(0o777)
+    user_file = dv.home / "config" / "config.toml"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text(f'[[mounts]]\nsource = "{scratch}"\ntarget = "/scratch"\n'
+                         "readonly = false\n")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    project = make_project()
     configure(project, f'name = "cfg-env"\nssh_port = {port}\n[env]\nGREETING = "hi there"\n'
-                       f'[[mounts]]\nsource = "{data}"\ntarget = "/data"\n'
-                       f'[[mounts]]\nsource = "{scratch}"\ntarget = "/scratch"\n'
-                       'readonly = false\n')
+                       '[[mounts]]\nsource = "data"\ntarget = "/data"\n')
     info = dv.up(project)
     assert (info["name"], info["port"]) == ("cfg-env", port)
     got = dv.run("exec", str(project), "--", "sh", "-c",
                  'echo "$GREETING"; cat /data/f.txt; touch /data/x 2>/dev/null || echo ro; '
                  "touch /scratch/y && echo rw")
-    assert got.stdout == "hi there\nfrom the host\nro\nrw\n", got.stderr
-    assert (scratch / "y").exists() and not (data / "x").exists()
+    assert got.stdout == "hi there\nfrom the project\nro\nrw\n", got.stderr
+    assert (scratch / "y").exists() and not (project / "data" / "x").exists()
+
+
+def test_a_project_cannot_reach_outside_itself(dv: Devenv, make_project: Any,
+                                               tmp_path: Path) -> None:
+    project = make_project()
+    configure(project, f'[[mounts]]\nsource = "{tmp_path}"\ntarget = "/host"\n')
+    got = dv.run("up", str(project))
+    assert got.returncode == 7 and "is outside the project" in got.stderr
+    configure(project, 'tools = ["sneaky"]\n')
+    recipe = project / ".devenv" / "tools" / "sneaky"
+    recipe.mkdir(parents=True)
+    (recipe / "manifest.toml").write_text(
+        'summary = "x"\nversion = "true"\n[profile]\nreadonly = ["~/.ssh/"]\n')
+    (recipe / "Dockerfile").write_text("ARG DEVENV_PARENT\nFROM ${DEVENV_PARENT}\n")
+    got = dv.run("up", str(project))
+    assert got.returncode == 7 and "only the catalogue and the user's own" in got.stderr
+    assert dv.containers() == []
 
 
 BAD = {

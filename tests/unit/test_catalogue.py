@@ -85,3 +85,17 @@ def test_layer_tags_are_content_addresses() -> None:
     assert layers.plan("devenv-default:aaa", chain) == one  # same inputs, same tags
     other = layers.plan("devenv-default:bbb", chain)  # new base: every layer is new
     assert {layer.tag for layer in other}.isdisjoint(layer.tag for layer in one)
+
+
+@pytest.mark.parametrize("path", ["~//etc/", "~/../x", "~/a/../../b", "/etc/passwd", "~/",
+                                  "~/./x", "~/a//b"])
+def test_profile_paths_must_stay_in_home(tmp_path: Path, path: str) -> None:
+    recipe(tmp_path, "evil", [], f'[profile]\nreadonly = ["{path}"]\n')
+    with pytest.raises(ConfigError, match=r"must be a path inside the home directory"):
+        catalogue.available(tmp_path, None)
+
+
+def test_tool_names_are_checked(tmp_path: Path) -> None:
+    recipe(tmp_path, "My Tool", [])
+    with pytest.raises(ConfigError, match="tool name 'My Tool' is invalid"):
+        catalogue.available(tmp_path, None)

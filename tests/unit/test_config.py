@@ -75,6 +75,9 @@ def test_user_file_rejects_project_keys(project: Path, devenv_home: Path) -> Non
     write(devenv_home / "config" / "config.toml", 'name = "x"')
     with pytest.raises(ConfigError, match=r"name: belongs in the project file"):
         config.load(str(project))
+    write(devenv_home / "config" / "config.toml", "ssh_port = 22222")
+    with pytest.raises(ConfigError, match=r"ssh_port: belongs in the project file"):
+        config.load(None)
     write(devenv_home / "config" / "config.toml", 'port_range = "9-1"')
     with pytest.raises(ConfigError, match=r"port_range: '9-1' is not a range"):
         config.load(None)

@@ -11,11 +11,11 @@ from devenv.lockfile import atomic_write
 
 BLANK = """\
 # devenv project config (see README "Configuration"). Every key is optional.
-# tools = ["node", "claude-code"]   # devenv tools list: see `devenv help init`
+# tools = ["node", "claude-code"]   # the available tools: `devenv tools`
 # name = "my-project"               # environment name (default: <parent>-<basename>)
 # ssh_port = 22250                  # fixed host SSH port
 # post_create = "make setup"        # once per container creation, as the dev user
-# post_start = "make serve &"       # on every start
+# post_start = "make serve >/tmp/serve.log 2>&1 &"  # every start (redirect background jobs)
 #
 # [env]
 # EDITOR = "nvim"
@@ -47,6 +47,9 @@ def run(path: str, *, template: str | None = None, force: bool = False) -> int:
     if existing and not force:
         raise ConflictError(f"{target / existing[0]} already exists",
                             "use --force to overwrite it")
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{target} exists and is not a directory",
+                         "move it away; devenv keeps its project files in .devenv/")
     target.mkdir(exist_ok=True)
     for name, data in sorted(files.items()):
         atomic_write(target / name, data, 0o644)

@@ -13,7 +13,7 @@ from devenv.config import Config
 from devenv.engine import docker
 from devenv.envs import identity
 from devenv.envs.identity import ProjectPath, container_name
-from devenv.errors import ConfigError, DevenvError
+from devenv.errors import ConfigError, ConflictError, DevenvError
 from devenv.images.default import container_ids
 
 SSH_CONTAINER_PORT = 2222
@@ -28,14 +28,22 @@ def home_volume(name: str) -> str:
     return f"devenv-home-{name}"
 
 
-def ensure_home_volume(name: str, instance: str) -> bool:
-    """Create the home volume if missing (labelled, so ``gc`` knows whose it is); return
-    whether it was created now."""
+def ensure_home_volume(name: str, project: ProjectPath, instance: str) -> bool:
+    """Create the home volume if missing (labelled with its project, so ``gc`` knows whose
+    it is); return whether it was created now. A volume left by another project that still
+    exists under the same name is refused: it holds that project's credentials."""
     volume = home_volume(name)
-    if docker.inspect("volume", [volume]):
+    found = docker.inspect("volume", [volume])
+    if found:
+        owner = (found[0].get("Labels") or {}).get(identity.LABEL_PATH, project.path)
+        if owner != project.path and os.path.isdir(owner):
+            raise ConflictError(f"the home volume {volume} belongs to {owner!r}",
+                                f"remove it with 'devenv rm --volumes {owner}' or "
+                                "'docker volume rm', or give this project another --name")
         return False
     docker.docker(["volume", "create", "--label", "devenv=true",
                    "--label", f"{identity.LABEL_NAME}={name}",
+                   "--label", f"{identity.LABEL_PATH}={project.path}",
                    "--label", f"{identity.LABEL_INSTANCE}={instance}", volume], timeout=60)
     return True
 
@@ -54,16 +62,27 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
     args = []
     for i, mount in enumerate(cfg.mounts):
         where = cfg.origin(f"mounts.{i}")
-        source = Path(mount.source).expanduser()
-        if not source.is_absolute():
-            source = Path(project.path) / source
-        real = os.path.realpath(source)
-        if not os.path.exists(real):
+        try:
+            source = Path(mount.source).expanduser()
+            if not source.is_absolute():
+                source = Path(project.path) / source
+            real = os.path.realpath(source)
+            exists = os.path.exists(real)
+        except (RuntimeError, ValueError, OSError) as e:  # ~nobody, NUL bytes, ...
+            raise ConfigError(f"{where}.source: cannot use {mount.source!r}: {e}") from None
+        if not exists:
             raise ConfigError(f"{where}.source: {source} does not exist",
                               "create it, or fix the path (relative paths start at the project)")
-        if any(s == real or s.startswith(real + "/") for s in sockets):
+        inside = real.rstrip("/") + "/"
+        if any(s == real or s.startswith(inside) for s in sockets):
             raise ConfigError(f"{where}.source: {source} is or contains the Docker socket",
                               "devenv never hands a container the Docker engine")
+        if where.scope == "project" and real != project.path and not real.startswith(
+                project.path + "/"):
+            # A cloned repository must not be able to mount the user's files.
+            raise ConfigError(f"{where}.source: {source} is outside the project; the project "
+                              "file may only mount paths inside the project",
+                              "mounts of other host paths belong in the user config file")
         if mount.target.rstrip("/") in ("", project.workspace, KEYS_MOUNT, STATUS_MOUNT, HOME):
             raise ConfigError(f"{where}.target: {mount.target} is reserved",
                               f"mount somewhere else than / or {project.workspace}")

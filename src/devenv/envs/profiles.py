@@ -24,9 +24,10 @@ import os
 import shutil
 from pathlib import Path
 
+from devenv.envs.identity import docker_sockets
 from devenv.images.default import container_ids
 from devenv.lockfile import atomic_write
-from devenv.paths import ensure_private_dir, env_dir
+from devenv.paths import ensure_private_dir, env_dir, home_relative
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ HOST_MOUNT = "/run/devenv/host"
 FILES_MOUNT = "/run/devenv/ro"
 SEED_MOUNT = "/run/devenv/seed"
 GIT_READONLY = ["~/.gitconfig", "~/.config/git/"]  # git is in every image
-
-
-def _rel(path: str) -> str:
-    return path.removeprefix("~/").rstrip("/")
 
 
 def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, bool]]:
@@ -52,7 +49,7 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
         readonly += profile.readonly
         seeded += profile.seeded
         private += profile.private
-    home = Path(os.path.expanduser("~"))
+    home = Path(os.path.realpath(os.path.expanduser("~")))
     staging = env_dir(name) / "profile"
     shutil.rmtree(staging, ignore_errors=True)
     files_dir = ensure_private_dir(staging / "ro")
@@ -60,20 +57,27 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
     mounts: list[tuple[str, str, bool]] = [(str(files_dir), FILES_MOUNT, True),
                                            (str(seed_dir), SEED_MOUNT, True)]
     lines = []
-    seeded_rels = {_rel(p) for p in seeded}
+    seeded_rels = {rel for rel in map(home_relative, seeded) if rel}
+    sockets = docker_sockets()
     for path in dict.fromkeys(readonly):
-        rel, host = _rel(path), home / _rel(path)
-        if path.endswith("/") and host.is_dir():
+        rel = home_relative(path)
+        host = _inside(home, rel)
+        if rel is None or host is None:
+            continue
+        if path.endswith("/") and os.path.isdir(host):
+            if any(s == host or s.startswith(host + "/") for s in sockets):
+                continue  # never hand a container the Docker engine
             keep = [*private, *(s.rsplit("/", 1)[-1] for s in seeded_rels
                                 if s.startswith(rel + "/"))]
-            mounts.append((str(host), f"{HOST_MOUNT}/{rel}", True))
+            mounts.append((host, f"{HOST_MOUNT}/{rel}", True))
             lines.append(f"link\t{HOST_MOUNT}/{rel}\t{rel}\t{','.join(keep)}")
-        elif not path.endswith("/") and host.is_file():
-            _copy(host, files_dir / rel, 0o444)
+        elif not path.endswith("/") and os.path.isfile(host):
+            _copy(Path(host), files_dir / rel, 0o444)
             lines.append(f"file\t{FILES_MOUNT}/{rel}\t{rel}")
     for rel in sorted(seeded_rels):
-        if (home / rel).is_file():
-            _copy(home / rel, seed_dir / rel, 0o600)
+        host = _inside(home, rel)
+        if host is not None and os.path.isfile(host):
+            _copy(Path(host), seed_dir / rel, 0o600)
             lines.append(f"seed\t{SEED_MOUNT}/{rel}\t{rel}")
     atomic_write(Path(key_dir) / "profile.tsv", "".join(line + "\n" for line in lines), 0o600)
     if os.getuid() == 0:  # the container user (UID 1000) must read what devenv staged
@@ -81,6 +85,15 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
         for item in [staging, *staging.rglob("*"), Path(key_dir) / "profile.tsv"]:
             os.chown(item, uid, gid)
     return mounts
+
+
+def _inside(home: Path, rel: str | None) -> str | None:
+    """The host path for ``rel``, resolved; ``None`` if it leaves the home directory (a
+    symlink pointing elsewhere is not followed out)."""
+    if rel is None:
+        return None
+    real = os.path.realpath(home / rel)
+    return real if real.startswith(str(home) + "/") else None
 
 
 def _copy(source: Path, target: Path, mode: int) -> None:

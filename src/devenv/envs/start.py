@@ -32,7 +32,7 @@ from devenv.envs import (
 )
 from devenv.envs.fast import Target
 from devenv.envs.identity import ProjectPath, container_name
-from devenv.errors import ConflictError, DevenvError
+from devenv.errors import ConfigError, ConflictError, DevenvError, UsageError
 from devenv.lockfile import locked
 
 START_LOCK_TIMEOUT = 1800.0  # a first start may build the image
@@ -95,7 +95,12 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
     requested = ports.requested_port(port, configured=cfg.ssh_port)
     wanted = name if name is not None else cfg.name
     if wanted is not None:
-        identity.check_name(wanted)
+        try:
+            identity.check_name(wanted)
+        except UsageError as e:
+            if name is not None:
+                raise
+            raise ConfigError(f"{cfg.origin('name')}: {e.message}", e.hint) from None
     image.check(project, cfg)  # bad config fails here: nothing built, nothing started
     conn = state.connect()
     # Two locks, always in this order: the project's (one start per project, whatever name
@@ -109,10 +114,14 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
                 _refuse_rename_while_running(known.name, env_name)
             with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT,
                         what=f"starting {env_name}"):
-                return _ensure_locked(conn, Spec(project, env_name, requested, cfg,
-                                                 recreate or rebuild, rebuild))
+                env = _ensure_locked(conn, Spec(project, env_name, requested, cfg,
+                                                recreate or rebuild, rebuild))
     finally:
         conn.close()
+    # Hooks run outside the locks: other terminals can attach (and ssh works) meanwhile.
+    if env.started:  # never on a mere attach
+        hooks.run_start_hooks(env.name, env.container, env.project.workspace, cfg)
+    return env
 
 
 def _refuse_rename_while_running(old: str, new: str) -> None:
@@ -126,8 +135,12 @@ def _refuse_rename_while_running(old: str, new: str) -> None:
 def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
     instance = state.instance_id(conn)
     env = _existing(conn, spec, instance)
-    if env is not None and spec.recreate:
-        manage.stop([spec.name])
+    tag = None
+    if spec.recreate:
+        # Build before stopping anything: a failed rebuild leaves the environment running.
+        tag = image.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
+        if env is not None:
+            manage.stop([spec.name])
         hooks.forget_creation(spec.name)
         env = None
     if env is None:
@@ -135,20 +148,16 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
         before = registry.claim(conn, spec.project, spec.name)
         new_volume = False
         try:
-            tag = image.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
-            new_volume = container.ensure_home_volume(spec.name, instance)
+            tag = tag or image.image_for(spec.project, spec.name, spec.cfg)
+            new_volume = container.ensure_home_volume(spec.name, spec.project, instance)
             env = _run(conn, spec, tag=tag, instance=instance)
         except BaseException:
             if new_volume:
                 container.discard_volume(spec.name)
             registry.release(conn, spec.project, before)
             raise
-    try:
-        if env.started:  # hooks never run on a mere attach
-            hooks.run_start_hooks(env.name, env.container, env.project.workspace, spec.cfg)
-    finally:
-        # Also when it was already running: repairs a deleted or stale ssh_config or index.
-        registry.refresh_files(conn)
+    # Also when it was already running: repairs a deleted or stale ssh_config or index.
+    registry.refresh_files(conn)
     return env
 
 

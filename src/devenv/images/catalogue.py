@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import heapq
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from pathlib import Path
 import msgspec
 
 from devenv.errors import ConfigError
+from devenv.paths import home_relative
+
+_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -80,21 +84,37 @@ def _read_dir(name: str, files: Mapping[str, bytes], source: str) -> Tool:
         message, _, at = str(e).partition(" - at `")
         field = at.rstrip("`").removeprefix("$").lstrip(".") or "top level"
         raise ConfigError(f"{where}: {field}: {message.replace('`', '')}") from None
+    if not _NAME.match(name):
+        raise ConfigError(f"{source}: tool name {name!r} is invalid",
+                          "use lower-case letters, digits and '-' (e.g. my-tool)")
     for kind in ("readonly", "seeded"):
         for i, path in enumerate(getattr(manifest.profile, kind)):
-            if not path.startswith("~/") or ".." in path.split("/") or path == "~/":
+            if not home_relative(path):
                 raise ConfigError(f"{where}: profile.{kind}[{i}]: {path!r} must be a path "
                                   "inside the home directory, starting with ~/")
+    for i, entry in enumerate(manifest.profile.private):
+        if not entry or "/" in entry or entry in (".", ".."):
+            raise ConfigError(f"{where}: profile.private[{i}]: {entry!r} must be a plain name")
     return Tool(name, manifest, dict(files), source)
 
 
-def _from_directory(root: Path) -> dict[str, Tool]:
+def _from_directory(root: Path, *, profiles: bool) -> dict[str, Tool]:
     tools = {}
     if root.is_dir():
         for entry in sorted(root.iterdir()):
             if entry.is_dir():
-                files = {p.name: p.read_bytes() for p in entry.iterdir() if p.is_file()}
-                tools[entry.name] = _read_dir(entry.name, files, str(entry))
+                try:
+                    files = {p.name: p.read_bytes() for p in entry.iterdir() if p.is_file()}
+                except OSError as e:
+                    raise ConfigError(f"{entry}: cannot read the recipe: {e.strerror}") from None
+                tool = _read_dir(entry.name, files, str(entry))
+                profile = tool.manifest.profile
+                if not profiles and (profile.readonly or profile.seeded):
+                    # A cloned repository must not be able to mount the user's files.
+                    raise ConfigError(f"{entry}/manifest.toml: profile: only the catalogue "
+                                      "and the user's own recipes may name host files",
+                                      "move the recipe to ~/.config/devenv/tools/")
+                tools[entry.name] = tool
     return tools
 
 
@@ -112,9 +132,10 @@ def builtin() -> dict[str, Tool]:
 def available(user_dir: Path | None, project_dir: Path | None) -> dict[str, Tool]:
     """Every recipe visible to a project: catalogue, then user, then project overrides."""
     tools = builtin()
-    for root in (user_dir, project_dir):
-        if root is not None:
-            tools.update(_from_directory(root))
+    if user_dir is not None:
+        tools.update(_from_directory(user_dir, profiles=True))
+    if project_dir is not None:
+        tools.update(_from_directory(project_dir, profiles=False))
     return tools
 
 

@@ -40,11 +40,11 @@ def _cas(ca_bundle: str | None) -> dict[str, bytes]:
     if HOST_CA_DIR.is_dir():
         cas = {p.name: p.read_bytes() for p in sorted(HOST_CA_DIR.rglob("*.crt")) if p.is_file()}
     if ca_bundle:
-        path = Path(ca_bundle).expanduser()
         try:
-            cas["config-ca-bundle.crt"] = path.read_bytes()
-        except OSError as e:
-            raise ConfigError(f"ca_bundle: cannot read {path}: {e.strerror}",
+            cas["config-ca-bundle.crt"] = Path(ca_bundle).expanduser().read_bytes()
+        except (OSError, RuntimeError, ValueError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise ConfigError(f"ca_bundle: cannot read {ca_bundle!r}: {reason}",
                               "fix the path in the user config file") from None
     return cas
 
