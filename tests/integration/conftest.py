@@ -139,6 +139,12 @@ def dv(default_image: str, devenv_home: Path) -> Iterator[Devenv]:
         runner.run("stop", "--all", timeout=120)
         for name in runner.containers():  # belt and braces: leave nothing running
             subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
+                                  f"label=devenv.instance={runner.instance()}"],
+                                 capture_output=True, text=True, check=False).stdout.split()
+        if volumes:
+            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True,
+                           check=False)
 
 
 @pytest.fixture

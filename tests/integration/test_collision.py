@@ -83,6 +83,10 @@ def test_same_named_container_of_another_installation_is_never_entered(
     info = dv.up(mine)
     # The environment dies behind devenv's back (devenv's index still lists it) ...
     subprocess.run(["docker", "stop", info["container"]], capture_output=True, check=True)
+    # (its home volume would hold the other one off: a same-named volume of a project that
+    # still exists is refused, so remove it as a user cleaning up by hand might)
+    subprocess.run(["docker", "volume", "rm", f"devenv-home-{info['name']}"],
+                   capture_output=True, check=True)
     other = Other(tmp_path / "other-home")
     try:
         # ... and another installation starts a same-named one on the very same port.
@@ -94,3 +98,14 @@ def test_same_named_container_of_another_installation_is_never_entered(
                         "test ! -e /tmp/intruder && echo clean").stdout == "clean\n"
     finally:
         other.run("stop", "--all")
+
+
+def test_a_home_volume_is_never_handed_to_another_project(dv: Devenv, tmp_path: Path) -> None:
+    first, second = twins(tmp_path)
+    info = dv.up(first)
+    dv.ok("rm", str(first))  # the record goes, the volume (with first's secrets) stays
+    got = dv.run("up", str(second))
+    assert got.returncode == 4
+    assert f"the home volume devenv-home-{info['name']} belongs to" in got.stderr
+    assert dv.containers() == []
+    dv.ok("up", str(first))  # its own project still gets it back
