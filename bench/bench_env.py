@@ -116,7 +116,8 @@ def main() -> int:
               f"docker run + sshd {ms(cold_raw)}   ratio {up_ratio:.2f}")
         print(f"(port {port}; devenv = {' '.join(devenv)})")
     finally:
-        subprocess.run([*devenv, "stop", "--all"], env=env, capture_output=True, check=False)
+        subprocess.run([*devenv, "rm", "--volumes", str(project)], env=env,
+                       capture_output=True, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
