@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/engine.sh
 bin=$(bash scripts/venv.sh)
+# The SSH-client tests drive real rsync (and devenv's images carry it too).
+if ! command -v rsync >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "test: installing rsync" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync; } >/dev/null
+fi
 
 echo "== ruff"
 "$bin/ruff" check src tests bench

@@ -38,7 +38,20 @@ def _quote(value: str) -> str:
     return '"' + value + '"' if any(c in value for c in ' \t"#') else value
 
 
-def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path) -> str:
+def control_dir() -> Path:
+    """Where ControlMaster sockets live: private (0700), and short, since a unix socket path
+    is limited to ~100 bytes (``%C`` is a 40-character hash). One per devenv home."""
+    import hashlib
+    import os
+
+    home = hashlib.sha256(str(ssh_dir()).encode()).hexdigest()[:8]
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    base = Path(runtime) if os.path.isabs(runtime) else Path(f"/tmp/devenv-{os.getuid()}")  # noqa: S108
+    return base / f"cm-{home}"
+
+
+def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
+                  control: Path | None = None) -> str:
     lines = ["# Written by devenv; regenerated on every 'devenv up'. Do not edit.", ""]
     for entry in hosts:
         host = entry.alias
@@ -57,8 +70,16 @@ def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path)
             "  PasswordAuthentication no",
             "  ForwardAgent no",
             "  LogLevel ERROR",
-            "",
         ]
+        if control is not None:
+            lines += [
+                "  ControlMaster auto",
+                f"  ControlPath {_quote(str(control))}/%C",
+                "  ControlPersist 60",
+                "  ServerAliveInterval 5",
+                "  ServerAliveCountMax 2",
+            ]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -74,6 +95,8 @@ def write(hosts: list[HostEntry], identity: Path) -> Path:
     """Regenerate both files atomically from ``hosts``; return the config path. Callers
     serialise writers (they hold the lock under which they read ``hosts``)."""
     ensure_private_dir(ssh_dir())
+    control = ensure_private_dir(control_dir())
     atomic_write(known_hosts_path(), render_known_hosts(hosts), 0o644)
-    atomic_write(config_path(), render_config(hosts, identity, known_hosts_path()), 0o600)
+    atomic_write(config_path(), render_config(hosts, identity, known_hosts_path(), control),
+                 0o600)
     return config_path()

@@ -1,0 +1,158 @@
+"""The argument parser of the ``devenv`` command line (built only when a verb needs it)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from devenv import __version__
+
+EPILOG = """\
+exit codes: 0 ok, 1 failed, 2 usage, 3 internal error, 4 conflict (name or port),
+5 not found, 6 Docker unavailable, 7 bad config, 125 exec/attach failed before the command ran,
+130 interrupted; exec and the shell pass the command's own exit code through.
+environment: DEVENV_HOME (all of devenv's files), DEVENV_SSH_PORT, DEVENV_PORT_RANGE=LOW-HIGH,
+DEVENV_DEBUG=1 (log every command devenv runs)."""
+
+
+def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="devenv",
+        description="Isolated, long-lived, SSH-reachable development environments per project.",
+        usage="devenv [PATH] [--port N] [--name NAME]\n       devenv VERB ...",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"devenv {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs", prog="devenv")
+
+    def start_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("path", nargs="?", default=".", metavar="PATH",
+                       help="project directory (default: .)")
+        p.add_argument("--port", type=int, metavar="N",
+                       help="host SSH port (default: $DEVENV_SSH_PORT, else ssh_port from "
+                            "the project config, else the remembered or a new one)")
+        p.add_argument("--name", metavar="NAME",
+                       help="environment name (default: <parent>-<basename> of PATH)")
+
+    shell = verbs.add_parser(
+        "shell", help="start if needed and attach a shell (the default verb: devenv [PATH])",
+        description="Start the project's environment if it is not running, then attach an "
+                    "interactive shell in the project directory. Every session is equal; "
+                    "leaving it never stops the environment.")
+    start_options(shell)
+
+    up = verbs.add_parser("up", help="start if needed; print name, SSH port and ssh command",
+                          description="Start the project's environment if it is not running "
+                                      "and print how to reach it.")
+    start_options(up)
+    up.add_argument("--json", action="store_true", help="print JSON for scripts")
+    up.add_argument("--recreate", action="store_true",
+                    help="replace a running environment's container, applying config "
+                         "changes (the home volume is kept; post_create runs again)")
+    up.add_argument("--rebuild", action="store_true",
+                    help="rebuild the tool and project layers without cache, then "
+                         "--recreate (the default image is rebuilt only when it changes)")
+
+    ex = verbs.add_parser(
+        "exec", help="run a command in the environment (starts it if needed)",
+        usage="devenv exec [--name NAME] PATH -- CMD...",
+        description="Run a non-interactive command in the project's environment, in the "
+                    "project directory; output streams, and its exit code passes through.")
+    ex.add_argument("--name", metavar="NAME", help="environment name (as for up)")
+    ex.add_argument("path", metavar="PATH", help="project directory")
+    ex.add_argument("command", nargs="...", metavar="CMD", help="the command, after --")
+
+    _manage_verbs(verbs)
+    _image_verbs(verbs)
+    _connect_verbs(verbs)
+    hp = verbs.add_parser("help", help="show help for devenv or a verb")
+    hp.add_argument("topic", nargs="?", choices=[v for v in verb_names if v != "help"],
+                    metavar="VERB")
+    return parser
+
+
+
+
+def _manage_verbs(verbs: Any) -> None:
+    ls = verbs.add_parser("list", help="list environments",
+                          description="List this devenv's environments: name, project path, "
+                                      "SSH port, status, started, image.")
+    ls.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ls.add_argument("--all", action="store_true", dest="include_stopped",
+                    help="also list stopped projects and containers in other states")
+
+    st = verbs.add_parser("stop", help="stop environments",
+                          usage="devenv stop PATH|NAME... | --all",
+                          description="Stop environments given by project path or name.")
+    st.add_argument("targets", nargs="*", metavar="PATH|NAME")
+    st.add_argument("--all", action="store_true", dest="all_", help="stop every environment")
+
+    rm = verbs.add_parser("rm", help="forget environments (state, keys; --volumes: home too)",
+                          usage="devenv rm PATH|NAME... [--volumes]",
+                          description="Stop and forget environments: devenv's state, keys and "
+                                      "hook logs. The project's files are never touched; the "
+                                      "home volume is removed only with --volumes.")
+    rm.add_argument("targets", nargs="+", metavar="PATH|NAME")
+    rm.add_argument("--volumes", action="store_true", help="also remove the home volume")
+
+    lg = verbs.add_parser("logs", help="show the output of post_create/post_start hooks")
+    lg.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
+
+
+
+def _image_verbs(verbs: Any) -> None:
+    bd = verbs.add_parser("build", help="build the project's image chain (tools, Dockerfile)",
+                          description="Build the project's images: the default image, one "
+                                      "layer per tool (shared between projects), then the "
+                                      "project's own Dockerfile; cached layers are reused.")
+    bd.add_argument("path", nargs="?", default=".", metavar="PATH")
+    bd.add_argument("--no-cache", action="store_true", help="rebuild every layer")
+
+    im = verbs.add_parser("images", help="list devenv's images and what uses them")
+    im.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    gc = verbs.add_parser("gc", help="remove devenv images and volumes nothing uses",
+                          description="Remove devenv images no container runs and no known "
+                                      "project would start from, and home volumes of "
+                                      "environments devenv no longer knows; lists them first.")
+    gc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+
+    it = verbs.add_parser("init", help="write .devenv/devenv.toml (optionally from a template)",
+                          description="Write .devenv/devenv.toml, and a Dockerfile when the "
+                                      "template has one. Templates: python, node, go, rust, "
+                                      "agents. Existing files are kept unless --force.")
+    it.add_argument("path", nargs="?", default=".", metavar="PATH")
+    it.add_argument("--template", metavar="NAME", help="python, node, go, rust or agents")
+    it.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    cf = verbs.add_parser("config", help="show the effective config and where values come from")
+    cf.add_argument("path", nargs="?", default=".", metavar="PATH")
+    cf.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    tl = verbs.add_parser("tools", help="list the tool recipes (catalogue, yours, the project's)")
+    tl.add_argument("path", nargs="?", default=".", metavar="PATH")
+    tl.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+
+def _connect_verbs(verbs: Any) -> None:
+    sh = verbs.add_parser("ssh", help="ssh into the environment (starts it if needed)",
+                          usage="devenv ssh [PATH|NAME] [-- CMD...]",
+                          description="ssh into the environment through devenv's ssh_config "
+                                      "(strict host-key checking); the exit code passes "
+                                      "through.")
+    sh.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
+    sh.add_argument("command", nargs="...", metavar="CMD", help="a command, after --")
+
+    sc = verbs.add_parser("ssh-config", help="print devenv's ssh_config, or (un)install its "
+                                             "Include line in ~/.ssh/config")
+    group = sc.add_mutually_exclusive_group()
+    group.add_argument("--install", action="store_true",
+                       help="add one Include line at the top of ~/.ssh/config (backup kept)")
+    group.add_argument("--uninstall", action="store_true", help="remove exactly that line")
+    group.add_argument("--print", action="store_true", dest="print_",
+                       help="print devenv's ssh_config (the default)")
+
+

@@ -1,0 +1,42 @@
+"""``devenv ssh [PATH|NAME] [-- CMD...]``: ssh into the environment (starting it if needed)
+through devenv's ssh_config; replaces devenv, so the exit code passes through."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from devenv import proc, state
+from devenv.envs import manage, start
+from devenv.ssh.config import config_path
+
+
+def _project_path(target: str) -> str:
+    """PATH as given, or the project directory of environment NAME."""
+    if os.path.isdir(target):
+        return target
+    (name,) = manage.resolve_names([target])  # unknown: an error naming close matches
+    conn = state.connect()
+    try:
+        project = state.project_by_name(conn, name)
+    finally:
+        conn.close()
+    if project is None:
+        from devenv.errors import NotFoundError
+
+        raise NotFoundError(f"devenv no longer knows the project of {name!r}",
+                            "start it again by its path: devenv up PATH")
+    return project.path
+
+
+def run(target: str, command: list[str]) -> int:
+    env = start.ensure_running(_project_path(target))
+    argv = ["ssh", "-F", str(config_path())]
+    if not command and sys.stdin.isatty():
+        argv.append("-t")
+    argv.append(env.container)
+    if command:
+        # ssh joins its arguments with spaces for the remote shell: quote them here, once.
+        argv.append(shlex.join(command))
+    proc.exec_replace(argv)
