@@ -6,10 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/engine.sh
 bin=$(bash scripts/venv.sh)
-# The SSH-client tests drive real rsync (and devenv's images carry it too).
-if ! command -v rsync >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "test: installing rsync" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync; } >/dev/null
+# The tests drive real clients: rsync (SSH-client tests) and lua5.4 (the WezTerm module).
+missing=""
+command -v rsync >/dev/null || missing="$missing rsync"
+command -v lua5.4 >/dev/null || missing="$missing lua5.4"
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "test: installing$missing" >&2
+  # shellcheck disable=SC2086
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; } >/dev/null
 fi
 
 echo "== ruff"

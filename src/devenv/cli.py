@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 VERBS = ("shell", "up", "exec", "list", "stop", "rm", "logs", "build", "images", "gc", "init",
-         "config", "tools", "ssh", "ssh-config", "help")
+         "config", "tools", "ssh", "ssh-config", "wezterm", "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec", "ssh")
@@ -56,6 +56,7 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "config": ("show_config", lambda m, a: m.run(a.path, as_json=a.json)),
     "tools": ("tools", lambda m, a: m.run(a.path, as_json=a.json)),
     "ssh": ("ssh", lambda m, a: m.run(a.target, list(a.command))),
+    "wezterm": ("wezterm", lambda m, a: m.run(install=a.install)),
     "ssh-config": ("ssh_config", lambda m, a: m.run(install=a.install,
                                                     uninstall=a.uninstall)),
 }

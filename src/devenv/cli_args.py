@@ -155,4 +155,14 @@ def _connect_verbs(verbs: Any) -> None:
     group.add_argument("--print", action="store_true", dest="print_",
                        help="print devenv's ssh_config (the default)")
 
+    wz = verbs.add_parser("wezterm", help="WezTerm SSH domains for every environment (Lua)",
+                          description="Print the Lua module of WezTerm ssh_domains devenv keeps "
+                                      "current (one domain devenv:<name> per environment), or "
+                                      "with --install the two lines that load it.")
+    wzg = wz.add_mutually_exclusive_group()
+    wzg.add_argument("--install", action="store_true",
+                     help="print the two lines to add to wezterm.lua")
+    wzg.add_argument("--print", action="store_true", dest="print_",
+                     help="print the module (the default)")
+
 

@@ -16,6 +16,7 @@ from devenv.envs import drift, fast, identity, ports
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConflictError, DevenvError
 from devenv.images.default import USER_NAME, container_ids
+from devenv.integrations import wezterm
 from devenv.lockfile import atomic_write, locked
 from devenv.paths import ensure_private_dir, env_dir
 from devenv.ssh import config as ssh_config
@@ -175,4 +176,18 @@ def refresh_files(conn: sqlite3.Connection) -> str:
         atomic_write(Path(paths.index_file()), "".join(index), 0o644)
         entries = [ssh_config.HostEntry(container_name(p.name), p.port, USER_NAME, p.host_pub)
                    for p in projects if p.port is not None]
-        return str(ssh_config.write(entries, keys.client_key()))
+        path = ssh_config.write(entries, keys.client_key())
+        wezterm.write([wezterm.Domain(p.name, p.port, USER_NAME, _has_mux(p.path))
+                       for p in projects if p.port is not None],
+                      keys.client_key(), ssh_config.known_hosts_path())
+        return str(path)
+
+
+def _has_mux(project_dir: str) -> bool:
+    """Whether the project's environment carries wezterm-mux-server."""
+    from devenv import config
+
+    try:
+        return "wezterm-mux" in config.load(project_dir).tools
+    except DevenvError:
+        return False

@@ -1,0 +1,80 @@
+"""The WezTerm module, executed by a real Lua interpreter (Debian's lua5.4) with a stub
+``wezterm`` module, the way wezterm.lua would load it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devenv.integrations import wezterm
+
+from .conftest import Devenv
+
+LUA = shutil.which("lua5.4")
+pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (scripts/test.sh "
+                                "installs it)")
+
+STUB = """
+local M = {}
+function M.config_builder() return { ssh_domains = { { name = "users-own" } } } end
+return M
+"""
+
+WEZTERM_LUA = """
+package.path = {stub_dir} .. "/?.lua;" .. package.path
+local wezterm = require "wezterm"
+local config = wezterm.config_builder()
+{snippet}
+for _, d in ipairs(config.ssh_domains) do
+  local o = d.ssh_option or {{}}
+  print(table.concat({{d.name, d.remote_address or "-", d.username or "-",
+    d.multiplexing or "-", d.remote_wezterm_path or "-", o.identityfile or "-",
+    o.userknownhostsfile or "-", o.hostkeyalias or "-", o.stricthostkeychecking or "-"}}, "|"))
+end
+"""
+
+
+def run_lua(tmp_path: Path, module: Path) -> list[list[str]]:
+    stub_dir = tmp_path / "stub"
+    stub_dir.mkdir(exist_ok=True)
+    (stub_dir / "wezterm.lua").write_text(STUB)
+    snippet = wezterm.SNIPPET.format(path=wezterm.lua_string(str(module)))
+    script = tmp_path / "wezterm.lua"
+    script.write_text(WEZTERM_LUA.format(stub_dir=wezterm.lua_string(str(stub_dir)),
+                                         snippet=snippet))
+    got = subprocess.run([str(LUA), str(script)], capture_output=True, text=True, check=False)
+    assert got.returncode == 0, got.stderr
+    return [line.split("|") for line in got.stdout.splitlines()]
+
+
+def test_one_domain_per_environment(dv: Devenv, make_project: Any, tmp_path: Path) -> None:
+    infos = [dv.up(make_project(f"w{i}")) for i in range(2)]
+    printed = dv.ok("wezterm", "--print").stdout
+    module = tmp_path / "devenv.lua"
+    module.write_text(printed)
+    assert "dofile(" in dv.ok("wezterm", "--install").stdout
+    rows = run_lua(tmp_path, module)
+    assert rows[0][0] == "users-own"  # the user's own domains are kept
+    ssh_dir = dv.home / "state" / "ssh"
+    expected = sorted(
+        [f"devenv:{i['name']}", f"127.0.0.1:{i['port']}", "dev", "None", "-",
+         str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts"), i["container"], "yes"]
+        for i in infos)
+    assert sorted(rows[1:]) == expected
+
+
+def test_mux_domains_and_odd_paths(tmp_path: Path) -> None:
+    odd = tmp_path / 'we"ird\\dir'
+    odd.mkdir()
+    module = odd / "devenv.lua"
+    module.write_text(wezterm.render(
+        [wezterm.Domain("a-b", 22201, "dev", True), wezterm.Domain("c-d", 22202, "dev", False)],
+        odd / "id", odd / "kh"))
+    rows = run_lua(tmp_path, module)
+    assert rows[1] == ["devenv:a-b", "127.0.0.1:22201", "dev", "WezTerm", wezterm.MUX_PATH,
+                       str(odd / "id"), str(odd / "kh"), "devenv-a-b", "yes"]
+    assert rows[2][3:5] == ["None", "-"]
