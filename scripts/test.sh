@@ -6,10 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/engine.sh
 bin=$(bash scripts/venv.sh)
-# The tests drive real clients: rsync (SSH-client tests) and lua5.4 (the WezTerm module).
+# The tests drive real clients: rsync (SSH-client tests), lua5.4 (the WezTerm module) and
+# tmux (session scripts run against a private tmux server).
 missing=""
-command -v rsync >/dev/null || missing="$missing rsync"
-command -v lua5.4 >/dev/null || missing="$missing lua5.4"
+for tool in rsync lua5.4 tmux; do
+  command -v "$tool" >/dev/null || missing="$missing $tool"
+done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "test: installing$missing" >&2
   # shellcheck disable=SC2086

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 VERBS = ("shell", "up", "exec", "list", "stop", "rm", "logs", "build", "images", "gc", "init",
-         "config", "tools", "ssh", "ssh-config", "wezterm", "help")
+         "config", "tools", "ssh", "ssh-config", "wezterm", "sessions", "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec", "ssh")
@@ -35,13 +35,17 @@ def _normalise(argv: list[str]) -> list[str]:
 
 
 def _before_dashes(argv: list[str]) -> list[str]:
-    """For ``exec`` and ``ssh``, only what comes before the first ``--`` is devenv's."""
-    return argv[:argv.index("--")] if argv[:1] in (["exec"], ["ssh"]) and "--" in argv else argv
+    """For verbs that take a command, only what comes before the first ``--`` is
+    devenv's."""
+    verb_takes_command = argv[:1] in (["exec"], ["ssh"], ["shell"])
+    return argv[:argv.index("--")] if verb_takes_command and "--" in argv else argv
 
 
 # verb -> (module in devenv.commands, how to call its run() with the parsed arguments)
 _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
-    "shell": ("shell", lambda m, a: m.run(a.path, port=a.port, name=a.name)),
+    "shell": ("shell", lambda m, a: m.run(a.path, port=a.port, name=a.name,
+                                          session=a.session, command=list(a.command))),
+    "sessions": ("sessions", lambda m, a: m.run(a.target, as_json=a.json, kill=a.kill)),
     "up": ("up", lambda m, a: m.run(a.path, port=a.port, name=a.name, as_json=a.json,
                                     recreate=a.recreate, rebuild=a.rebuild)),
     "exec": ("execute", lambda m, a: m.run(a.path, list(a.command), name=a.name)),
@@ -105,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         parser = build(VERBS)
         args = parser.parse_args(_before_dashes(args_list))
-        if verb in ("exec", "ssh") and "--" in args_list:
+        if verb in ("exec", "ssh", "shell") and "--" in args_list:
             # Everything after the first "--" is the command, verbatim (argparse would also
             # eat a second "--" that belongs to the command).
             args.command = args_list[args_list.index("--") + 1:]

@@ -37,10 +37,18 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
 
     shell = verbs.add_parser(
         "shell", help="start if needed and attach a shell (the default verb: devenv [PATH])",
+        usage="devenv [PATH] [--port N] [--name NAME] [--session NAME] [-- CMD...]",
         description="Start the project's environment if it is not running, then attach an "
-                    "interactive shell in the project directory. Every session is equal; "
-                    "leaving it never stops the environment.")
+                    "interactive shell (or CMD) in the project directory. Every session is "
+                    "equal; leaving it never stops the environment. With --session, the shell "
+                    "or CMD runs in a persistent tmux session that survives a closed terminal "
+                    "or a dropped connection; the same --session attaches to it again.")
     start_options(shell)
+    shell.add_argument("--session", metavar="NAME",
+                       help="attach to (or create) the persistent tmux session NAME")
+    # The command is everything after "--" (cli.main takes it verbatim); a positional
+    # remainder here would also swallow options written after PATH.
+    shell.set_defaults(command=[])
 
     up = verbs.add_parser("up", help="start if needed; print name, SSH port and ssh command",
                           description="Start the project's environment if it is not running "
@@ -141,8 +149,9 @@ def _connect_verbs(verbs: Any) -> None:
     sh = verbs.add_parser("ssh", help="ssh into the environment (starts it if needed)",
                           usage="devenv ssh [PATH|NAME] [-- CMD...]",
                           description="ssh into the environment through devenv's ssh_config "
-                                      "(strict host-key checking); the exit code passes "
-                                      "through.")
+                                      "(strict host-key checking), starting it if it is "
+                                      "stopped; CMD runs in the project directory and its "
+                                      "exit code passes through.")
     sh.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
     sh.add_argument("command", nargs="...", metavar="CMD", help="a command, after --")
 
@@ -154,6 +163,18 @@ def _connect_verbs(verbs: Any) -> None:
     group.add_argument("--uninstall", action="store_true", help="remove exactly that line")
     group.add_argument("--print", action="store_true", dest="print_",
                        help="print devenv's ssh_config (the default)")
+
+    ss = verbs.add_parser("sessions", help="list (or end) the persistent sessions of an "
+                                           "environment",
+                          description="List the persistent tmux sessions (devenv PATH "
+                                      "--session NAME) of a running environment: attached or "
+                                      "detached, the command running now and the one the "
+                                      "session started with. Sessions end when the "
+                                      "environment stops.")
+    ss.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
+    ss.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ss.add_argument("--kill", metavar="SESSION",
+                    help="end the session SESSION (and what runs in it)")
 
     wz = verbs.add_parser("wezterm", help="WezTerm SSH domains for every environment (Lua)",
                           description="Print the Lua module of WezTerm ssh_domains devenv keeps "

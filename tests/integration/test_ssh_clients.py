@@ -117,3 +117,23 @@ def test_include_refuses_broken_or_read_only_files(dv: Devenv, user_ssh_config: 
     got = dv.run("ssh-config", "--install")
     assert got.returncode == 1 and "is read-only" in got.stderr
     assert user_ssh_config.read_text() == "Host x\n  User y\n"
+
+
+def test_devenv_ssh_starts_a_stopped_environment_and_names_close_matches(
+        dv: Devenv, make_project: Any) -> None:
+    project = make_project("sshverb")
+    name = dv.up(project)["name"]
+    dv.ok("stop", name)
+    assert dv.containers() == []
+    # By NAME, stopped: started first; argv reaches the remote side exactly; code passes.
+    got = dv.run("ssh", name, "--", "printf", "%s|", "a b", "$HOME", "it's", "--")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == "a b|$HOME|it's|--|"
+    assert len(dv.containers()) == 1
+    assert dv.run("ssh", str(project), "--", "sh", "-c", "exit 7").returncode == 7
+    # In the project directory, like devenv exec.
+    assert dv.ok("ssh", name, "--", "pwd").stdout == "/workspace/sshverb\n"
+    typo = dv.run("ssh", name[:-1] + "x")
+    assert typo.returncode == 125
+    assert f"no environment named '{name[:-1]}x'" in typo.stderr
+    assert f"did you mean: {name}" in typo.stderr and "Traceback" not in typo.stderr

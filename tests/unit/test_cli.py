@@ -103,3 +103,25 @@ def test_exec_command_is_everything_after_the_first_dashes(
     cli.main(["exec", "P", "ls", "-la"])
     assert seen == [("P", ["--", "x"], None), ("P", ["-v", "--", "y"], "n"),
                     ("P", ["ls", "-la"], None)]
+
+
+def test_shell_options_after_path_and_the_command_after_dashes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv.commands import shell
+
+    seen: list[tuple[str, str | None, list[str]]] = []
+    monkeypatch.setattr(shell, "run", lambda path, port=None, name=None, session=None,
+                        command=None: seen.append((path, session, command or [])) or 0)
+    cli.main([".", "--session", "agent", "--", "sleep", "--", "9"])
+    cli.main(["--session", "s", "P"])
+    cli.main(["P", "--", "ls", "--session", "x"])
+    assert seen == [(".", "agent", ["sleep", "--", "9"]), ("P", "s", []),
+                    ("P", None, ["ls", "--session", "x"])]
+    assert cli.main(["P", "stray"]) == 2  # a word that is neither PATH nor after "--"
+
+
+def test_bad_session_name_fails_before_anything_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(tmp_path), "--session", "a.b"]) == 125
+    assert "invalid session name 'a.b'" in capsys.readouterr().err
+    assert not (tmp_path / ".devenv").exists()

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 
 from devenv.envs import manage
+from devenv.table import print_table
 
 
 def run(*, as_json: bool = False, include_stopped: bool = False) -> int:
@@ -19,8 +20,5 @@ def run(*, as_json: bool = False, include_stopped: bool = False) -> int:
     table = [("NAME", "PROJECT", "PORT", "STATUS", "STARTED", "IMAGE")]
     table += [(r.name, r.path, str(r.port or "-"), r.status,
                r.age() + " ago" if r.age() != "-" else "-", r.image) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]))
+    print_table(table)
     return 0

@@ -1,16 +1,31 @@
-"""``devenv [PATH]``: start the environment if needed, then attach a shell (replaces devenv)."""
+"""``devenv [PATH] [--session NAME] [-- CMD...]``: start the environment if needed, then
+attach a shell (or CMD), optionally inside a persistent tmux session; replaces devenv."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from devenv import proc
 from devenv.envs import fast, start
 
 
-def run(path: str, *, port: int | None = None, name: str | None = None) -> int:
+def run(path: str, *, port: int | None = None, name: str | None = None,
+        session: str | None = None, command: list[str] | None = None) -> int:
+    if session is not None:
+        from devenv.integrations import tmux
+
+        tmux.check_name(session)  # before anything starts
     target, env = start.target(path, port=port, name=name)
     if env is not None and env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    proc.exec_replace(fast.exec_argv(target, ["bash", "-l"], tty=tty))
+    if session is None:
+        proc.exec_replace(fast.exec_argv(target, command or ["bash", "-l"], tty=tty))
+    from devenv.ssh.config import config_path
+
+    # Over ssh, not docker exec: see devenv.integrations.tmux for why.
+    remote = tmux.attach_script(target.workspace, session, command or [], tty=tty,
+                                project=os.path.realpath(path))
+    proc.exec_replace(["ssh", "-F", str(config_path()), "-t" if tty else "-T",
+                       *([] if tty else ["-n"]), target.container, remote])

@@ -1,5 +1,6 @@
 """``devenv ssh [PATH|NAME] [-- CMD...]``: ssh into the environment (starting it if needed)
-through devenv's ssh_config; replaces devenv, so the exit code passes through."""
+through devenv's ssh_config, in the project directory; replaces devenv, so the exit code
+passes through."""
 
 from __future__ import annotations
 
@@ -38,5 +39,6 @@ def run(target: str, command: list[str]) -> int:
     argv.append(env.container)
     if command:
         # ssh joins its arguments with spaces for the remote shell: quote them here, once.
-        argv.append(shlex.join(command))
+        # Commands run in the project directory, as with devenv exec and interactive logins.
+        argv.append(f"cd {shlex.quote(env.project.workspace)} && {shlex.join(command)}")
     proc.exec_replace(argv)

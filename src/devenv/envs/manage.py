@@ -57,7 +57,7 @@ def human_age(delta: timedelta) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
-def _instance() -> str:
+def instance() -> str:
     conn = state.connect()
     try:
         return state.instance_id(conn)
@@ -84,7 +84,7 @@ def _info(found: dict[str, Any]) -> EnvInfo:
 def list_envs(*, include_stopped: bool = False) -> list[EnvInfo]:
     """This installation's running environments; with ``include_stopped`` also containers
     in other states and every known project without a container."""
-    found = docker.containers({identity.LABEL_INSTANCE: _instance()})
+    found = docker.containers({identity.LABEL_INSTANCE: instance()})
     rows = [_info(c) for c in found if include_stopped or docker.is_running(c)]
     if include_stopped:
         conn = state.connect()
@@ -134,10 +134,10 @@ def stop(names: list[str]) -> list[tuple[str, bool]]:
     """Stop the named environments (in parallel); return (name, was_running) pairs."""
     from concurrent.futures import ThreadPoolExecutor
 
-    instance = _instance()
+    this = instance()
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
-            return list(pool.map(lambda n: (n, _stop_one(n, instance)), names))
+            return list(pool.map(lambda n: (n, _stop_one(n, this)), names))
     finally:
         conn = state.connect()
         try:

@@ -1,0 +1,64 @@
+"""``devenv sessions [PATH|NAME] [--json] [--kill SESSION]``: the persistent tmux sessions
+of an environment."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from datetime import timedelta
+
+from devenv.engine import docker
+from devenv.envs import fast, manage
+from devenv.errors import NotFoundError
+from devenv.integrations import tmux
+from devenv.table import print_table
+
+
+def _running(target: str) -> manage.EnvInfo | None:
+    (name,) = manage.resolve_names([target])  # unknown: an error naming close matches
+    return next((e for e in manage.list_envs() if e.name == name), None)
+
+
+def _exec(env: manage.EnvInfo, argv: list[str]) -> str:
+    """Run ``argv`` in ``env`` behind the installation guard; return its output."""
+    guarded = ["exec", env.container, "sh", "-c", fast.GUARD, "devenv-guard",
+               manage.instance(), *argv]
+    return docker.docker(guarded, timeout=30).stdout
+
+
+def run(target: str, *, as_json: bool = False, kill: str | None = None) -> int:
+    if kill is not None:
+        tmux.check_name(kill)
+    env = _running(target)
+    if env is None:
+        if kill is not None:
+            raise NotFoundError(f"no session {kill!r}: the environment is not running",
+                                "sessions end when their environment stops")
+        print("[]" if as_json else "no sessions: the environment is not running")
+        return 0
+    rows = tmux.parse_sessions(_exec(env, tmux.list_argv()))
+    if kill is not None:
+        if kill not in {r.name for r in rows}:
+            names = ", ".join(r.name for r in rows) or "none"
+            raise NotFoundError(f"no session {kill!r} in {env.name}", f"sessions: {names}")
+        _exec(env, tmux.kill_argv(kill))
+        print(f"ended session {kill} in {env.name}")
+        return 0
+    if as_json:
+        print(json.dumps([asdict(r) | {"state": r.state} for r in rows], indent=2))
+    elif not rows:
+        print(f"no sessions in {env.name} (start one: devenv PATH --session NAME)")
+    else:
+        _table(rows)
+    return 0
+
+
+def _table(rows: list[tmux.Session]) -> None:
+    now = time.time()
+    table = [("SESSION", "STATE", "CREATED", "RUNNING", "COMMAND")]
+    for r in rows:
+        state = r.state if r.clients < 2 else f"attached ({r.clients})"
+        age = manage.human_age(timedelta(seconds=now - r.created)) + " ago"
+        table.append((r.name, state, age, r.running, r.command or "(login shell)"))
+    print_table(table)

@@ -1,0 +1,112 @@
+"""Persistent sessions: tmux inside the environment, reached over SSH.
+
+``devenv PATH --session NAME`` attaches to (or creates) the tmux session NAME, so a long agent
+run survives a closed terminal or a dropped connection. The attach goes through ssh, not
+``docker exec``: when a ``docker exec -it`` client dies, Docker keeps the process inside
+attached to a pseudo-terminal nobody reads (moby#9098), so tmux would list the session as
+attached forever; sshd hangs up the terminal and tmux detaches the session.
+
+Every remote command string is built here with :func:`shlex.quote`, once.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from devenv.errors import UsageError
+
+# tmux refuses ':' and '.' in names; keeping to this set also keeps them shell-safe.
+SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MISSING = ('command -v tmux >/dev/null 2>&1 || { echo "devenv: tmux is not installed in '
+           'this environment" >&2; exit 125; }')
+# One line per session; the start command comes last because it may hold tabs.
+FIELDS = ("session_name", "session_attached", "session_created", "session_windows",
+          "pane_current_command", "pane_start_command")
+LIST_FORMAT = "\t".join("#{" + f + "}" for f in FIELDS)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a usable session name, else a :class:`UsageError`."""
+    if not SESSION_NAME.match(name):
+        raise UsageError(f"invalid session name {name!r}",
+                         "use 1 to 64 letters, digits, '_' and '-'")
+    return name
+
+
+def _target(session: str) -> str:
+    return shlex.quote("=" + session)  # '=': exactly this session, never a prefix match
+
+
+def attach_script(workspace: str, session: str, command: list[str], *, tty: bool,
+                  project: str) -> str:
+    """The remote shell command that attaches to ``session``, creating it in ``workspace``
+    (running ``command``, else a login shell) when it does not exist. Without a terminal it
+    only makes sure the session runs, detached, and says how to attach."""
+    check_name(session)
+    tail = f"-s {shlex.quote(session)}" + (" -- " + shlex.join(command) if command else "")
+    # "--" ends tmux's options; the command is an argument vector (tmux runs a single word
+    # through the shell, several directly).
+    exists = f"tmux has-session -t {_target(session)} 2>/dev/null"
+    steps = [f"cd {shlex.quote(workspace)} || exit 125", MISSING]
+    if tty:
+        if command:
+            note = shlex.quote(f"devenv: session {session} is already running; attaching "
+                               "(the command was not run)")
+            steps.append(f"if {exists}; then echo {note} >&2; fi")
+        steps.append(f"exec tmux new-session -A {tail}")  # -A: attach if it exists
+        return "; ".join(steps)
+    attach = f"devenv {shlex.quote(project)} --session {session}"
+    running = shlex.quote(f"devenv: session {session} is already running; attach: {attach}")
+    started = shlex.quote(f"devenv: session {session} started, detached; attach: {attach}")
+    steps.append(f"if {exists}; then echo {running} >&2; "
+                 f"else tmux new-session -d {tail} && echo {started} >&2; fi")
+    return "; ".join(steps)
+
+
+def list_argv() -> list[str]:
+    """Argument vector listing the sessions; prints nothing when there are none (no tmux
+    server runs yet)."""
+    return ["sh", "-c", 'tmux list-sessions -F "$1" 2>/dev/null || true', "devenv-sessions",
+            LIST_FORMAT]
+
+
+def kill_argv(session: str) -> list[str]:
+    return ["tmux", "kill-session", "-t", "=" + check_name(session)]
+
+
+@dataclass(frozen=True)
+class Session:
+    """One tmux session as ``devenv sessions`` shows it."""
+
+    name: str
+    clients: int  # attached clients; 0 = detached
+    created: int  # Unix time
+    windows: int
+    running: str  # the foreground command of the active pane now
+    command: str  # what the session was started with ("" = a login shell)
+
+    @property
+    def state(self) -> str:
+        return "detached" if self.clients == 0 else "attached"
+
+
+def parse_sessions(text: str) -> list[Session]:
+    """Parse the output of :func:`list_argv`; lines that do not fit are skipped."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("\t", len(FIELDS) - 1)
+        if len(parts) != len(FIELDS) or not all(p.isdigit() for p in parts[1:4]):
+            continue
+        rows.append(Session(name=parts[0], clients=int(parts[1]), created=int(parts[2]),
+                            windows=int(parts[3]), running=parts[4],
+                            command=_unquote(parts[5])))
+    return sorted(rows, key=lambda s: s.name)
+
+
+def _unquote(command: str) -> str:
+    """tmux shows a one-word start command in double quotes; show it as it was typed."""
+    if len(command) >= 2 and command[0] == command[-1] == '"':
+        return command[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return command
