@@ -129,6 +129,7 @@ def test_devenv_ssh_starts_a_stopped_environment_and_names_close_matches(
     got = dv.run("ssh", name, "--", "printf", "%s|", "a b", "$HOME", "it's", "--")
     assert got.returncode == 0, got.stderr
     assert got.stdout == "a b|$HOME|it's|--|"
+    assert f"devenv: started {name}" in got.stderr
     assert len(dv.containers()) == 1
     assert dv.run("ssh", str(project), "--", "sh", "-c", "exit 7").returncode == 7
     # In the project directory, like devenv exec.

@@ -33,6 +33,8 @@ def _project_path(target: str) -> str:
 
 def run(target: str, command: list[str]) -> int:
     env = start.ensure_running(_project_path(target))
+    if env.started:
+        print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
     argv = ["ssh", "-F", str(config_path())]
     if not command and sys.stdin.isatty():
         argv.append("-t")
