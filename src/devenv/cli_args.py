@@ -61,6 +61,8 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     up.add_argument("--rebuild", action="store_true",
                     help="rebuild the tool and project layers without cache, then "
                          "--recreate (the default image is rebuilt only when it changes)")
+    up.add_argument("--force", action="store_true",
+                    help="recreate even though persistent sessions run (they end)")
 
     ex = verbs.add_parser(
         "exec", help="run a command in the environment (starts it if needed)",
@@ -91,18 +93,26 @@ def _manage_verbs(verbs: Any) -> None:
                     help="also list stopped projects and containers in other states")
 
     st = verbs.add_parser("stop", help="stop environments",
-                          usage="devenv stop PATH|NAME... | --all",
-                          description="Stop environments given by project path or name.")
+                          usage="devenv stop PATH|NAME... | --all [--force]",
+                          description="Stop environments given by project path or name. An "
+                                      "environment with persistent sessions (devenv sessions) "
+                                      "is not stopped, and neither is any other named, unless "
+                                      "--force: stopping ends them.")
     st.add_argument("targets", nargs="*", metavar="PATH|NAME")
     st.add_argument("--all", action="store_true", dest="all_", help="stop every environment")
+    st.add_argument("--force", action="store_true",
+                    help="stop even though persistent sessions run (they end)")
 
     rm = verbs.add_parser("rm", help="forget environments (state, keys; --volumes: home too)",
-                          usage="devenv rm PATH|NAME... [--volumes]",
+                          usage="devenv rm PATH|NAME... [--volumes] [--force]",
                           description="Stop and forget environments: devenv's state, keys and "
                                       "hook logs. The project's files are never touched; the "
-                                      "home volume is removed only with --volumes.")
+                                      "home volume is removed only with --volumes. Running "
+                                      "persistent sessions refuse it unless --force.")
     rm.add_argument("targets", nargs="+", metavar="PATH|NAME")
     rm.add_argument("--volumes", action="store_true", help="also remove the home volume")
+    rm.add_argument("--force", action="store_true",
+                    help="remove even though persistent sessions run (they end)")
 
     lg = verbs.add_parser("logs", help="show the output of post_create/post_start hooks")
     lg.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")

@@ -28,6 +28,11 @@ _MIGRATIONS = [
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: the tools of the environment's last start (space-separated), so integrations know
+    # what the built image has without reading every project's config.
+    """
+    ALTER TABLE projects ADD COLUMN tools TEXT NOT NULL DEFAULT ''
+    """,
 ]
 
 
@@ -40,6 +45,7 @@ class Project:
     port: int | None
     host_key: str
     host_pub: str
+    tools: str = ""  # space-separated: the tools of the last start
 
 
 def connect() -> sqlite3.Connection:
@@ -90,7 +96,7 @@ def instance_id(conn: sqlite3.Connection) -> str:
 
 
 # A constant column list and constant WHERE clauses, never user input (hence the S608 waivers).
-_COLUMNS = "path, name, port, host_key, host_pub"
+_COLUMNS = "path, name, port, host_key, host_pub, tools"
 
 
 def _select(conn: sqlite3.Connection, where: str, args: tuple[object, ...]) -> list[Project]:
@@ -120,9 +126,9 @@ def used_ports(conn: sqlite3.Connection) -> set[int]:
 
 def add_project(conn: sqlite3.Connection, project: Project) -> None:
     conn.execute(
-        f"INSERT INTO projects({_COLUMNS}, created) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+        f"INSERT INTO projects({_COLUMNS}, created) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
         (project.path, project.name, project.port, project.host_key, project.host_pub,
-         time.time()),
+         project.tools, time.time()),
     )
 
 
@@ -136,6 +142,10 @@ def set_path(conn: sqlite3.Connection, name: str, path: str) -> None:
 
 def set_port(conn: sqlite3.Connection, path: str, port: int | None) -> None:
     conn.execute("UPDATE projects SET port = ? WHERE path = ?", (port, path))
+
+
+def set_tools(conn: sqlite3.Connection, path: str, tools: list[str]) -> None:
+    conn.execute("UPDATE projects SET tools = ? WHERE path = ?", (" ".join(tools), path))
 
 
 def remove_project(conn: sqlite3.Connection, path: str) -> None:

@@ -136,7 +136,7 @@ def dv(default_image: str, devenv_home: Path) -> Iterator[Devenv]:
     runner = Devenv(devenv_home)
     yield runner
     if (devenv_home / "state" / "state.db").exists():
-        runner.run("stop", "--all", timeout=120)
+        runner.run("stop", "--all", "--force", timeout=120)
         for name in runner.containers():  # belt and braces: leave nothing running
             subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
         volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter",

@@ -71,8 +71,10 @@ def test_session_survives_a_killed_client_and_a_closed_terminal(dv: Devenv,
     second.proc.wait(10)
     wait_state(dv, project, "agent", "detached")
 
-    # A third attach detaches with tmux's own key (C-b d) and exits 0.
-    third = Session([*DEVENV, str(project), "--session", "agent"], env)
+    # A third attach, from a terminal the image has no terminfo for, detaches with tmux's
+    # own key (C-b d) and exits 0.
+    third = Session([*DEVENV, str(project), "--session", "agent"],
+                    {**env, "TERM": "xterm-no-such-terminal"})
     third.expect("tick-")
     wait_state(dv, project, "agent", "attached")
     third.send("\x02d")
@@ -88,7 +90,8 @@ def test_sessions_without_a_terminal_listing_and_kill(dv: Devenv, make_project: 
     assert f"session build started, detached; attach: devenv {project} --session build" \
         in got.stderr
     again = dv.run(str(project), "--session", "build", "--", "touch", "ran")
-    assert again.returncode == 0 and "already running" in again.stderr
+    assert again.returncode == 4 and "the command was not run" in again.stderr
+    assert dv.run(str(project), "--session", "build").returncode == 0  # ensure it runs
     assert not (project / "ran").exists()
     dv.ok(str(project), "--session", "shell")  # no command: a login shell
 
@@ -117,7 +120,19 @@ def test_sessions_without_a_terminal_listing_and_kill(dv: Devenv, make_project: 
     assert set(sessions(dv, project)) == {"shell"}
 
     assert dv.run(str(project), "--session", "a:b").returncode == 125
-    dv.ok("stop", str(project))
+    # Sessions keep agents alive: nothing ends them without --force.
+    other = make_project("bystander")
+    dv.up(other)
+    for argv in (["stop", str(project), str(other)], ["stop", "--all"], ["rm", str(project)],
+                 ["up", "--recreate", str(project)]):
+        refused = dv.run(*argv)
+        assert refused.returncode == 4, (argv, refused.stderr)
+        assert "would end running sessions" in refused.stderr and "(shell)" in refused.stderr
+        assert "--force" in refused.stderr
+        assert len(dv.containers()) == 2  # nothing was stopped, not even the bystander
+    assert set(sessions(dv, project)) == {"shell"}
+    dv.ok("stop", str(other))  # no sessions there: no questions
+    dv.ok("stop", "--force", str(project))
     stopped = dv.ok("sessions", str(project), "--json")
     assert json.loads(stopped.stdout) == []
     unknown = dv.run("sessions", "no-such-env")
@@ -129,7 +144,8 @@ def test_ssh_sessions_see_the_environment_docker_gives(dv: Devenv, make_project:
     (project / ".devenv").mkdir()
     tricky = "a \"quoted\" \\back\\ 'single' #hash $dollar\ttab"
     (project / ".devenv" / "devenv.toml").write_text(
-        '[env]\nPLAIN = "hello"\nEMPTY = ""\nTRICKY = ' + json.dumps(tricky) + "\n")
+        '[env]\nPLAIN = "hello"\nEMPTY = ""\nTRICKY = ' + json.dumps(tricky) + "\n"
+        'MULTI = "two\\nlines"\n')
     info = dv.up(project)
     script = 'printf "%s\\n" "$PLAIN" "[$EMPTY]" "$TRICKY" "$PATH" "$SSL_CERT_FILE" "$HOME"'
     over_ssh = dv.ssh(f"devenv-{info['name']}", script)
@@ -137,6 +153,17 @@ def test_ssh_sessions_see_the_environment_docker_gives(dv: Devenv, make_project:
     via_exec = dv.ok("exec", str(project), "--", "sh", "-c", script)
     assert over_ssh.stdout == via_exec.stdout
     assert over_ssh.stdout.splitlines()[:3] == ["hello", "[]", tricky]
+    # A newline cannot be passed to sshd: left out, and the status log says so.
+    assert dv.ssh(f"devenv-{info['name']}", "echo ${MULTI-unset}").stdout == "unset\n"
+    assert dv.ok("exec", str(project), "--", "printenv", "MULTI").stdout == "two\nlines\n"
+    log = dv.home / "state" / "envs" / info["name"] / "status" / "init.log"
+    assert "MULTI holds a newline" in log.read_text()
+    # The environment's LANG wins over the client's; other locale variables pass. (Its own
+    # connection: OpenSSH's multiplexing clients do not pass SetEnv on.)
+    lang = dv.ssh(f"devenv-{info['name']}", "echo $LANG $LC_TIME",
+                  extra=("-o", "ControlPath=none",
+                         "-o", "SetEnv=LANG=en_US.UTF-8 LC_TIME=en_US.UTF-8"))
+    assert lang.stdout == "C.UTF-8 en_US.UTF-8\n"
     # sshd still sets the session's own variables.
     ssh_vars = dv.ssh(f"devenv-{info['name']}", "echo $USER $SSH_CONNECTION")
     user, *connection = ssh_vars.stdout.split()

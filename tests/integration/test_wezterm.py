@@ -46,9 +46,10 @@ def run_lua(tmp_path: Path, module: Path) -> list[list[str]]:
     script = tmp_path / "wezterm.lua"
     script.write_text(WEZTERM_LUA.format(stub_dir=wezterm.lua_string(str(stub_dir)),
                                          snippet=snippet))
-    got = subprocess.run([str(LUA), str(script)], capture_output=True, text=True, check=False)
+    got = subprocess.run([str(LUA), str(script)], capture_output=True, check=False)
     assert got.returncode == 0, got.stderr
-    return [line.split("|") for line in got.stdout.splitlines()]
+    # Bytes and split("\n"): text mode and splitlines() would eat a path's carriage return.
+    return [line.split("|") for line in got.stdout.decode().split("\n") if line]
 
 
 def test_one_domain_per_environment(dv: Devenv, make_project: Any, tmp_path: Path) -> None:
@@ -60,20 +61,58 @@ def test_one_domain_per_environment(dv: Devenv, make_project: Any, tmp_path: Pat
     rows = run_lua(tmp_path, module)
     assert rows[0][0] == "users-own"  # the user's own domains are kept
     ssh_dir = dv.home / "state" / "ssh"
+    known_hosts = dv.home / "state" / "wezterm" / "known_hosts"
     expected = sorted(
         [f"devenv:{i['name']}", f"127.0.0.1:{i['port']}", "dev", "None", "-",
-         str(ssh_dir / "id_ed25519"), str(ssh_dir / "known_hosts"), i["container"], "yes"]
+         str(ssh_dir / "id_ed25519"), str(known_hosts), i["container"], "yes"]
         for i in infos)
     assert sorted(rows[1:]) == expected
 
 
+def connect_like_wezterm(row: list[str]) -> subprocess.CompletedProcess[str]:
+    """OpenSSH with only what WezTerm's SSH clients use from a domain: the address, the user,
+    the key and userknownhostsfile, strictly checked -- and no HostKeyAlias, which they
+    ignore (the host key is looked up as [127.0.0.1]:<port>)."""
+    host, port = row[1].rsplit(":", 1)
+    return subprocess.run(
+        ["ssh", "-F", "/dev/null", "-p", port, "-l", row[2], "-o", f"IdentityFile={row[5]}",
+         "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={row[6]}",
+         "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+         "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", host, "echo", "reached"],
+        capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_domains_pass_strict_host_key_checking_without_an_alias(
+        dv: Devenv, make_project: Any, tmp_path: Path) -> None:
+    project = make_project("wzkeys")
+    dv.up(project)
+    module = dv.home / "state" / "wezterm" / "devenv.lua"
+    (row,) = run_lua(tmp_path, module)[1:]
+    got = connect_like_wezterm(row)
+    assert got.returncode == 0 and got.stdout == "reached\n", got.stderr
+    # devenv's own known_hosts pins by alias only: a client without HostKeyAlias fails there.
+    alias_only = connect_like_wezterm([*row[:6], str(dv.home / "state" / "ssh" / "known_hosts"),
+                                      *row[7:]])
+    assert alias_only.returncode == 255 and "verification failed" in alias_only.stderr
+    # A new port after stop/up: the regenerated module and known_hosts still check strictly.
+    dv.ok("stop", str(project))
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        other = s.getsockname()[1]
+    dv.up(project, "--port", str(other))
+    (row,) = run_lua(tmp_path, module)[1:]
+    assert row[1] == f"127.0.0.1:{other}"
+    assert connect_like_wezterm(row).returncode == 0
+
+
 def test_mux_domains_and_odd_paths(tmp_path: Path) -> None:
-    odd = tmp_path / 'we"ird\\dir'
-    odd.mkdir()
-    module = odd / "devenv.lua"
+    odd = tmp_path / 'we"ird\\dir\r\x01' / "9\ttab"  # a digit after an escape too
+    odd.mkdir(parents=True)
+    module = tmp_path / "devenv.lua"
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAexample"
     module.write_text(wezterm.render(
-        [wezterm.Domain("a-b", 22201, "dev", True), wezterm.Domain("c-d", 22202, "dev", False)],
-        odd / "id", odd / "kh"))
+        [wezterm.Domain("a-b", 22201, "dev", True, key),
+         wezterm.Domain("c-d", 22202, "dev", False, key)], odd / "id", odd / "kh"))
     rows = run_lua(tmp_path, module)
     assert rows[1] == ["devenv:a-b", "127.0.0.1:22201", "dev", "WezTerm", wezterm.MUX_PATH,
                        str(odd / "id"), str(odd / "kh"), "devenv-a-b", "yes"]

@@ -121,7 +121,14 @@ def test_shell_options_after_path_and_the_command_after_dashes(
 
 
 def test_bad_session_name_fails_before_anything_starts(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, devenv_home: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv.envs import start
+
+    def must_not_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("started")
+
+    monkeypatch.setattr(start, "target", must_not_start)
     assert cli.main([str(tmp_path), "--session", "a.b"]) == 125
     assert "invalid session name 'a.b'" in capsys.readouterr().err
-    assert not (tmp_path / ".devenv").exists()
+    assert not (devenv_home / "state").exists()  # no state, no keys, nothing

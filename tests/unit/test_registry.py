@@ -120,3 +120,25 @@ def test_record_running_keeps_the_key_the_container_serves(
     assert repaired is not None
     assert (repaired.host_key, repaired.host_pub.split()[:2], repaired.port) == (
         record.host_key, record.host_pub.split()[:2], 29600)
+
+
+def test_wezterm_files_follow_state(tmp_path: Path, running: set[str]) -> None:
+    from devenv.integrations import wezterm
+
+    conn = state.connect()
+    a, b = mkproject(tmp_path, "w", "a"), mkproject(tmp_path, "w", "b")
+    for project, name in ((a, "w-a"), (b, "w-b")):
+        registry.claim(conn, project, name)
+        registry.assign_port(conn, project, None, set())
+    with state.transaction(conn):
+        state.set_tools(conn, a.path, ["wezterm-mux", "node"])  # the tools of its last start
+    registry.refresh_files(conn)
+    module = wezterm.module_path().read_text()
+    assert module.count('multiplexing = "WezTerm"') == 1
+    assert module.count('multiplexing = "None"') == 1
+    known = wezterm.known_hosts_path().read_text().splitlines()
+    for name in ("w-a", "w-b"):
+        record = state.project_by_name(conn, name)
+        assert record is not None
+        key = " ".join(record.host_pub.split()[:2])
+        assert f"[127.0.0.1]:{record.port},devenv-{name} {key}" in known

@@ -24,7 +24,8 @@ def test_paths_with_spaces_are_quoted() -> None:
 
 
 def test_known_hosts_uses_alias_not_port() -> None:
-    assert ssh_config.render_known_hosts([ENTRY]) == "devenv-x-api ssh-ed25519 AAAAKEY\n"
+    pins = [(ENTRY.alias, ENTRY.host_pub)]
+    assert ssh_config.render_known_hosts(pins) == "devenv-x-api ssh-ed25519 AAAAKEY\n"
     assert ssh_config.render_known_hosts([]) == ""
 
 

@@ -14,7 +14,7 @@ def _project(i: int, port: int | None = None) -> Project:
 
 def test_migrate_creates_schema_and_instance(devenv_home: Path) -> None:
     conn = state.connect()
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(state._MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     instance = state.instance_id(conn)
     conn.close()
@@ -36,8 +36,9 @@ def test_crud() -> None:
         state.set_port(conn, "/p/2", 23001)
         state.set_name(conn, "/p/2", "renamed")
         state.set_path(conn, "renamed", "/p/moved")
+        state.set_tools(conn, "/p/moved", ["node", "claude-code"])
     assert state.project_by_path(conn, "/p/moved") == Project(
-        "/p/moved", "renamed", 23001, "PRIVATE", "ssh-ed25519 AAAA c")
+        "/p/moved", "renamed", 23001, "PRIVATE", "ssh-ed25519 AAAA c", "node claude-code")
     with state.transaction(conn):
         state.remove_project(conn, "/p/1")
     assert [p.name for p in state.all_projects(conn)] == ["renamed"]
@@ -75,3 +76,20 @@ def test_parallel_writers_never_lose_or_duplicate(devenv_home: Path) -> None:
     rows = state.all_projects(conn)
     assert len(rows) == 120
     assert len({r.port for r in rows}) == 120
+
+
+def test_migration_from_version_1_keeps_projects(devenv_home: Path) -> None:
+    import sqlite3
+
+    from devenv.paths import db_path, ensure_private_dir
+
+    ensure_private_dir(db_path().parent)
+    old = sqlite3.connect(db_path(), isolation_level=None)
+    old.executescript(state._MIGRATIONS[0])
+    old.execute("INSERT INTO projects VALUES ('/p/a', 'a', 23005, 'K', 'P', 0)")
+    old.execute("INSERT INTO meta VALUES ('instance', 'abc')")
+    old.execute("PRAGMA user_version = 1")
+    old.close()
+    conn = state.connect()
+    assert state.project_by_name(conn, "a") == Project("/p/a", "a", 23005, "K", "P", "")
+    assert state.instance_id(conn) == "abc"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devenv.errors import UsageError
@@ -35,7 +35,7 @@ def test_parse_sessions() -> None:
     text = ("zeta\t0\t1700000000\t2\tsleep\tsleep 1000\n"
             "agent\t2\t1700000100\t1\tbash\t\n"
             "garbage line\n"
-            "q\t1\t1700000200\t1\tsh\t\"sh -c 'echo \\\"x\\\"'\"\n"
+            "q\t1\t1700000200\t1\tsh\tsh -c \"exec \\\"$0\\\"\" \"/d ir/it's\"\n"
             "tabs\t0\t1\t1\tpython3\tpython3 -c \"a\tb\"\n")
     rows = tmux.parse_sessions(text)
     assert [r.name for r in rows] == ["agent", "q", "tabs", "zeta"]
@@ -44,7 +44,7 @@ def test_parse_sessions() -> None:
         ("attached", 2, "", "bash")
     assert (zeta.state, zeta.windows, zeta.created, zeta.command) == \
         ("detached", 2, 1700000000, "sleep 1000")
-    assert q.command == "sh -c 'echo \"x\"'"  # tmux's quotes around one word removed
+    assert q.command == "/d ir/it's"  # a one-word command, shown as typed
     assert tabs.command == 'python3 -c "a\tb"'
 
 
@@ -80,6 +80,7 @@ WORDS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(args=st.lists(WORDS, max_size=4))
+@example(args=[";", "a;", "x\\;", "{", "}", "-d", "#{pane_id}", "$HOME"])
 def test_detached_session_runs_the_command_exactly(args: list[str], tmux_env: dict[str, str],
                                                    tmp_path: Path) -> None:
     workspace = tmp_path / "we'ird $(dir) \"x\""
@@ -91,9 +92,18 @@ def test_detached_session_runs_the_command_exactly(args: list[str], tmux_env: di
     script = tmux.attach_script(str(workspace), "t1", command, tty=False, project="/p q")
     got = _sh(script, tmux_env)
     assert got.returncode == 0, got.stderr
-    assert "session t1 started, detached; attach: devenv '/p q' --session t1" in got.stderr
+    # It may end before tmux answers ("started, and its command has already ended").
+    assert "devenv: session t1 started" in got.stderr
     assert json.loads(_wait_for(out)) == [str(workspace), *args]
     subprocess.run(["tmux", "kill-server"], env=tmux_env, capture_output=True, check=False)
+
+
+def test_detached_start_says_how_to_attach(tmux_env: dict[str, str], tmp_path: Path) -> None:
+    got = _sh(tmux.attach_script(str(tmp_path), "long", ["sleep", "60"], tty=False,
+                                 project="/p q"), tmux_env)
+    assert got.returncode == 0
+    assert got.stderr == ("devenv: session long started, detached; attach: devenv '/p q' "
+                          "--session long\n")
 
 
 def test_second_start_keeps_the_running_session(tmux_env: dict[str, str],
@@ -103,7 +113,11 @@ def test_second_start_keeps_the_running_session(tmux_env: dict[str, str],
     assert _sh(first, tmux_env).returncode == 0
     again = _sh(tmux.attach_script(str(tmp_path), "agent", ["touch", "ran"], tty=False,
                                    project="/p"), tmux_env)
-    assert again.returncode == 0 and "already running" in again.stderr
+    assert again.returncode == 4  # the command was not run: a script must be able to tell
+    assert "already running; the command was not run" in again.stderr
+    plain = _sh(tmux.attach_script(str(tmp_path), "agent", [], tty=False, project="/p"),
+                tmux_env)
+    assert plain.returncode == 0 and "already running; attach" in plain.stderr
     listed = subprocess.run(tmux.list_argv(), env=tmux_env, capture_output=True, text=True,
                             check=True).stdout
     (row,) = tmux.parse_sessions(listed)
@@ -126,3 +140,32 @@ def test_missing_workspace_or_tmux_fails_before_running(tmux_env: dict[str, str]
     got = subprocess.run(["/bin/sh", "-c", script], env=no_tmux, capture_output=True,
                          text=True, timeout=30, check=False)
     assert got.returncode == 125 and "tmux is not installed" in got.stderr
+
+
+def test_one_word_is_a_program_not_shell_code(tmux_env: dict[str, str],
+                                              tmp_path: Path) -> None:
+    sneaky = _sh(tmux.attach_script(str(tmp_path), "w1", ["touch a b; echo pwned > c"],
+                                    tty=False, project="/p"), tmux_env)
+    assert sneaky.returncode == 0  # tmux started it; the program "touch a b; ..." is missing
+    time.sleep(0.5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmux"]
+    prog = tmp_path / "my prog's"
+    prog.write_text("#!/bin/sh\necho ran > marker; exec sleep 60\n")
+    prog.chmod(0o755)
+    got = _sh(tmux.attach_script(str(tmp_path), "w2", [str(prog)], tty=False, project="/p"),
+              tmux_env)
+    assert got.returncode == 0, got.stderr
+    assert _wait_for(tmp_path / "marker") == "ran\n"
+    listed = subprocess.run(tmux.list_argv(), env=tmux_env, capture_output=True, text=True,
+                            check=True).stdout
+    rows = {r.name: r for r in tmux.parse_sessions(listed)}
+    assert rows["w2"].command == str(prog)  # shown as typed, not as the wrapper
+
+
+def test_unknown_terminal_falls_back_to_xterm() -> None:
+    got = subprocess.run(["sh", "-c", f"{tmux.TERMINFO}; echo $TERM"], capture_output=True,
+                         text=True, check=True, env={**os.environ, "TERM": "no-such-term"})
+    assert got.stdout == "xterm-256color\n"
+    kept = subprocess.run(["sh", "-c", f"{tmux.TERMINFO}; echo $TERM"], capture_output=True,
+                          text=True, check=True, env={**os.environ, "TERM": "vt100"})
+    assert kept.stdout == "vt100\n"

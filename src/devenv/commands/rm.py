@@ -5,9 +5,9 @@ from __future__ import annotations
 from devenv.envs import cleanup, manage
 
 
-def run(targets: list[str], *, volumes: bool = False) -> int:
+def run(targets: list[str], *, volumes: bool = False, force: bool = False) -> int:
     names = manage.resolve_names(targets)
-    for line in cleanup.remove(names, volumes=volumes):
+    for line in cleanup.remove(names, volumes=volumes, force=force):
         print(f"removed {line}")
     if not volumes:
         print("kept the home volume(s); 'devenv rm --volumes' removes them too")

@@ -8,41 +8,33 @@ import time
 from dataclasses import asdict
 from datetime import timedelta
 
-from devenv.engine import docker
-from devenv.envs import fast, manage
+from devenv.envs import manage
 from devenv.errors import NotFoundError
 from devenv.integrations import tmux
 from devenv.table import print_table
 
 
-def _running(target: str) -> manage.EnvInfo | None:
+def _running(target: str) -> tuple[str, manage.EnvInfo | None]:
     (name,) = manage.resolve_names([target])  # unknown: an error naming close matches
-    return next((e for e in manage.list_envs() if e.name == name), None)
-
-
-def _exec(env: manage.EnvInfo, argv: list[str]) -> str:
-    """Run ``argv`` in ``env`` behind the installation guard; return its output."""
-    guarded = ["exec", env.container, "sh", "-c", fast.GUARD, "devenv-guard",
-               manage.instance(), *argv]
-    return docker.docker(guarded, timeout=30).stdout
+    return name, next((e for e in manage.list_envs() if e.name == name), None)
 
 
 def run(target: str, *, as_json: bool = False, kill: str | None = None) -> int:
     if kill is not None:
         tmux.check_name(kill)
-    env = _running(target)
+    name, env = _running(target)
     if env is None:
         if kill is not None:
-            raise NotFoundError(f"no session {kill!r}: the environment is not running",
+            raise NotFoundError(f"no session {kill!r}: {name} is not running",
                                 "sessions end when their environment stops")
-        print("[]" if as_json else "no sessions: the environment is not running")
+        print("[]" if as_json else f"no sessions: {name} is not running")
         return 0
-    rows = tmux.parse_sessions(_exec(env, tmux.list_argv()))
+    rows = manage.sessions(env)
     if kill is not None:
         if kill not in {r.name for r in rows}:
             names = ", ".join(r.name for r in rows) or "none"
             raise NotFoundError(f"no session {kill!r} in {env.name}", f"sessions: {names}")
-        _exec(env, tmux.kill_argv(kill))
+        manage.exec_in(env, tmux.kill_argv(kill))
         print(f"ended session {kill} in {env.name}")
         return 0
     if as_json:

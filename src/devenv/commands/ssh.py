@@ -42,5 +42,7 @@ def run(target: str, command: list[str]) -> int:
     if command:
         # ssh joins its arguments with spaces for the remote shell: quote them here, once.
         # Commands run in the project directory, as with devenv exec and interactive logins.
-        argv.append(f"cd {shlex.quote(env.project.workspace)} && {shlex.join(command)}")
+        # A missing directory is devenv's failure (125), not the command's.
+        argv.append(f"cd {shlex.quote(env.project.workspace)} || exit 125; "
+                    f"{shlex.join(command)}")
     proc.exec_replace(argv)

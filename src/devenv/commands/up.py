@@ -11,8 +11,10 @@ from devenv.ssh.config import config_path
 
 
 def run(path: str, *, port: int | None = None, name: str | None = None,
-        as_json: bool = False, recreate: bool = False, rebuild: bool = False) -> int:
-    env = start.ensure_running(path, port=port, name=name, recreate=recreate, rebuild=rebuild)
+        as_json: bool = False, recreate: bool = False, rebuild: bool = False,
+        force: bool = False) -> int:
+    env = start.ensure_running(path, port=port, name=name, recreate=recreate, rebuild=rebuild,
+                               force=force)
     ssh = ["ssh", "-F", str(config_path()), env.container]
     info = {
         "name": env.name,

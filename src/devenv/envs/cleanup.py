@@ -22,10 +22,11 @@ from devenv.errors import DevenvError
 from devenv.paths import env_dir
 
 
-def remove(names: list[str], *, volumes: bool) -> list[str]:
-    """Stop and forget the named environments; return what was removed, for the user."""
+def remove(names: list[str], *, volumes: bool, force: bool = False) -> list[str]:
+    """Stop and forget the named environments; return what was removed, for the user.
+    Running persistent sessions refuse it (nothing removed) unless ``force``."""
     removed: list[str] = []
-    manage.stop(names)
+    manage.stop(names, force=force, doing="removing")
     conn = state.connect()
     try:
         for name in names:

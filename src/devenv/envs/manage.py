@@ -13,9 +13,10 @@ from typing import Any
 
 from devenv import state
 from devenv.engine import docker
-from devenv.envs import identity, registry
+from devenv.envs import fast, identity, registry
 from devenv.envs.identity import container_name
-from devenv.errors import DevenvError, NotFoundError
+from devenv.errors import ConflictError, DevenvError, NotFoundError
+from devenv.integrations import tmux
 
 STOP_GRACE = 5
 REMOVE_TIMEOUT = 20.0
@@ -130,10 +131,48 @@ def _resolve_one(raw: str, projects: list[state.Project], containers: list[EnvIn
     raise NotFoundError(f"no environment named {raw!r}", hint)
 
 
-def stop(names: list[str]) -> list[tuple[str, bool]]:
-    """Stop the named environments (in parallel); return (name, was_running) pairs."""
+def exec_in(env: EnvInfo, argv: list[str], timeout: float = 30) -> str:
+    """Run ``argv`` in the running ``env`` behind the installation guard; return stdout."""
+    guarded = ["exec", env.container, "sh", "-c", fast.GUARD, "devenv-guard", instance(),
+               *argv]
+    return docker.docker(guarded, timeout=timeout).stdout
+
+
+def sessions(env: EnvInfo) -> list[tmux.Session]:
+    """The persistent (tmux) sessions in the running ``env``."""
+    return tmux.parse_sessions(exec_in(env, tmux.list_argv()))
+
+
+def refuse_to_end_sessions(names: list[str], doing: str) -> None:
+    """A :class:`ConflictError` when any of the running ``names`` has persistent sessions:
+    stopping an environment ends them, and with them the agents they keep alive."""
     from concurrent.futures import ThreadPoolExecutor
 
+    envs = [e for e in list_envs() if e.name in set(names)]
+
+    def busy(env: EnvInfo) -> str:
+        try:
+            found = sessions(env)
+        except DevenvError:
+            return ""  # stopping already, say: nothing to protect
+        return f"{env.name} ({', '.join(s.name for s in found)})" if found else ""
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(envs)))) as pool:
+        found = [b for b in pool.map(busy, envs) if b]
+    if found:
+        raise ConflictError(f"{doing} would end running sessions: {'; '.join(found)}",
+                            "end them first (devenv sessions NAME --kill SESSION), or add "
+                            "--force")
+
+
+def stop(names: list[str], *, force: bool = False,
+         doing: str = "stopping") -> list[tuple[str, bool]]:
+    """Stop the named environments (in parallel); return (name, was_running) pairs. Refuses
+    (stopping nothing) while any of them has persistent sessions, unless ``force``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not force:
+        refuse_to_end_sessions(names, doing)
     this = instance()
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:

@@ -177,17 +177,8 @@ def refresh_files(conn: sqlite3.Connection) -> str:
         entries = [ssh_config.HostEntry(container_name(p.name), p.port, USER_NAME, p.host_pub)
                    for p in projects if p.port is not None]
         path = ssh_config.write(entries, keys.client_key())
-        wezterm.write([wezterm.Domain(p.name, p.port, USER_NAME, _has_mux(p.path))
-                       for p in projects if p.port is not None],
-                      keys.client_key(), ssh_config.known_hosts_path())
+        wezterm.write([wezterm.Domain(p.name, p.port, USER_NAME,
+                                      "wezterm-mux" in p.tools.split(), p.host_pub)
+                       for p in projects if p.port is not None], keys.client_key())
         return str(path)
 
-
-def _has_mux(project_dir: str) -> bool:
-    """Whether the project's environment carries wezterm-mux-server."""
-    from devenv import config
-
-    try:
-        return "wezterm-mux" in config.load(project_dir).tools
-    except DevenvError:
-        return False

@@ -78,10 +78,11 @@ class Spec:
     cfg: Config
     recreate: bool = False  # replace a running container (the home volume stays)
     rebuild: bool = False  # and rebuild its image layers without cache first
+    force: bool = False  # recreate even though persistent sessions run (they end)
 
 
 def ensure_running(raw_path: str, *, port: int | None = None, name: str | None = None,
-                   recreate: bool = False, rebuild: bool = False) -> Env:
+                   recreate: bool = False, rebuild: bool = False, force: bool = False) -> Env:
     """Start the environment for ``raw_path`` unless it runs; return it.
 
     :param port: ``--port``; else ``DEVENV_SSH_PORT``, else ``ssh_port`` from config.
@@ -89,6 +90,7 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
     :param recreate: replace a running environment's container (applies config changes;
         the home volume is kept, ``post_create`` runs again).
     :param rebuild: rebuild the image layers without cache first (implies ``recreate``).
+    :param force: recreate even though persistent sessions run in it (they end).
     """
     project = identity.project_path(raw_path)
     cfg = config.load(project.path)
@@ -115,7 +117,7 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
             with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT,
                         what=f"starting {env_name}"):
                 env = _ensure_locked(conn, Spec(project, env_name, requested, cfg,
-                                                recreate or rebuild, rebuild))
+                                                recreate or rebuild, rebuild, force))
     finally:
         conn.close()
     # Hooks run outside the locks: other terminals can attach (and ssh works) meanwhile.
@@ -137,10 +139,12 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
     env = _existing(conn, spec, instance)
     tag = None
     if spec.recreate:
+        if env is not None and not spec.force:  # before a long build, not after it
+            manage.refuse_to_end_sessions([spec.name], "recreating")
         # Build before stopping anything: a failed rebuild leaves the environment running.
         tag = image.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
         if env is not None:
-            manage.stop([spec.name])
+            manage.stop([spec.name], force=True)
         hooks.forget_creation(spec.name)
         env = None
     if env is None:
@@ -218,7 +222,8 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
         raise DevenvError(f"devenv's state lost the record of {project.path}")
     key_dir, status_dir = registry.prepare_mounts(record)
     status_log = os.path.join(status_dir, registry.STATUS_LOG)
-    profile_mounts = profiles.prepare(name, image.tool_chain(project, spec.cfg), key_dir)
+    tools = image.tool_chain(project, spec.cfg)
+    profile_mounts = profiles.prepare(name, tools, key_dir)
     container.warn_unwritable(project)
     cname = container_name(name)
     avoid: set[int] = set()
@@ -249,6 +254,8 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
             # The daemon may have created the container before the failure (or Ctrl-C).
             container.discard(cname)
             raise
+        with state.transaction(conn):
+            state.set_tools(conn, project.path, [tool.name for tool in tools])
         return Env(name, project, choice.port, tag, instance, started=True)
     raise DevenvError(f"docker reported every SSH port tried as taken: {sorted(avoid)}",
                       f"free some ports or set {ports.ENV_RANGE}=LOW-HIGH")

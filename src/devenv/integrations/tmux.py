@@ -15,7 +15,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from devenv.errors import UsageError
+from devenv.errors import EXIT_CONFLICT, UsageError
 
 # tmux refuses ':' and '.' in names; keeping to this set also keeps them shell-safe.
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -39,15 +39,26 @@ def _target(session: str) -> str:
     return shlex.quote("=" + session)  # '=': exactly this session, never a prefix match
 
 
+# A one-word command goes through this, so that tmux runs it as a program like every other
+# command (tmux would hand a single word to the shell); the listing shows just the word.
+ONE_WORD = ("sh", "-c", 'exec "$0"')
+# Terminals the image has no terminfo for (new emulators) still get a working tmux.
+TERMINFO = 'infocmp "$TERM" >/dev/null 2>&1 || export TERM=xterm-256color'
+
+
 def attach_script(workspace: str, session: str, command: list[str], *, tty: bool,
                   project: str) -> str:
     """The remote shell command that attaches to ``session``, creating it in ``workspace``
-    (running ``command``, else a login shell) when it does not exist. Without a terminal it
-    only makes sure the session runs, detached, and says how to attach."""
+    (running ``command``, else a login shell) when it does not exist.
+
+    Without a terminal it only makes sure the session runs, detached, and says how to attach;
+    a command given for a session that already runs is not run, and the script exits 4."""
     check_name(session)
-    tail = f"-s {shlex.quote(session)}" + (" -- " + shlex.join(command) if command else "")
-    # "--" ends tmux's options; the command is an argument vector (tmux runs a single word
-    # through the shell, several directly).
+    argv = [*ONE_WORD, *command] if len(command) == 1 else command
+    # tmux reads a word ending in ";" as a command separator; "\\;" keeps it a literal ";".
+    argv = [w[:-1] + "\\;" if w.endswith(";") else w for w in argv]
+    # "--" ends tmux's options; several words are run directly, as an argument vector.
+    tail = f"-s {shlex.quote(session)}" + (" -- " + shlex.join(argv) if argv else "")
     exists = f"tmux has-session -t {_target(session)} 2>/dev/null"
     steps = [f"cd {shlex.quote(workspace)} || exit 125", MISSING]
     if tty:
@@ -55,13 +66,25 @@ def attach_script(workspace: str, session: str, command: list[str], *, tty: bool
             note = shlex.quote(f"devenv: session {session} is already running; attaching "
                                "(the command was not run)")
             steps.append(f"if {exists}; then echo {note} >&2; fi")
-        steps.append(f"exec tmux new-session -A {tail}")  # -A: attach if it exists
+        steps += [TERMINFO, f"exec tmux new-session -A {tail}"]  # -A: attach if it exists
         return "; ".join(steps)
     attach = f"devenv {shlex.quote(project)} --session {session}"
-    running = shlex.quote(f"devenv: session {session} is already running; attach: {attach}")
+    running = shlex.quote(f"devenv: session {session} is already running"
+                          + ("; the command was not run" if command else "")
+                          + f"; attach: {attach}")
     started = shlex.quote(f"devenv: session {session} started, detached; attach: {attach}")
-    steps.append(f"if {exists}; then echo {running} >&2; "
-                 f"else tmux new-session -d {tail} && echo {started} >&2; fi")
+    code = EXIT_CONFLICT if command else 0
+    # Two starts at once: the one whose new-session loses finds the session running.
+    steps.append(f"if {exists}; then echo {running} >&2; exit {code}; fi")
+    # A command that ends at once can take the tmux server down with it before new-session
+    # hears back; it did start.
+    ended = shlex.quote(f"devenv: session {session} started, and its command has already "
+                        "ended")
+    steps.append(f"if out=$(tmux new-session -d {tail} 2>&1); then echo {started} >&2; "
+                 f"elif {exists}; then echo {running} >&2; exit {code}; "
+                 'else case "$out" in *"server exited"*|*"no server running"*) '
+                 f"echo {ended} >&2 ;; "
+                 '*) echo "devenv: tmux: $out" >&2; exit 125 ;; esac; fi')
     return "; ".join(steps)
 
 
@@ -106,7 +129,12 @@ def parse_sessions(text: str) -> list[Session]:
 
 
 def _unquote(command: str) -> str:
-    """tmux shows a one-word start command in double quotes; show it as it was typed."""
-    if len(command) >= 2 and command[0] == command[-1] == '"':
-        return command[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    """tmux shows a start command with its own quoting; show :data:`ONE_WORD` commands as
+    the word that was typed."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    if len(words) == 4 and tuple(words[:3]) == ONE_WORD:
+        return words[3][:-2] + ";" if words[3].endswith("\\;") else words[3]
     return command

@@ -4,6 +4,11 @@ WezTerm cannot add domains at run time, so the module lists every project devenv
 its stable port; devenv rewrites it whenever it rewrites its ssh_config. ``wezterm.lua`` loads
 it with two lines (see :data:`SNIPPET`). Environments with the ``wezterm-mux`` tool get
 ``multiplexing = "WezTerm"`` (WezTerm's own mux over SSH); the others ``"None"`` (plain SSH).
+
+WezTerm's SSH clients ignore ``HostKeyAlias``: they look a host key up as
+``[127.0.0.1]:<port>`` in ``userknownhostsfile``. So the domains get a known_hosts file of
+their own that pins each environment's key under its (stable) port as well as its alias,
+regenerated with the module: strict checking, and no trust-on-first-use prompt.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 from devenv.lockfile import atomic_write
 from devenv.paths import ensure_private_dir, ssh_dir
+from devenv.ssh.config import render_known_hosts
 
 MUX_PATH = "/usr/bin/wezterm"
 SNIPPET = """\
@@ -27,16 +33,29 @@ class Domain:
     port: int
     user: str
     mux: bool  # the environment has wezterm-mux-server
+    host_pub: str  # "ssh-ed25519 AAAA... comment": the environment's pinned host key
 
 
 def module_path() -> Path:
     return ssh_dir().parent / "wezterm" / "devenv.lua"
 
 
+def known_hosts_path() -> Path:
+    return module_path().with_name("known_hosts")
+
+
 def lua_string(text: str) -> str:
-    """A Lua string literal for ``text`` (paths may hold quotes and backslashes)."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    """A Lua string literal for ``text`` (paths may hold quotes, backslashes and control
+    characters; Lua's ``\\ddd`` takes a decimal byte, three digits so a digit may follow)."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append(f"\\{ord(char):03d}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
 
 def render(domains: Iterable[Domain], identity: Path, known_hosts: Path) -> str:
@@ -76,10 +95,13 @@ def render(domains: Iterable[Domain], identity: Path, known_hosts: Path) -> str:
     return "\n".join(lines)
 
 
-def write(domains: list[Domain], identity: Path, known_hosts: Path) -> Path:
+def write(domains: list[Domain], identity: Path) -> Path:
+    """Regenerate the module and its known_hosts; return the module's path."""
     path = module_path()
     ensure_private_dir(path.parent)
-    atomic_write(path, render(domains, identity, known_hosts), 0o644)
+    pins = ((f"[127.0.0.1]:{d.port},devenv-{d.name}", d.host_pub) for d in domains)
+    atomic_write(known_hosts_path(), render_known_hosts(pins), 0o644)
+    atomic_write(path, render(domains, identity, known_hosts_path()), 0o644)
     return path
 
 

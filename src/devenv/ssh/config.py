@@ -83,11 +83,12 @@ def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
     return "\n".join(lines)
 
 
-def render_known_hosts(hosts: Iterable[HostEntry]) -> str:
+def render_known_hosts(pins: Iterable[tuple[str, str]]) -> str:
+    """known_hosts lines from (host patterns, "type key [comment]") pairs."""
     lines = []
-    for entry in hosts:
-        keytype, key = entry.host_pub.split()[:2]
-        lines.append(f"{entry.alias} {keytype} {key}")
+    for patterns, host_pub in pins:
+        keytype, key = host_pub.split()[:2]
+        lines.append(f"{patterns} {keytype} {key}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -96,7 +97,8 @@ def write(hosts: list[HostEntry], identity: Path) -> Path:
     serialise writers (they hold the lock under which they read ``hosts``)."""
     ensure_private_dir(ssh_dir())
     control = ensure_private_dir(control_dir())
-    atomic_write(known_hosts_path(), render_known_hosts(hosts), 0o644)
+    atomic_write(known_hosts_path(), render_known_hosts((h.alias, h.host_pub) for h in hosts),
+                 0o644)
     atomic_write(config_path(), render_config(hosts, identity, known_hosts_path(), control),
                  0o600)
     return config_path()
