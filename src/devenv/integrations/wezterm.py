@@ -59,7 +59,7 @@ def lua_string(text: str) -> str:
 
 
 def render(domains: Iterable[Domain], identity: Path, known_hosts: Path) -> str:
-    lines = ["-- Written by devenv (devenv wezterm --print); regenerated on every 'devenv up'.",
+    lines = ["-- Written by devenv (devenv wezterm --print); regenerated with its ssh_config.",
              "local DOMAINS = {"]
     for d in domains:
         lines += [
