@@ -51,6 +51,8 @@ def test_parse_sessions() -> None:
 @pytest.fixture
 def tmux_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     if shutil.which("tmux") is None:
+        if os.environ.get("DEVENV_TEST_REQUIRE_ENGINE"):  # scripts/test.sh installed it
+            pytest.fail("tmux is required but not installed")
         pytest.skip("tmux is not installed on this host (scripts/test.sh installs it)")
     sock_dir = tmp_path / "tmux"
     sock_dir.mkdir()

@@ -22,10 +22,10 @@ def run(path: str, *, port: int | None = None, name: str | None = None,
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     if session is None:
         proc.exec_replace(fast.exec_argv(target, command or ["bash", "-l"], tty=tty))
-    from devenv.ssh.config import config_path
+    from devenv.ssh.config import ssh_argv
 
     # Over ssh, not docker exec: see devenv.integrations.tmux for why.
     remote = tmux.attach_script(target.workspace, session, command or [], tty=tty,
                                 project=os.path.realpath(path))
-    proc.exec_replace(["ssh", "-F", str(config_path()), "-t" if tty else "-T",
-                       *([] if tty else ["-n"]), target.container, remote])
+    options = ["-t"] if tty else ["-T", "-n"]
+    proc.exec_replace([*ssh_argv(target.container, *options), remote])

@@ -10,7 +10,7 @@ import sys
 
 from devenv import proc, state
 from devenv.envs import manage, start
-from devenv.ssh.config import config_path
+from devenv.ssh.config import ssh_argv
 
 
 def _project_path(target: str) -> str:
@@ -35,10 +35,7 @@ def run(target: str, command: list[str]) -> int:
     env = start.ensure_running(_project_path(target))
     if env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
-    argv = ["ssh", "-F", str(config_path())]
-    if not command and sys.stdin.isatty():
-        argv.append("-t")
-    argv.append(env.container)
+    argv = ssh_argv(env.container, *(["-t"] if not command and sys.stdin.isatty() else []))
     if command:
         # ssh joins its arguments with spaces for the remote shell: quote them here, once.
         # Commands run in the project directory, as with devenv exec and interactive logins.

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from devenv.envs import start
-from devenv.ssh.config import config_path
+from devenv.ssh.config import config_path, ssh_argv
 
 
 def run(path: str, *, port: int | None = None, name: str | None = None,
@@ -15,7 +15,7 @@ def run(path: str, *, port: int | None = None, name: str | None = None,
         force: bool = False) -> int:
     env = start.ensure_running(path, port=port, name=name, recreate=recreate, rebuild=rebuild,
                                force=force)
-    ssh = ["ssh", "-F", str(config_path()), env.container]
+    ssh = ssh_argv(env.container)
     info = {
         "name": env.name,
         "container": env.container,

@@ -133,9 +133,9 @@ def _resolve_one(raw: str, projects: list[state.Project], containers: list[EnvIn
 
 def exec_in(env: EnvInfo, argv: list[str], timeout: float = 30) -> str:
     """Run ``argv`` in the running ``env`` behind the installation guard; return stdout."""
-    guarded = ["exec", env.container, "sh", "-c", fast.GUARD, "devenv-guard", instance(),
-               *argv]
-    return docker.docker(guarded, timeout=timeout).stdout
+    target = fast.Target(env.container, fast.workspace_of(env.path), instance())
+    docker_argv = fast.exec_argv(target, argv, tty=False)
+    return docker.docker(docker_argv[1:], timeout=timeout).stdout  # [1:]: the wrapper adds it
 
 
 def sessions(env: EnvInfo) -> list[tmux.Session]:
@@ -148,7 +148,8 @@ def refuse_to_end_sessions(names: list[str], doing: str) -> None:
     stopping an environment ends them, and with them the agents they keep alive."""
     from concurrent.futures import ThreadPoolExecutor
 
-    envs = [e for e in list_envs() if e.name in set(names)]
+    wanted = set(names)
+    envs = [e for e in list_envs() if e.name in wanted]
 
     def busy(env: EnvInfo) -> str:
         try:

@@ -25,6 +25,11 @@ MISSING = ('command -v tmux >/dev/null 2>&1 || { echo "devenv: tmux is not insta
 FIELDS = ("session_name", "session_attached", "session_created", "session_windows",
           "pane_current_command", "pane_start_command")
 LIST_FORMAT = "\t".join("#{" + f + "}" for f in FIELDS)
+# A one-word command goes through this, so that tmux runs it as a program like every other
+# command (tmux would hand a single word to the shell); the listing shows just the word.
+ONE_WORD = ("sh", "-c", 'exec "$0"')
+# Terminals the image has no terminfo for (new emulators) still get a working tmux.
+TERMINFO = 'infocmp "$TERM" >/dev/null 2>&1 || export TERM=xterm-256color'
 
 
 def check_name(name: str) -> str:
@@ -37,13 +42,6 @@ def check_name(name: str) -> str:
 
 def _target(session: str) -> str:
     return shlex.quote("=" + session)  # '=': exactly this session, never a prefix match
-
-
-# A one-word command goes through this, so that tmux runs it as a program like every other
-# command (tmux would hand a single word to the shell); the listing shows just the word.
-ONE_WORD = ("sh", "-c", 'exec "$0"')
-# Terminals the image has no terminfo for (new emulators) still get a working tmux.
-TERMINFO = 'infocmp "$TERM" >/dev/null 2>&1 || export TERM=xterm-256color'
 
 
 def attach_script(workspace: str, session: str, command: list[str], *, tty: bool,

@@ -33,6 +33,11 @@ def known_hosts_path() -> Path:
     return ssh_dir() / "known_hosts"
 
 
+def ssh_argv(alias: str, *options: str) -> list[str]:
+    """``ssh`` through devenv's ssh_config to ``alias`` (``devenv-<name>``)."""
+    return ["ssh", "-F", str(config_path()), *options, alias]
+
+
 def _quote(value: str) -> str:
     """Quote a value for ssh_config (paths may hold spaces)."""
     return '"' + value + '"' if any(c in value for c in ' \t"#') else value
