@@ -52,8 +52,21 @@ def index_file() -> str:
     return os.path.join(_root("state"), "index")
 
 
+def ssh_config_str() -> str:
+    """devenv's ssh_config (a ``str``, for the exec fast path)."""
+    return os.path.join(_root("state"), "ssh", "config")
+
+
 def db_path() -> Path:
     return _path("state", "state.db")
+
+
+def state_dir() -> Path:
+    return _path("state")
+
+
+def cache_dir() -> Path:
+    return _path("cache")
 
 
 def ssh_dir() -> Path:

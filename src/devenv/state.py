@@ -33,6 +33,20 @@ _MIGRATIONS = [
     """
     ALTER TABLE projects ADD COLUMN tools TEXT NOT NULL DEFAULT ''
     """,
+    # 3: SSH targets' health, shared by every devenv process (the connection pool's backoff
+    # must hold across processes: a dead host is probed a few times a minute, not per caller).
+    """
+    CREATE TABLE ssh_health (
+        key           TEXT PRIMARY KEY,
+        status        TEXT NOT NULL,
+        last_success  REAL,
+        last_failure  REAL,
+        last_error    TEXT NOT NULL DEFAULT '',
+        failures      INTEGER NOT NULL DEFAULT 0,
+        backoff_until REAL NOT NULL DEFAULT 0,
+        attempts      INTEGER NOT NULL DEFAULT 0
+    )
+    """,
 ]
 
 

@@ -55,6 +55,12 @@ def control_dir() -> Path:
     return base / f"cm-{home}"
 
 
+def env_control_path(control: str, port: int) -> str:
+    """The ControlMaster socket of the environment on ``port``: shared by every ssh client
+    using devenv's ssh_config, ``devenv exec`` and the runtime library."""
+    return f"{control}/e{port}"
+
+
 def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
                   control: Path | None = None) -> str:
     lines = ["# Written by devenv; regenerated on every 'devenv up'. Do not edit.", ""]
@@ -79,7 +85,7 @@ def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
         if control is not None:
             lines += [
                 "  ControlMaster auto",
-                f"  ControlPath {_quote(str(control))}/%C",
+                f"  ControlPath {_quote(env_control_path(str(control), entry.port))}",
                 "  ControlPersist 60",
                 "  ServerAliveInterval 5",
                 "  ServerAliveCountMax 2",

@@ -1,0 +1,308 @@
+"""Runtimes on this machine: :class:`LocalRuntime` (a directory) and
+:class:`WorktreeRuntime` (a git worktree of a repository, created on first use).
+
+Commands run as ``sh -c`` children in their own session; files are handled natively
+(atomic writes: temp file in the same directory, fsync, rename, directory fsync)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import hashlib
+import os
+import re
+import shutil
+import stat as stat_mod
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from devenv.runtime import process, script
+from devenv.runtime.base import Command, Data, ShellRuntime, kind_of
+from devenv.runtime.process import Execution
+from devenv.runtime.types import DirEntry, FileStat, InvalidArgument, PathError, RuntimeError_
+
+CHUNK = 1 << 20
+
+
+class LocalRuntime(ShellRuntime):
+    """Commands and files in ``root`` on this machine (no isolation)."""
+
+    root: str
+
+    def __init__(self, root: str | os.PathLike[str] = ".", *,
+                 bg_dir: str | None = None) -> None:
+        self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
+        self.label = f"local:{self.root}"
+        from devenv import paths
+
+        self.bg_dir = bg_dir or str(paths.cache_dir() / "bg")
+        self._tools: script.Tools | None = None
+
+    async def _ready(self) -> None:
+        return None
+
+    async def tools(self) -> script.Tools:
+        if self._tools is None:
+            proc = await asyncio.create_subprocess_exec(
+                "sh", "-c", script.PROBE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL)
+            out, _ = await proc.communicate()
+            self._tools = script.parse_probe(out.decode())
+        return self._tools
+
+    def _path(self, path: str) -> str:
+        if not path or "\x00" in path:
+            raise InvalidArgument(f"invalid path {path!r}")
+        return os.path.normpath(os.path.join(self.root, os.path.expanduser(path)))
+
+    async def _launch(self, command: Command, *, cwd: str | None, env: dict[str, str],
+                      timeout: float | None, login: bool, pty: bool, deadline: float | None,
+                      pipe_stdin: bool, probe: bool) -> tuple[Execution, Callable[[], None]]:
+        await self._ready()
+        where = self._path(cwd) if cwd is not None else self.root
+        if not os.path.isdir(where):
+            raise PathError(f"{cwd}: no such directory (on {self.label})",
+                            "create it first (ensure_dir) or pass another cwd")
+        tools = await self.tools() if login else None
+        if isinstance(command, str):
+            if not command.strip():
+                raise InvalidArgument("empty command")
+            argv = ["bash" if tools and tools.bash else "sh", "-lc" if login else "-c", command]
+        else:
+            argv = list(command)
+            if not argv:
+                raise InvalidArgument("empty command")
+            if login:
+                shell = "bash" if tools and tools.bash else "sh"
+                argv = [shell, "-lc", 'exec "$@"', shell, *argv]
+        script.check_env(env)
+        plan = process.Plan(argv, env={**os.environ, **env}, cwd=where, pty=pty,
+                            transport=self.label)
+        execution = await process.start(plan, deadline=deadline, pipe_stdin=pipe_stdin)
+        return execution, _nothing
+
+    # -- files, natively ----------------------------------------------------------------
+
+    async def read_file(self, path: str) -> AsyncIterator[bytes]:
+        await self._ready()
+        full = self._path(path)
+        try:
+            f = open(full, "rb")  # noqa: SIM115 - closed below, across yields
+        except IsADirectoryError:
+            raise PathError(f"{path}: is a directory (on {self.label})") from None
+        except OSError as e:
+            raise PathError(f"{path}: {e.strerror} (on {self.label})") from None
+        with f:
+            if stat_mod.S_ISDIR(os.fstat(f.fileno()).st_mode):
+                raise PathError(f"{path}: is a directory (on {self.label})")
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    async def write_file(self, path: str, data: Data, *, parents: bool = True,
+                         size: int | None = None) -> None:
+        await self._ready()
+        full = self._path(path)
+        if isinstance(data, bytes | bytearray | memoryview):
+            await asyncio.to_thread(_atomic_write, full, [bytes(data)], parents, self.label,
+                                    path)
+            return
+        chunks = [chunk async for chunk in data]
+        if size is not None and sum(map(len, chunks)) != size:
+            raise PathError(f"{path}: {script.FILE_ERRORS[script.SHORT_WRITE]} "
+                            f"(on {self.label})")
+        await asyncio.to_thread(_atomic_write, full, chunks, parents, self.label, path)
+
+    async def stat(self, path: str, *, follow: bool = True) -> FileStat:
+        await self._ready()
+        try:
+            st = os.stat(self._path(path), follow_symlinks=follow)
+        except OSError as e:
+            raise PathError(f"{path}: {e.strerror} (on {self.label})") from None
+        return FileStat(st.st_size, st.st_mtime, stat_mod.S_IMODE(st.st_mode),
+                        kind_of(st.st_mode))
+
+    async def ensure_dir(self, path: str) -> None:
+        await self._ready()
+        full = self._path(path)
+        try:
+            os.makedirs(full, exist_ok=True)
+        except FileExistsError:
+            raise PathError(f"{path}: is not a directory (on {self.label})") from None
+        except OSError as e:
+            raise PathError(f"{path}: {e.strerror} (on {self.label})") from None
+
+    async def list_dir(self, path: str) -> list[DirEntry]:
+        await self._ready()
+        entries = []
+        try:
+            with os.scandir(self._path(path)) as it:
+                for e in it:
+                    st = e.stat(follow_symlinks=False)
+                    entries.append(DirEntry(e.name, kind_of(st.st_mode), st.st_size))
+        except OSError as e:
+            raise PathError(f"{path}: {e.strerror} (on {self.label})") from None
+        return sorted(entries, key=lambda e: e.name)
+
+    async def remove(self, path: str, *, recursive: bool = False,
+                     missing_ok: bool = False) -> None:
+        await self._ready()
+        full = self._path(path)
+        if not os.path.lexists(full):
+            if missing_ok:
+                return
+            raise PathError(f"{path}: {script.FILE_ERRORS[script.NOT_FOUND]} (on {self.label})")
+        if os.path.isdir(full) and not os.path.islink(full):
+            if not recursive:
+                raise PathError(f"{path}: {script.FILE_ERRORS[script.NOT_EMPTY]} "
+                                f"(on {self.label})")
+            await asyncio.to_thread(shutil.rmtree, full)
+            return
+        os.unlink(full)
+
+    async def resolve_path(self, path: str) -> str:
+        await self._ready()
+        return self._path(path)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _umask() -> int:
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _dead_temps(directory: str, base: str) -> None:
+    """Remove temp files left by writers that died (their pid in the name is gone)."""
+    for tmp in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}"
+                                      ".devenv-tmp-*")):
+        pid = tmp.rsplit(".devenv-tmp-", 1)[1].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        except PermissionError:
+            continue
+
+
+def _atomic_write(full: str, chunks: list[bytes], parents: bool, label: str,
+                  shown: str) -> None:
+    target = os.path.realpath(full)  # write through symlinks
+    if os.path.isdir(target):
+        raise PathError(f"{shown}: is a directory (on {label})")
+    directory, base = os.path.split(target)
+    if parents:
+        os.makedirs(directory, exist_ok=True)
+    elif not os.path.isdir(directory):
+        raise PathError(f"{shown}: {script.FILE_ERRORS[script.NO_PARENT]} (on {label})")
+    _dead_temps(directory, base)
+    try:
+        mode = stat_mod.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    tmp = os.path.join(directory, f".{base}.devenv-tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise PathError(f"{shown}: {e.strerror} (on {label})") from None
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, target)
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+# --- git worktrees ------------------------------------------------------------------------
+
+WORKTREE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+
+
+class WorktreeRuntime(LocalRuntime):
+    """A git worktree of ``repo`` named ``name`` (branch ``branch``, default ``name``), at
+    ``<base_dir>/<repo name>-<hash>/<name>``; created from the repository's HEAD on first
+    use, reused afterwards. Deleting worktrees is the workspace commands' job."""
+
+    def __init__(self, repo: str | os.PathLike[str], name: str, *,
+                 base_dir: str | os.PathLike[str] | None = None,
+                 branch: str | None = None) -> None:
+        if not WORKTREE_NAME.match(name) or ".." in name or name.endswith(".lock"):
+            raise InvalidArgument(f"invalid worktree name {name!r}",
+                                  "use letters, digits, '.', '_' and '-'")
+        self.repo = os.path.abspath(os.path.expanduser(os.fspath(repo)))
+        from devenv import paths
+
+        base = Path(base_dir) if base_dir else paths.state_dir() / "worktrees"
+        digest = hashlib.sha256(self.repo.encode()).hexdigest()[:8]
+        path = base / f"{os.path.basename(self.repo) or 'repo'}-{digest}" / name
+        super().__init__(path)
+        self.label = f"worktree:{name}"
+        self.name = name
+        self.branch = branch or name
+        self._created = False
+        self._lock = asyncio.Lock()
+
+    async def _ready(self) -> None:
+        if self._created:
+            return
+        async with self._lock:
+            if not self._created:
+                await self._create()
+                self._created = True
+
+    async def _git(self, *args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            "git", "-C", self.repo, *args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), 120)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise RuntimeError_(f"git {args[0]} in {self.repo} took over 120s") from None
+        assert proc.returncode is not None  # noqa: S101
+        return proc.returncode, out.decode("utf-8", "replace").strip()
+
+    async def _create(self) -> None:
+        rc, top = await self._git("rev-parse", "--show-toplevel")
+        if rc != 0:
+            raise PathError(f"{self.repo} is not a git repository: {top.splitlines()[-1:]}")
+        rc, listing = await self._git("worktree", "list", "--porcelain")
+        known = {line[len("worktree "):] for line in listing.splitlines()
+                 if line.startswith("worktree ")}
+        if self.root in known and os.path.isdir(self.root):
+            return
+        if os.path.lexists(self.root):
+            raise PathError(f"{self.root} exists but is not a worktree of {self.repo}",
+                            "move it away; devenv never overwrites it")
+        os.makedirs(os.path.dirname(self.root), exist_ok=True)
+        rc, _ = await self._git("rev-parse", "--verify", "--quiet",
+                                f"refs/heads/{self.branch}")
+        args = (["worktree", "add", self.root, self.branch] if rc == 0 else
+                ["worktree", "add", "-b", self.branch, self.root, "HEAD"])
+        rc, out = await self._git(*args)
+        if rc != 0:
+            raise RuntimeError_(f"git worktree add {self.root} failed: "
+                                f"{out.splitlines()[-1] if out else rc}")

@@ -1,0 +1,381 @@
+"""Running one command as a local child process (``sh`` or ``ssh``), with streamed output,
+stdin, a deadline, cancellation and the marker protocol of :mod:`devenv.runtime.script`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from devenv.runtime.types import (
+    ExecResult,
+    PathError,
+    RuntimeError_,
+    TransportError,
+)
+from devenv.runtime.wire import MarkerParser
+
+Sink = Callable[[bytes], Awaitable[None] | None]
+Stdin = bytes | AsyncIterable[bytes] | None
+
+# After the command ended (end marker, or the local child exited), output still in flight is
+# read for this long; a background child that keeps the pipes open does not hold the call.
+DRAIN_GRACE = 0.5
+# A killed command gets TERM, then KILL after this many seconds.
+KILL_GRACE = 1.0
+CHUNK = 1 << 18
+
+
+@dataclass
+class Plan:
+    """How to start one command.
+
+    ``nonce`` turns on the marker protocol (remote commands); ``kill_remote`` kills a remote
+    process group over another channel; ``transport`` names the target in errors.
+    """
+
+    argv: list[str]
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    nonce: bytes | None = None
+    pty: bool = False
+    kill_remote: Callable[[int], Awaitable[None]] | None = None
+    transport: str = "local"
+    on_transport_failure: Callable[[str], None] | None = None
+    on_transport_success: Callable[[], None] | None = None
+    cwd_shown: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Execution:
+    """A started command. ``await wait()`` gives its :class:`ExecResult`; ``cancel()``
+    kills it (the result then says ``aborted``)."""
+
+    def __init__(self, plan: Plan, proc: asyncio.subprocess.Process, master_fd: int | None,
+                 *, deadline: float | None, started: float) -> None:
+        self.plan = plan
+        self.proc = proc
+        self.master_fd = master_fd
+        self.deadline = deadline
+        self.started = started
+        self.pgid: int | None = None if plan.nonce else proc.pid
+        self.ended_rc: int | None = None
+        self.bad_cwd = False
+        self.timed_out = False
+        self.aborted = False
+        self.stderr_tail = bytearray()
+        self._ended = asyncio.Event()
+        self._killing: asyncio.Task[None] | None = None
+        self._parser = MarkerParser(plan.nonce) if plan.nonce else None
+
+    # -- marker handling -------------------------------------------------------------------
+
+    def _events(self, events: list[tuple[str, str]]) -> None:
+        for kind, value in events:
+            if kind == "S" and value.isdigit():
+                self.pgid = int(value)
+                if self.plan.on_transport_success:
+                    self.plan.on_transport_success()
+            elif kind == "E" and value.lstrip("-").isdigit():
+                self.ended_rc = int(value)
+                self._ended.set()
+            elif kind == "C":
+                self.bad_cwd = True
+                if self.plan.on_transport_success:
+                    self.plan.on_transport_success()
+
+    async def _pump(self, reader: asyncio.StreamReader | None, sink: Sink, *,
+                    parse: bool, tail: bool) -> None:
+        if reader is None:
+            return
+        while True:
+            chunk = await reader.read(CHUNK)
+            if not chunk:
+                break
+            if parse and self._parser is not None:
+                chunk, events = self._parser.feed(chunk)
+                self._events(events)
+            if tail:
+                self.stderr_tail += chunk
+                del self.stderr_tail[:-4096]
+            if chunk:
+                done = sink(chunk)
+                if done is not None:
+                    await done
+        if parse and self._parser is not None:
+            rest = self._parser.flush()
+            if rest:
+                done = sink(rest)
+                if done is not None:
+                    await done
+
+    async def _pump_pty(self, sink: Sink) -> None:
+        assert self.master_fd is not None  # noqa: S101
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        fd = self.master_fd
+
+        def readable() -> None:
+            try:
+                data = os.read(fd, CHUNK)
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(fd)
+            queue.put_nowait(data)
+
+        loop.add_reader(fd, readable)
+        try:
+            while True:
+                data = await queue.get()
+                if not data:
+                    break
+                if self._parser is not None:
+                    data, events = self._parser.feed(data)
+                    self._events(events)
+                if data:
+                    done = sink(data)
+                    if done is not None:
+                        await done
+        finally:
+            loop.remove_reader(fd)
+
+    async def _feed(self, stdin: Stdin) -> None:
+        if self.master_fd is not None:
+            if isinstance(stdin, bytes):
+                await asyncio.get_running_loop().run_in_executor(
+                    None, _write_all, self.master_fd, stdin)
+            return
+        writer = self.proc.stdin
+        if writer is None:
+            return
+        try:
+            if isinstance(stdin, bytes):
+                writer.write(stdin)
+                await writer.drain()
+            elif stdin is not None:
+                async for chunk in stdin:
+                    writer.write(chunk)
+                    await writer.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                writer.close()
+
+    # -- killing ----------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Kill the command; :meth:`wait` then reports ``aborted``."""
+        if not self.timed_out:
+            self.aborted = True
+        self._start_kill()
+
+    def _start_kill(self) -> None:
+        if self._killing is None:
+            self._killing = asyncio.ensure_future(self._kill())
+
+    async def _kill(self) -> None:
+        if self.plan.kill_remote is not None and self.pgid is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.plan.kill_remote(self.pgid), 10)
+        elif self.plan.kill_remote is None:
+            await _kill_local_group(self.proc, self.proc.pid)
+        await _terminate(self.proc)
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    async def wait(self, stdin: Stdin = None, on_stdout: Sink | None = None,
+                   on_stderr: Sink | None = None) -> ExecResult:
+        out = bytearray()
+        err = bytearray()
+
+        def collect(buf: bytearray) -> Sink:
+            def sink(chunk: bytes) -> None:
+                buf.extend(chunk)
+            return sink
+
+        stdout_sink = on_stdout or collect(out)
+        stderr_sink = on_stderr or collect(err)
+        marked = self.plan.nonce is not None
+        if self.master_fd is not None:
+            pumps = [asyncio.ensure_future(self._pump_pty(stdout_sink))]
+        else:
+            # The markers come on stderr, or on stdout when a remote PTY merges the two.
+            pumps = [
+                asyncio.ensure_future(self._pump(self.proc.stdout, stdout_sink,
+                                                 parse=marked and self.plan.pty, tail=False)),
+                asyncio.ensure_future(self._pump(self.proc.stderr, stderr_sink,
+                                                 parse=marked and not self.plan.pty,
+                                                 tail=True)),
+            ]
+        feeder = asyncio.ensure_future(self._feed(stdin))
+        exited = asyncio.ensure_future(self.proc.wait())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            await self._until_done(exited, ended)
+            # Output written before the end may still be in flight: read it, briefly.
+            await asyncio.wait([*pumps, exited], timeout=DRAIN_GRACE)
+            if not exited.done():
+                await _terminate(self.proc)
+            if self._killing is not None:
+                await self._killing
+        except asyncio.CancelledError:
+            self.aborted = True
+            await asyncio.shield(self._kill())
+            raise
+        finally:
+            for task in (*pumps, feeder, ended):
+                task.cancel()
+            if self.master_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self.master_fd)
+            # Pipes a background child still holds are closed on our side now (asyncio
+            # has no public way to do it; the transport would otherwise outlive its loop).
+            transport = getattr(self.proc, "_transport", None)
+            if transport is not None:
+                transport.close()
+        return self._result(bytes(out), bytes(err))
+
+    async def _until_done(self, exited: asyncio.Future[Any], ended: asyncio.Future[Any]
+                          ) -> None:
+        while True:
+            timeout = None if self.deadline is None else max(0.0,
+                                                             self.deadline - time.monotonic())
+            waiting: set[asyncio.Future[Any]] = {exited, ended}
+            if self._killing is not None:
+                waiting.add(self._killing)
+            done, _ = await asyncio.wait(waiting, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if exited in done or ended in done:
+                return
+            if self._killing is not None and self._killing in done:
+                await exited
+                return
+            if not done and self.deadline is not None and not self.timed_out:
+                self.timed_out = True
+                self.deadline = None
+                self._start_kill()
+
+    def _result(self, out: bytes, err: bytes) -> ExecResult:
+        duration = time.monotonic() - self.started
+        rc = self.proc.returncode
+        killed = self.timed_out or self.aborted
+        if self.plan.nonce is None:  # a local child: its status is the truth
+            if rc is not None and rc < 0:
+                return ExecResult(None, duration, signal=-rc, timed_out=self.timed_out,
+                                  aborted=self.aborted, stdout=out, stderr=err)
+            return ExecResult(rc, duration, timed_out=self.timed_out, aborted=self.aborted,
+                              stdout=out, stderr=err)
+        if self.bad_cwd:
+            raise PathError(f"{self.plan.cwd_shown}: no such directory on {self.plan.transport}",
+                            "create it first (ensure_dir) or pass another cwd")
+        if self.ended_rc is not None and not killed:
+            code = self.ended_rc
+            return ExecResult(code if code >= 0 else None, duration, stdout=out, stderr=err)
+        if killed:
+            return ExecResult(None, duration, timed_out=self.timed_out, aborted=self.aborted,
+                              stdout=out, stderr=err)
+        message = _last_line(bytes(self.stderr_tail)) or f"ssh exited with {rc}"
+        if self.pgid is None:
+            if rc == 255 or rc is None or rc < 0:
+                if self.plan.on_transport_failure:
+                    self.plan.on_transport_failure(message)
+                raise TransportError(f"could not run the command on {self.plan.transport}: "
+                                     f"{message}", "check the host is up and reachable "
+                                     "(ssh -v); devenv retries with backoff")
+            raise RuntimeError_(f"{self.plan.transport}: the target's shell did not run the "
+                                f"command (exit {rc}): {message}",
+                                "the login shell must run POSIX sh commands")
+        if self.plan.on_transport_failure:
+            self.plan.on_transport_failure(message)
+        raise TransportError(
+            f"the connection to {self.plan.transport} was lost while the command ran "
+            f"(remote process group {self.pgid}): {message}",
+            "the command may still be running there; retry when the host is back",
+            started=True)
+
+
+def _last_line(data: bytes) -> str:
+    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except OSError:
+            return
+        view = view[n:]
+
+
+async def _kill_local_group(proc: asyncio.subprocess.Process, pgid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+        if sig == signal.SIGKILL:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE)
+        except TimeoutError:
+            continue
+        # The leader is gone; children in its group may not be.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        return
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+def _controlling_tty() -> None:
+    """In the child, after ``setsid``: make the PTY (fd 0) its controlling terminal."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+async def start(plan: Plan, *, deadline: float | None, pipe_stdin: bool) -> Execution:
+    """Start ``plan``'s process; raise :class:`TransportError` if it cannot be started."""
+    started = time.monotonic()
+    master_fd: int | None = None
+    slave_fd: int | None = None
+    kwargs: dict[str, object] = {}
+    if plan.pty and plan.nonce is None:
+        master_fd, slave_fd = os.openpty()
+        kwargs = {"stdin": slave_fd, "stdout": slave_fd, "stderr": slave_fd,
+                  "preexec_fn": _controlling_tty}
+    else:
+        kwargs = {"stdin": asyncio.subprocess.PIPE if pipe_stdin else asyncio.subprocess.DEVNULL,
+                  "stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *plan.argv, env=plan.env, cwd=plan.cwd, start_new_session=True,
+            **kwargs)  # type: ignore[arg-type]
+    except FileNotFoundError as e:
+        if master_fd is not None:
+            os.close(master_fd)
+        raise RuntimeError_(f"'{plan.argv[0]}' is not installed (not found on PATH)",
+                            f"install {plan.argv[0]}") from e
+    finally:
+        if slave_fd is not None:
+            os.close(slave_fd)
+    return Execution(plan, proc, master_fd, deadline=deadline, started=started)

@@ -1,0 +1,280 @@
+"""POSIX shell scripts the runtimes run on a target, and the marker protocol around them.
+
+Remote command strings are built here (DESIGN §3.3): every value is quoted with
+:func:`devenv.runtime.wire.quote`, ``~`` becomes a quoted ``"$HOME"``, env names are validated.
+Nothing here starts a process.
+
+Every remote exec runs :func:`wrap`: the target's shell announces itself on stderr with a
+start marker holding its process-group id before the command runs, and an end marker with
+the command's exit code after it. So ssh's exit 255 means "transport failure" only when the
+start marker never arrived, a command's own ``exit 255`` is just a result, and a connection
+that dies mid-command is told apart from a command that ended (no end marker).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from devenv.runtime import wire
+from devenv.runtime.types import InvalidArgument
+from devenv.runtime.wire import MarkerParser, kill_group
+
+__all__ = ["MarkerParser", "kill_group"]
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Non-interactive defaults: nothing may wait for a human (pagers, editors, credential
+# prompts); set unless a PTY is asked for. The caller's env wins.
+NON_INTERACTIVE_ENV = {
+    "TERM": "dumb",
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_EDITOR": "true",
+    "GIT_SEQUENCE_EDITOR": "true",
+    "EDITOR": "true",
+    "VISUAL": "true",
+    "CI": "true",
+}
+
+
+
+def quote_path(path: str) -> str:
+    """``path`` as one shell word; a leading ``~`` or ``~/`` becomes ``"$HOME"``."""
+    if "\x00" in path:
+        raise InvalidArgument(f"path {path!r} holds a NUL byte")
+    if not path:
+        raise InvalidArgument("empty path", "give a file or directory path")
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        rest = path[2:]
+        return '"$HOME"/' + wire.quote(rest) if rest else '"$HOME"/'
+    return wire.quote(path)
+
+
+def check_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in (env or {}).items():
+        if not ENV_NAME.match(name):
+            raise InvalidArgument(f"invalid environment variable name {name!r}",
+                                  "use letters, digits and '_', not starting with a digit")
+        if "\x00" in value:
+            raise InvalidArgument(f"environment variable {name} holds a NUL byte")
+        out[name] = value
+    return out
+
+
+def effective_env(env: Mapping[str, str] | None, *, pty: bool) -> dict[str, str]:
+    """The variables a command gets on top of the target's own: the non-interactive
+    defaults (unless ``pty``), then the caller's."""
+    user = check_env(env)
+    base = {} if pty else dict(NON_INTERACTIVE_ENV)
+    return {**base, **user}
+
+
+def command_words(command: str | Sequence[str], *, login: bool, bash: bool = True) -> str:
+    """Shell words that run ``command``: a string is shell code (``sh -c``), a sequence
+    is an argv (quoted word for word). ``login`` runs it in a login shell so profile-set
+    tools (nvm, pyenv) resolve."""
+    if isinstance(command, str):
+        if not command.strip():
+            raise InvalidArgument("empty command")
+        code = command
+    else:
+        argv = list(command)
+        if not argv:
+            raise InvalidArgument("empty command")
+        if any("\x00" in a for a in argv):
+            raise InvalidArgument("a command argument holds a NUL byte")
+        if not login:
+            return wire.join(argv)
+        code = 'exec "$@"'
+        shell = "bash" if bash else "sh"
+        return f"{shell} -lc {wire.quote(code)} {shell} {wire.join(argv)}"
+    if login:
+        return f"{'bash' if bash else 'sh'} -lc {wire.quote(code)}"
+    return f"sh -c {wire.quote(code)}"
+
+
+def exports(env: Mapping[str, str]) -> str:
+    return "".join(f"export {k}={wire.quote(v)}; " for k, v in env.items())
+
+
+@dataclass(frozen=True)
+class Wrapped:
+    """A wrapped command: what to hand the target's login shell, and the marker nonce."""
+
+    command: str
+    nonce: bytes
+
+
+def new_nonce() -> bytes:
+    return secrets.token_hex(6).encode()
+
+
+def wrap(command: str | Sequence[str], *, cwd: str | None, env: Mapping[str, str],
+         timeout: float | None, login: bool, tools: Tools) -> Wrapped:
+    """The command line a remote login shell runs for one exec (see the module docstring).
+
+    The login shell (which may not be POSIX) gets one ``exec /bin/sh -c SCRIPT`` line, so
+    the script runs as the session leader sshd made: its pid is the process group of
+    everything the command starts, which the start marker reports. With ``timeout`` and a
+    target that has ``timeout``, the session leader is ``timeout -s KILL t+1`` instead (a
+    backstop one second past the local deadline: it kills the whole session), and the script,
+    its child, reports its parent's pid. A ``cwd`` that cannot be entered gives the ``C``
+    marker instead of ``S``; the command runs as the script's child, and the ``E`` marker
+    carries its exit code.
+    """
+    nonce = new_nonce()
+    words = command_words(command, login=login, bash=tools.bash)
+    backstop = timeout is not None and tools.timeout
+    body = wire.script(words, nonce=nonce.decode(),
+                       cd=quote_path(cwd) if cwd is not None else None, exports=exports(env),
+                       leader='"$PPID"' if backstop else '"$$"')
+    prefix = f"exec timeout -s KILL {math.ceil(timeout or 0) + 1} " if backstop else "exec "
+    return Wrapped(f"{prefix}/bin/sh -c {wire.quote(body)}", nonce)
+
+
+# --- probing a target ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What a target's userland offers (GNU, BSD, busybox differ); probed once."""
+
+    home: str = ""
+    timeout: bool = False
+    setsid: bool = False
+    bash: bool = False
+    stat: str = "gnu"  # gnu | bsd | none
+    dd_fsync: bool = False
+    find_printf: bool = False
+    system: str = ""
+
+
+PROBE = (
+    'printf "home=%s\\n" "$HOME"; '
+    "command -v timeout >/dev/null 2>&1 && echo timeout=1; "
+    "command -v setsid >/dev/null 2>&1 && echo setsid=1; "
+    "command -v bash >/dev/null 2>&1 && echo bash=1; "
+    "if stat -c %s / >/dev/null 2>&1; then echo stat=gnu; "
+    "elif stat -f %z / >/dev/null 2>&1; then echo stat=bsd; else echo stat=none; fi; "
+    "find / -maxdepth 0 -printf '' >/dev/null 2>&1 && echo find_printf=1; "
+    't=$(mktemp 2>/dev/null) && { echo x | dd of="$t" conv=fsync >/dev/null 2>&1 '
+    "&& echo dd_fsync=1; rm -f \"$t\"; }; "
+    'printf "system=%s\\n" "$(uname -s 2>/dev/null)"'
+)
+
+
+def parse_probe(text: str) -> Tools:
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return Tools(home=values.get("home", ""), timeout="timeout" in values,
+                 setsid="setsid" in values, bash="bash" in values,
+                 stat=values.get("stat", "none"), dd_fsync="dd_fsync" in values,
+                 find_printf="find_printf" in values, system=values.get("system", ""))
+
+
+# --- file operations ----------------------------------------------------------------------
+
+# Exit codes of the file scripts (the wrapper's own marker tells them from transport errors).
+NOT_FOUND, IS_DIR, NOT_DIR, SHORT_WRITE, NOT_EMPTY, NO_PARENT = 3, 4, 5, 6, 7, 8
+FILE_ERRORS = {NOT_FOUND: "no such file or directory", IS_DIR: "is a directory",
+               NOT_DIR: "is not a directory", SHORT_WRITE: "the write was cut short",
+               NOT_EMPTY: "is a directory (pass recursive=True to remove it)",
+               NO_PARENT: "the parent directory does not exist"}
+
+
+def read_file(path: str) -> str:
+    p = quote_path(path)
+    return (f"p={p}; if [ -d \"$p\" ]; then exit {IS_DIR}; fi; "
+            f"[ -e \"$p\" ] || exit {NOT_FOUND}; exec cat -- \"$p\"")
+
+
+def write_file(path: str, size: int | None, tools: Tools, *, parents: bool) -> str:
+    """Atomic write of stdin to ``path``: a temp file in the same directory named after this
+    shell's pid, fsync, the old file's mode (new files: 0666 & ~umask), then ``mv``. Writes
+    go through symlinks. With ``size``, a short stdin (the writer died) renames nothing.
+    Temp files of writers that died (their pid is gone) are removed first."""
+    p = quote_path(path)
+    nonce = secrets.token_hex(4)
+    sink = ('dd of="$tmp" bs=65536 conv=fsync 2>/dev/null' if tools.dd_fsync
+            else 'cat > "$tmp"')
+    mode = {"gnu": 'stat -c %a -- "$p"', "bsd": 'stat -f %Lp -- "$p"'}.get(tools.stat, "")
+    mkdir = 'mkdir -p -- "$d" || exit 1; ' if parents else ""
+    check = (f's=$(wc -c < "$tmp") && [ "$s" -eq {size} ] || '
+             f'{{ rm -f -- "$tmp"; exit {SHORT_WRITE}; }}; ') if size is not None else ""
+    sync = "" if tools.dd_fsync else "sync; "
+    keep_mode = (f'if [ -e "$p" ]; then m=$({mode} 2>/dev/null); fi; ' if mode else "")
+    return (
+        f"p={p}; n=0; "
+        'while [ -L "$p" ] && [ $n -lt 40 ]; do l=$(readlink -- "$p") || break; '
+        'case $l in /*) p=$l ;; *) p=$(dirname -- "$p")/$l ;; esac; n=$((n+1)); done; '
+        f'if [ -d "$p" ]; then exit {IS_DIR}; fi; '
+        'd=$(dirname -- "$p"); b=$(basename -- "$p"); '
+        f"{mkdir}"
+        f'[ -d "$d" ] || exit {NO_PARENT}; '
+        'for f in "$d/.$b".devenv-tmp-*; do [ -e "$f" ] || continue; '
+        'w=${f##*.devenv-tmp-}; w=${w%%-*}; '
+        'case $w in *[!0-9]*|"") continue ;; esac; '
+        'kill -0 "$w" 2>/dev/null || rm -f -- "$f"; done; '
+        f'tmp="$d/.$b.devenv-tmp-$$-{nonce}"; m=; {keep_mode}'
+        'u=$(umask); umask 077; '
+        f'{sink} || {{ rm -f -- "$tmp"; exit 1; }}; umask "$u"; '
+        f"{check}{sync}"
+        'if [ -z "$m" ]; then m=$(printf %o $((0666 & ~0$u))); fi; '
+        'chmod "$m" "$tmp" && mv -f -- "$tmp" "$p" || { rm -f -- "$tmp"; exit 1; }'
+    )
+
+
+def stat(path: str, tools: Tools, *, follow: bool = True) -> str:
+    p = quote_path(path)
+    flag = "-L " if follow else ""
+    exists = f'[ -e {p} ] || [ -L {p} ] || exit {NOT_FOUND}; '
+    if tools.stat == "bsd":
+        return f"{exists}exec stat {flag}-f '%z %m %p' -- {p}"
+    return f"{exists}exec stat {flag}-c '%s %Y %f' -- {p}"
+
+
+def ensure_dir(path: str) -> str:
+    p = quote_path(path)
+    return (f'p={p}; [ -d "$p" ] && exit 0; [ -e "$p" ] && exit {NOT_DIR}; '
+            'exec mkdir -p -- "$p"')
+
+
+def list_dir(path: str, tools: Tools) -> str:
+    """NUL-separated ``kind size name`` records (size ``-`` where the target cannot tell
+    cheaply); kinds f d l o."""
+    p = quote_path(path)
+    head = f'p={p}; [ -e "$p" ] || exit {NOT_FOUND}; [ -d "$p" ] || exit {NOT_DIR}; '
+    if tools.find_printf:
+        return head + "exec find \"$p\"/ -mindepth 1 -maxdepth 1 -printf '%y %s %f\\0'"
+    return head + (
+        'cd -- "$p" || exit 1; for f in * .[!.]* ..?*; do '
+        '[ -e "$f" ] || [ -L "$f" ] || continue; '
+        'if [ -L "$f" ]; then t=l; elif [ -d "$f" ]; then t=d; elif [ -f "$f" ]; then t=f; '
+        "else t=o; fi; printf '%s - %s\\000' \"$t\" \"$f\"; done")
+
+
+def remove(path: str, *, recursive: bool, missing_ok: bool) -> str:
+    p = quote_path(path)
+    missing = "exit 0" if missing_ok else f"exit {NOT_FOUND}"
+    if recursive:
+        return f'p={p}; [ -e "$p" ] || [ -L "$p" ] || {missing}; exec rm -rf -- "$p"'
+    return (f'p={p}; [ -e "$p" ] || [ -L "$p" ] || {missing}; '
+            f'if [ -d "$p" ] && [ ! -L "$p" ]; then exit {NOT_EMPTY}; fi; exec rm -f -- "$p"')
+
+
+def resolve_path(path: str, base: str | None) -> str:
+    """Prints the absolute form of ``path``: ``~`` is the target's home, a relative path is
+    taken from ``base`` (default: the home directory)."""
+    b = quote_path(base) if base else '"$HOME"'
+    if path == "~" or path.startswith("~/"):
+        return f"printf '%s\\n' {quote_path(path)}"
+    if path.startswith("/"):
+        return f"printf '%s\\n' {wire.quote(path)}"
+    return f"printf '%s/%s\\n' {b} {wire.quote(path)}"

@@ -1,0 +1,221 @@
+"""Runtimes over SSH: :class:`SSHRuntime` (any host the system ``ssh`` reaches, so the
+user's ``~/.ssh/config``, agent and ProxyJump apply) and :class:`EnvRuntime` (a devenv
+environment, through devenv's own ssh_config and its pinned host key). Both go through the
+connection pool (:mod:`devenv.ssh.pool`) and the marker protocol (:mod:`.script`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from devenv.runtime import process, script
+from devenv.runtime.base import Command, ShellRuntime
+from devenv.runtime.process import Execution
+from devenv.runtime.types import InvalidArgument, TransportError
+from devenv.ssh import pool as pool_mod
+from devenv.ssh.pool import Endpoint, Pool
+
+CONNECT_TIMEOUT = 15
+_HOST = re.compile(r"[A-Za-z0-9_.:%\[\]-]+\Z")
+_USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*\Z")
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """Where and how to connect. ``host`` may be an alias of the user's ssh config;
+    ``port``, ``user`` and ``identity_file`` override it. ``src_base_dir`` is where
+    workspaces live on the host, ``bg_output_dir`` where background processes write.
+    ``config_file`` replaces ``~/.ssh/config`` (``ssh -F``); ``options`` are extra
+    ``-o`` settings (``("StrictHostKeyChecking=yes", ...)``)."""
+
+    host: str
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    src_base_dir: str = "~/devenv/src"
+    bg_output_dir: str = "~/.cache/devenv/bg"
+    config_file: str | None = None
+    options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.host or self.host.startswith("-") or not _HOST.match(self.host):
+            raise InvalidArgument(f"invalid SSH host {self.host!r}",
+                                  "give a host name, address or ssh config alias")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise InvalidArgument(f"invalid SSH port {self.port}", "use 1-65535")
+        if self.user is not None and not _USER.match(self.user):
+            raise InvalidArgument(f"invalid SSH user {self.user!r}")
+
+    @classmethod
+    def from_cli(cls, spec: str) -> SSHTarget:
+        """A ``[user@]host[:port]`` given on the command line; ``DEVENV_SSH_CONFIG`` names an
+        ssh config file to use instead of ``~/.ssh/config``."""
+        return cls.parse(spec, config_file=os.environ.get("DEVENV_SSH_CONFIG") or None)
+
+    @classmethod
+    def parse(cls, spec: str, **kwargs: object) -> SSHTarget:
+        """``[user@]host[:port]`` (IPv6: ``[addr]:port``)."""
+        user, _, rest = spec.rpartition("@")
+        port: int | None = None
+        if rest.startswith("["):
+            host, _, tail = rest[1:].partition("]")
+            if tail.startswith(":"):
+                port = _port(tail[1:], spec)
+        elif rest.count(":") == 1:
+            host, _, p = rest.partition(":")
+            port = _port(p, spec)
+        else:
+            host = rest
+        return cls(host, port=port, user=user or None, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def label(self) -> str:
+        who = f"{self.user}@" if self.user else ""
+        where = f":{self.port}" if self.port else ""
+        return f"{who}{self.host}{where}"
+
+
+def _port(text: str, spec: str) -> int:
+    if not text.isdigit():
+        raise InvalidArgument(f"invalid port in {spec!r}", "write [user@]host[:port]")
+    return int(text)
+
+
+class _SSHBase(ShellRuntime):
+    endpoint: Endpoint
+    max_wait: float = pool_mod.DEFAULT_MAX_WAIT
+
+    def __init__(self, pool: Pool | None) -> None:
+        self._pool = pool
+        self._tools: script.Tools | None = None
+
+    @property
+    def pool(self) -> Pool:
+        if self._pool is None:
+            self._pool = pool_mod.default_pool()
+        return self._pool
+
+    async def tools(self) -> script.Tools:
+        """What the host offers (probed once per runtime: GNU/BSD/busybox tools)."""
+        if self._tools is None:
+            result = await self._exec(script.PROBE, cwd=None, env={}, timeout=30,
+                                      probe=True)
+            self._tools = script.parse_probe(result.stdout.decode("utf-8", "replace"))
+        return self._tools
+
+    async def _launch(self, command: Command, *, cwd: str | None, env: dict[str, str],
+                      timeout: float | None, login: bool, pty: bool, deadline: float | None,
+                      pipe_stdin: bool, probe: bool) -> tuple[Execution, Callable[[], None]]:
+        tools = script.Tools(bash=True) if probe else await self.tools()
+        wrapped = script.wrap(command, cwd=cwd, env=env, timeout=timeout, login=login,
+                              tools=tools)
+        lease = await self.pool.acquire(self.endpoint, max_wait=self.max_wait,
+                                        deadline=deadline)
+        ep = self.endpoint
+        argv = ep.argv(lease.control_path, "-tt" if pty else "-T", "-o", "ControlMaster=no",
+                       command=wrapped.command)
+        plan = process.Plan(
+            argv, nonce=wrapped.nonce, pty=pty, kill_remote=self._kill_group,
+            transport=ep.label, cwd_shown=cwd,
+            on_transport_failure=lambda error: self.pool.note_failure(ep, error),
+            on_transport_success=lambda: self.pool.note_success(ep))
+        try:
+            execution = await process.start(plan, deadline=deadline, pipe_stdin=pipe_stdin)
+        except BaseException:
+            lease.release()
+            raise
+        return execution, lease.release
+
+    async def _kill_group(self, pgid: int) -> None:
+        """Kill a remote process group over another channel (TERM, 1 s, KILL)."""
+        lease = await self.pool.acquire(self.endpoint, max_wait=5)
+        try:
+            argv = self.endpoint.argv(lease.control_path, "-T", "-o", "ControlMaster=no",
+                                      command=script.kill_group(pgid))
+            await pool_mod._run(argv, 10)
+        finally:
+            lease.release()
+
+    async def close(self) -> None:
+        """Close the masters this process opened to the target."""
+        await self.pool.close(self.endpoint)
+
+
+class SSHRuntime(_SSHBase):
+    """Commands and files on an SSH host (see :class:`SSHTarget`)."""
+
+    def __init__(self, target: SSHTarget, *, pool: Pool | None = None,
+                 root: str | None = None, max_wait: float = pool_mod.DEFAULT_MAX_WAIT,
+                 max_channels: int = 8, max_masters: int = 8) -> None:
+        super().__init__(pool)
+        self.target = target
+        self.root = root
+        self.label = target.label
+        self.bg_dir = target.bg_output_dir
+        self.max_wait = max_wait
+        options: list[str] = []
+        if target.config_file:
+            options += ["-F", target.config_file]
+        options += ["-o", "BatchMode=yes", "-o", "ServerAliveInterval=5",
+                    "-o", "ServerAliveCountMax=2", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
+                    "-o", "LogLevel=ERROR"]
+        if target.port:
+            options += ["-p", str(target.port)]
+        if target.user:
+            options += ["-l", target.user]
+        if target.identity_file:
+            options += ["-i", os.path.expanduser(target.identity_file),
+                        "-o", "IdentitiesOnly=yes"]
+        for option in target.options:
+            options += ["-o", option]
+        key = "ssh:" + "\0".join([os.environ.get("USER", str(os.getuid())), target.host,
+                                   str(target.port or ""), target.user or "",
+                                   target.identity_file or "", target.config_file or "",
+                                   *target.options])
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        from devenv.ssh.config import control_dir
+
+        self.endpoint = Endpoint(key, target.label, target.host, tuple(options),
+                                 str(control_dir() / f"h{digest}"), max_channels,
+                                 max_masters)
+
+
+class EnvRuntime(_SSHBase):
+    """Commands and files in a devenv environment (by project path or environment name),
+    through devenv's ssh_config: strict, pinned host key, the environment's own master
+    (shared with ``devenv exec``, ``devenv ssh`` and any ssh client using the config).
+    Relative paths and the default cwd are the project directory."""
+
+    def __init__(self, project: str, *, pool: Pool | None = None,
+                 max_wait: float = pool_mod.DEFAULT_MAX_WAIT) -> None:
+        super().__init__(pool)
+        from devenv import state
+        from devenv.envs import fast
+        from devenv.envs.manage import resolve_names
+        from devenv.ssh import config as ssh_config
+
+        (name,) = resolve_names([project])
+        conn = state.connect()
+        try:
+            known = state.project_by_name(conn, name)
+        finally:
+            conn.close()
+        if known is None or known.port is None:
+            raise TransportError(f"environment {name} has no SSH port yet",
+                                 f"start it: devenv up {project}")
+        self.name = name
+        self.label = f"environment {name}"
+        self.root = fast.workspace_of(known.path)
+        self.bg_dir = "~/.cache/devenv/bg"
+        self.max_wait = max_wait
+        alias = fast.CONTAINER_PREFIX + name
+        # sshd in the image allows 32 sessions per connection.
+        self.endpoint = Endpoint(f"env:{name}", self.label, alias,
+                                 ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
+                                  "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),
+                                 ssh_config.env_control_path(str(ssh_config.control_dir()),
+                                                             known.port),
+                                 max_channels=30, max_masters=4)

@@ -1,0 +1,333 @@
+"""The SSH connection pool: OpenSSH ControlMaster connections with shared health.
+
+Every command reaches a target through a master connection (``ControlMaster``) whose socket
+lives in devenv's private 0700 control directory. Before a command, :meth:`Pool.acquire`
+makes sure a master is there and the target is believed healthy:
+
+* healthy results are trusted for 15 s (:data:`devenv.ssh.health.HEALTHY_TTL`);
+* otherwise a probe runs: ``ssh -O check`` on the master (one that fails it is closed with
+  ``-O exit`` and replaced), then ``echo ok`` through it, bounded by 10 s;
+* a failed probe puts the target in backoff (1, 2, 4, 7, 10 s, ±20 %), recorded in devenv's
+  state so every process honours it; callers wait for at most ``max_wait`` (0: fail fast);
+* concurrent callers in one process share one probe (singleflight), and a file lock per
+  target does the same across processes, so a dead host sees a bounded number of
+  connection attempts per minute however many callers ask;
+* each master carries at most ``max_channels`` concurrent commands (below sshd's
+  ``MaxSessions``); more commands open more masters, up to ``max_masters``, then wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import math
+import os
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devenv.paths import ensure_private_dir, locks_dir
+from devenv.runtime.types import TransportError
+from devenv.ssh import health
+
+PROBE_TIMEOUT = 10.0
+DEFAULT_MAX_WAIT = 30.0
+# Passive health: a success seen by a command is written at most this often per target.
+_PASSIVE_EVERY = 5.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One SSH target as the pool sees it.
+
+    ``options`` are the ssh arguments before the host (``-F``, ``-p``, ``-l``, ``-i``,
+    ``-o``...); ``control_base`` is the socket path of the first master (others add
+    ``-1``, ``-2``...).
+    """
+
+    key: str
+    label: str
+    host: str
+    options: tuple[str, ...]
+    control_base: str
+    max_channels: int = 8
+    max_masters: int = 8
+
+    def control_path(self, shard: int) -> str:
+        return self.control_base if shard == 0 else f"{self.control_base}-{shard}"
+
+    def argv(self, control_path: str, *extra: str, command: str | None = None) -> list[str]:
+        """``ssh`` with this endpoint's options, ``extra`` ones, the host and ``command``."""
+        tail = [] if command is None else [command]
+        return ["ssh", *self.options, "-o", f"ControlPath={control_path}", *extra, self.host,
+                *tail]
+
+
+@dataclass
+class _Master:
+    path: str
+    channels: int = 0
+    ready_at: float = 0.0  # monotonic time this process last saw it working
+
+
+@dataclass
+class _Target:
+    masters: list[_Master] = field(default_factory=list)
+    changed: asyncio.Condition | None = None
+    probes: dict[str, asyncio.Future[None]] = field(default_factory=dict)
+    passive_at: float = 0.0
+
+
+class Lease:
+    """One channel on one master; :meth:`release` when the command ended."""
+
+    def __init__(self, pool: Pool, endpoint: Endpoint, master: _Master) -> None:
+        self.pool = pool
+        self.endpoint = endpoint
+        self.master = master
+        self.released = False
+
+    @property
+    def control_path(self) -> str:
+        return self.master.path
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.pool._release(self.endpoint, self.master)
+
+
+class Pool:
+    """Connection pool shared by the runtimes of one process (see the module docstring)."""
+
+    def __init__(self, *, probe_timeout: float = PROBE_TIMEOUT) -> None:
+        self.probe_timeout = probe_timeout
+        self._targets: dict[str, _Target] = {}
+
+    def _target(self, ep: Endpoint) -> _Target:
+        t = self._targets.get(ep.key)
+        if t is None:
+            t = self._targets[ep.key] = _Target()
+        if t.changed is None:
+            t.changed = asyncio.Condition()
+        return t
+
+    # -- acquiring --------------------------------------------------------------------------
+
+    async def acquire(self, ep: Endpoint, *, max_wait: float = DEFAULT_MAX_WAIT,
+                      deadline: float | None = None) -> Lease:
+        """A channel on a working master of ``ep``, or :class:`TransportError` once
+        ``max_wait`` (or the caller's monotonic ``deadline``) is spent."""
+        t = self._target(ep)
+        give_up = time.monotonic() + max_wait
+        if deadline is not None:
+            give_up = min(give_up, deadline)
+        while True:
+            now_wall = time.time()
+            h = health.get(ep.key)
+            left = h.backoff_left(now_wall)
+            if left > 0:
+                wait = min(left, give_up - time.monotonic())
+                if wait <= 0:
+                    raise self._backoff_error(ep, h, left)
+                await asyncio.sleep(wait)
+                continue
+            master = self._free_master(ep, t)
+            if master is None:
+                assert t.changed is not None  # noqa: S101
+                remaining = give_up - time.monotonic()
+                if remaining <= 0:
+                    raise TransportError(f"{ep.label}: all {ep.max_masters} connections are "
+                                         f"busy ({ep.max_channels} commands each)",
+                                         "run fewer commands at once or raise max_masters")
+                async with t.changed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(t.changed.wait(), remaining)
+                continue
+            if h.fresh(now_wall) and time.monotonic() - master.ready_at < health.HEALTHY_TTL \
+                    and os.path.exists(master.path):
+                master.channels += 1
+                return Lease(self, ep, master)
+            budget = give_up - time.monotonic()
+            if budget <= 0:
+                raise TransportError(f"{ep.label}: no healthy connection within "
+                                     f"{max_wait:g}s", "check the host (ssh -v)")
+            await self._probe_once(ep, t, master, min(self.probe_timeout, budget))
+            if master.ready_at and time.monotonic() - master.ready_at < 1.0:
+                master.channels += 1
+                return Lease(self, ep, master)
+
+    def _free_master(self, ep: Endpoint, t: _Target) -> _Master | None:
+        for m in t.masters:
+            if m.channels < ep.max_channels:
+                return m
+        if len(t.masters) < ep.max_masters:
+            m = _Master(ep.control_path(len(t.masters)))
+            t.masters.append(m)
+            return m
+        return None
+
+    def _release(self, ep: Endpoint, master: _Master) -> None:
+        master.channels = max(0, master.channels - 1)
+        t = self._targets.get(ep.key)
+        if t is not None and t.changed is not None:
+            cond = t.changed
+
+            async def notify() -> None:
+                async with cond:
+                    cond.notify_all()
+
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().create_task(notify())
+
+    def _backoff_error(self, ep: Endpoint, h: health.Health, left: float) -> TransportError:
+        return TransportError(
+            f"{ep.label} is unreachable ({h.failures} failed attempts in a row; next try in "
+            f"{left:.1f}s): {h.last_error or 'no detail'}",
+            "devenv backs off 1-10 s between attempts; check the host (ssh -v)")
+
+    # -- probing ----------------------------------------------------------------------------
+
+    async def _probe_once(self, ep: Endpoint, t: _Target, master: _Master,
+                          timeout: float) -> None:
+        """Singleflight: concurrent callers for one master share one probe."""
+        running = t.probes.get(master.path)
+        if running is None:
+            running = asyncio.ensure_future(self._probe(ep, master, timeout))
+            t.probes[master.path] = running
+            running.add_done_callback(lambda _: t.probes.pop(master.path, None))
+        with contextlib.suppress(TransportError):
+            await asyncio.wait_for(asyncio.shield(running), timeout + 5)
+
+    async def _probe(self, ep: Endpoint, master: _Master, timeout: float) -> None:
+        async with _file_lock(f"ssh-{_hash(ep.key)}", timeout + 5):
+            # Another process may have probed while we waited for the lock.
+            now = time.time()
+            h = health.get(ep.key)
+            if h.backoff_left(now) > 0:
+                return
+            alive = os.path.exists(master.path) and await self._check(ep, master.path)
+            if alive and h.fresh(now):
+                master.ready_at = time.monotonic()
+                return
+            if not alive:
+                await self._close_master(ep, master.path)
+            ok, error = await self._echo(ep, master.path, timeout)
+            if ok:
+                health.mark_healthy(ep.key, attempt=not alive)
+                master.ready_at = time.monotonic()
+            else:
+                health.mark_failed(ep.key, error)
+                master.ready_at = 0.0
+
+    async def _check(self, ep: Endpoint, path: str) -> bool:
+        rc, _ = await _run(ep.argv(path, "-O", "check"), 5)
+        return rc == 0
+
+    async def _echo(self, ep: Endpoint, path: str, timeout: float) -> tuple[bool, str]:
+        connect = max(1, min(math.ceil(timeout), 15))
+        argv = ep.argv(path, "-T", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
+                       "-o", f"ConnectTimeout={connect}", command="echo ok")
+        ensure_private_dir(_parent(path))
+        rc, out = await _run(argv, timeout)
+        if rc == 0 and out.strip().endswith("ok"):
+            return True, ""
+        if rc is None:
+            return False, f"no answer within {timeout:g}s"
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        return False, lines[-1].strip() if lines else f"ssh exited with {rc}"
+
+    async def _close_master(self, ep: Endpoint, path: str) -> None:
+        if os.path.exists(path):
+            await _run(ep.argv(path, "-O", "exit"), 5)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    # -- passive health and shutdown --------------------------------------------------------
+
+    def note_success(self, ep: Endpoint) -> None:
+        """A command got through: the target is healthy (written at most every 5 s)."""
+        t = self._target(ep)
+        now = time.monotonic()
+        if now - t.passive_at >= _PASSIVE_EVERY:
+            t.passive_at = now
+            health.mark_healthy(ep.key)
+
+    def note_failure(self, ep: Endpoint, error: str) -> None:
+        """A command found the connection broken: back off, and probe before the next."""
+        t = self._target(ep)
+        t.passive_at = 0.0
+        for m in t.masters:
+            m.ready_at = 0.0
+        health.mark_failed(ep.key, error, attempt=False)
+
+    async def close(self, ep: Endpoint) -> None:
+        """Close this process's masters of ``ep`` (``ssh -O exit``)."""
+        t = self._targets.pop(ep.key, None)
+        for m in t.masters if t else []:
+            await self._close_master(ep, m.path)
+
+
+def _parent(path: str) -> Path:
+    return Path(path).parent
+
+
+def _hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+async def _run(argv: list[str], timeout: float) -> tuple[int | None, str]:
+    """Run a short ssh command: (exit code or None on timeout, stdout+stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return None, ""
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
+    return proc.returncode, out.decode("utf-8", "replace")
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(name: str, timeout: float):  # type: ignore[no-untyped-def]
+    directory = ensure_private_dir(locks_dir())
+    fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= give_up:
+                    raise TransportError(f"another devenv process held the probe lock "
+                                         f"{name} for {timeout:g}s") from None
+                await asyncio.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = \
+    weakref.WeakKeyDictionary()
+
+
+def default_pool() -> Pool:
+    """The pool the runtimes of the running event loop share unless given their own (its
+    waits and futures belong to one loop; health is shared by all, through the state)."""
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        pool = _pools[loop] = Pool()
+    return pool
