@@ -41,4 +41,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     || die "installing into $VENV failed" "see the pip output above"
   echo "$want" > "$stamp"
 fi
+# Bytecode for the editable install (pip compiles only regular installs): start-up time is
+# part of devenv's contract, and a Python told not to write .pyc files still reads them.
+"$VENV/bin/python" -m compileall -q src/devenv >/dev/null || true
 echo "$PWD/$VENV/bin"

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-VERBS = ("shell", "up", "exec", "list", "stop", "rm", "logs", "build", "images", "gc", "init",
-         "config", "tools", "ssh", "ssh-config", "wezterm", "sessions", "help")
+VERBS = ("shell", "up", "exec", "cp", "list", "stop", "rm", "logs", "build", "images", "gc",
+         "init", "config", "tools", "ssh", "ssh-config", "wezterm", "sessions", "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec", "ssh")
@@ -48,7 +48,9 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "sessions": ("sessions", lambda m, a: m.run(a.target, as_json=a.json, kill=a.kill)),
     "up": ("up", lambda m, a: m.run(a.path, port=a.port, name=a.name, as_json=a.json,
                                     recreate=a.recreate, rebuild=a.rebuild, force=a.force)),
-    "exec": ("execute", lambda m, a: m.run(a.path, list(a.command), name=a.name)),
+    "exec": ("execute", lambda m, a: m.run(a.path, list(a.command), name=a.name,
+                                           host=a.host, cwd=a.cwd, timeout=a.timeout)),
+    "cp": ("cp", lambda m, a: m.run(a.src, a.dest)),
     "list": ("listing", lambda m, a: m.run(as_json=a.json, include_stopped=a.include_stopped)),
     "stop": ("stop", lambda m, a: m.run(a.targets, all_=a.all_, force=a.force)),
     "rm": ("rm", lambda m, a: m.run(a.targets, volumes=a.volumes, force=a.force)),
@@ -67,6 +69,8 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.verb == "exec" and args.path is None and args.host is None:
+        parser.error("exec needs PATH|ENV or --host (devenv exec . -- CMD)")
     if args.verb == "help":
         parser.parse_args([args.topic, "--help"] if args.topic else ["--help"])
         return 0
@@ -79,23 +83,35 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return call(importlib.import_module(f"devenv.commands.{module}"), args)
 
 
-def _fast(argv: list[str]) -> None:
-    """Attach/exec without argparse when the environment already runs; returns only when the
-    fast path does not apply (the full path then validates and starts)."""
+def _fast(argv: list[str]) -> int | None:
+    """Attach/exec without argparse when the environment already runs: the exit code of an
+    exec over SSH, or no return at all (exec-replaced); ``None`` when the fast path does
+    not apply (the full path then validates and starts)."""
     if argv[0] == "exec" and len(argv) > 3 and argv[2] == "--" and not argv[1].startswith("-"):
         path, command, tty = argv[1], argv[3:], False
     elif argv[0] == "shell" and len(argv) <= 2 and not any(a.startswith("-") for a in argv[1:]):
         path, command = (argv[1] if len(argv) == 2 else "."), ["bash", "-l"]
         tty = sys.stdin.isatty() and sys.stdout.isatty()
     else:
-        return
+        return None
     from devenv.envs import fast
 
-    target = fast.lookup(path)
-    if target is not None:
-        from devenv import proc
+    # exec tries the environment's warm SSH master first: a live master is proof enough
+    # that it runs (no port probe, which would make sshd fork for nothing).
+    target = fast.lookup(path, probe=argv[0] != "exec")
+    if target is None:
+        return None
+    if argv[0] == "exec":
+        from devenv.envs import fast_ssh
 
-        proc.exec_replace(fast.exec_argv(target, command, tty=tty))
+        code = fast_ssh.run(target, command)
+        if code is not None:
+            return code
+        if not fast.port_open(target.port):
+            return None
+    from devenv import proc
+
+    proc.exec_replace(fast.exec_argv(target, command, tty=tty))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verb = args_list[0] if args_list and args_list[0] in VERBS else None
     try:
         if verb in PASSTHROUGH:
-            _fast(args_list)
+            code = _fast(args_list)
+            if code is not None:
+                return code
         from devenv.cli_args import build
 
         parser = build(VERBS)

@@ -65,13 +65,42 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
                     help="recreate even though persistent sessions run (they end)")
 
     ex = verbs.add_parser(
-        "exec", help="run a command in the environment (starts it if needed)",
-        usage="devenv exec [--name NAME] PATH -- CMD...",
-        description="Run a non-interactive command in the project's environment, in the "
-                    "project directory; output streams, and its exit code passes through.")
+        "exec", help="run a command in an environment (started if needed) or on an SSH host",
+        usage="devenv exec [--name NAME] [--cwd DIR] [--timeout SECS] PATH|ENV -- CMD...\n"
+              "       devenv exec --host [USER@]HOST[:PORT] [--cwd DIR] [--timeout SECS] "
+              "-- CMD...",
+        description="Run a non-interactive command in the project's environment (in the "
+                    "project directory) or, with --host, on any SSH host (the system ssh: "
+                    "your ~/.ssh/config, agent and ProxyJump apply). Output streams and the "
+                    "command's exit code passes through. A warm SSH connection is used when "
+                    "there is one (docker exec otherwise). 125: devenv failed before the "
+                    "command ran; 124: --timeout expired (the remote process group is "
+                    "killed); 255: the connection died while the command ran.")
     ex.add_argument("--name", metavar="NAME", help="environment name (as for up)")
-    ex.add_argument("path", metavar="PATH", help="project directory")
-    ex.add_argument("command", nargs="...", metavar="CMD", help="the command, after --")
+    ex.add_argument("--host", metavar="[USER@]HOST[:PORT]",
+                    help="run on this SSH host (or ssh config alias) instead")
+    ex.add_argument("--cwd", metavar="DIR",
+                    help="working directory (relative: to the project directory, or to the "
+                         "home directory with --host)")
+    ex.add_argument("--timeout", type=float, metavar="SECS",
+                    help="kill the command (and what it started) after SECS; exit 124")
+    ex.add_argument("path", nargs="?", metavar="PATH|ENV",
+                    help="project directory or environment name")
+    # The command is everything after "--" (cli.main takes it verbatim); a positional
+    # remainder here would swallow options written after PATH.
+    ex.set_defaults(command=[])
+
+    cp = verbs.add_parser(
+        "cp", help="copy a file between here, environments and SSH hosts",
+        usage="devenv cp SRC DEST",
+        description="Copy one file. SRC and DEST are local paths, ENV:PATH (an environment; "
+                    "a relative PATH is in its project directory) or [USER@]HOST:PATH (any "
+                    "SSH host or ssh config alias; a relative PATH is in its home). The "
+                    "destination is replaced atomically (readers see the old or the new "
+                    "file, never a part) and keeps its mode; a DEST that is a directory "
+                    "receives SRC's name. Write ./a:b for a local name holding ':'.")
+    cp.add_argument("src", metavar="SRC")
+    cp.add_argument("dest", metavar="DEST")
 
     _manage_verbs(verbs)
     _image_verbs(verbs)

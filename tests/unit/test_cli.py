@@ -96,13 +96,14 @@ def test_exec_command_is_everything_after_the_first_dashes(
     from devenv.commands import execute
 
     seen: list[tuple[str, list[str], str | None]] = []
-    monkeypatch.setattr(execute, "run", lambda path, command, name=None:
+    monkeypatch.setattr(execute, "run", lambda path, command, name=None, **_:
                         seen.append((path, command, name)) or 0)
     cli.main(["exec", "P", "--", "--", "x"])
     cli.main(["exec", "--name", "n", "P", "--", "-v", "--", "y"])
-    cli.main(["exec", "P", "ls", "-la"])
+    cli.main(["exec", "P", "--cwd", "d", "--", "z"])  # options may follow PATH
     assert seen == [("P", ["--", "x"], None), ("P", ["-v", "--", "y"], "n"),
-                    ("P", ["ls", "-la"], None)]
+                    ("P", ["z"], None)]
+    assert cli.main(["exec", "P", "ls", "-la"]) == 2  # the command comes after --
 
 
 def test_shell_options_after_path_and_the_command_after_dashes(

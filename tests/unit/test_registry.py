@@ -82,7 +82,8 @@ def test_index_lists_only_running_environments(tmp_path: Path, running: set[str]
     assert all(f"Host devenv-q-p{i}\n" in config for i in range(3))  # every known project
     lines = Path(fast.paths.index_file()).read_text().splitlines()
     assert lines[0] == f"instance\t{state.instance_id(conn)}"
-    assert sorted(line.split("\t")[1] for line in lines[1:]) == ["q-p0", "q-p2"]
+    assert lines[1].startswith("control\t")
+    assert sorted(line.split("\t")[1] for line in lines[2:]) == ["q-p0", "q-p2"]
 
 
 def test_record_running_repairs_state(tmp_path: Path, running: set[str]) -> None:

@@ -1,15 +1,113 @@
-"""``devenv exec PATH -- CMD...``: run a command in the environment; its exit code passes
-through."""
+"""``devenv exec PATH|ENV -- CMD...`` and ``devenv exec --host H -- CMD...``: run a
+command in an environment or on an SSH host; its exit code passes through.
+
+The plain form goes over the environment's warm SSH master when there is one (see
+:mod:`devenv.envs.fast_ssh`), else ``docker exec``. ``--cwd``, ``--timeout`` and ``--host``
+go through the runtime library (:mod:`devenv.runtime`), which kills the remote process group
+on timeout or Ctrl-C.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator, Callable
+
 from devenv import proc
-from devenv.envs import fast, start
+from devenv.envs import fast, fast_ssh, start
 from devenv.errors import UsageError
 
+EXIT_TIMEOUT = 124  # as coreutils' timeout
+EXIT_LOST = fast_ssh.EXIT_LOST
+# A command line waits this long at most for a host in backoff (the library's default is
+# longer: orchestrators would rather wait than fail).
+CLI_MAX_WAIT = 10.0
 
-def run(path: str, command: list[str], *, name: str | None = None) -> int:
+
+def run(path: str | None, command: list[str], *, name: str | None = None,
+        host: str | None = None, cwd: str | None = None, timeout: float | None = None) -> int:
     if not command:
         raise UsageError("no command given", "write it after --, e.g. devenv exec . -- ls -la")
-    target, _ = start.target(path, name=name)
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"--timeout must be positive, not {timeout:g}")
+    if host is not None:
+        if path is not None or name is not None:
+            raise UsageError("--host runs on an SSH host; it takes no PATH, ENV or --name",
+                             "devenv exec --host user@host -- CMD")
+        from devenv.runtime import SSHRuntime, SSHTarget
+
+        return _library(SSHRuntime(SSHTarget.from_cli(host), max_wait=CLI_MAX_WAIT), command,
+                        cwd, timeout)
+    if path is None:
+        raise UsageError("no PATH or ENV given", "devenv exec . -- CMD (or --host HOST)")
+    target, _ = start.target(_project(path), name=name)
+    if cwd is not None or timeout is not None:
+        from devenv.runtime import EnvRuntime
+
+        return _library(EnvRuntime(target.name or _project(path), max_wait=CLI_MAX_WAIT),
+                        command, cwd, timeout)
+    code = fast_ssh.run(target, command)
+    if code is not None:
+        return code
     proc.exec_replace(fast.exec_argv(target, command, tty=False))
+
+
+def _project(raw: str) -> str:
+    """A PATH, or the project path of the environment named ``raw``."""
+    if os.path.isdir(raw):
+        return raw
+    from devenv import state
+    from devenv.envs.manage import resolve_names
+
+    (name,) = resolve_names([raw])
+    conn = state.connect()
+    try:
+        known = state.project_by_name(conn, name)
+    finally:
+        conn.close()
+    return known.path if known is not None else raw
+
+
+def _library(runtime: object, command: list[str], cwd: str | None,
+             timeout: float | None) -> int:
+    import asyncio
+    import sys
+
+    from devenv.runtime import Runtime, TransportError
+
+    assert isinstance(runtime, Runtime)  # noqa: S101 - typing aid
+
+    def out(fd: int) -> Callable[[bytes], None]:
+        def write(chunk: bytes) -> None:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        return write
+
+    async def stdin() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        while chunk := await loop.run_in_executor(None, os.read, 0, 1 << 16):
+            yield chunk
+
+    async def main() -> int:
+        try:
+            result = await runtime.exec(
+                command, cwd=cwd, timeout=timeout, defaults=False,
+                stdin=None if sys.stdin.isatty() else stdin(),
+                on_stdout=out(1), on_stderr=out(2))
+        finally:
+            await runtime.close()
+        if result.timed_out:
+            print(f"devenv: the command did not end within {timeout:g}s; killed",
+                  file=sys.stderr)
+            return EXIT_TIMEOUT
+        if result.exit_code is None:
+            return 128 + (result.signal or 9)
+        return result.exit_code
+
+    try:
+        return asyncio.run(main())
+    except TransportError as e:
+        if not e.started:
+            raise
+        print(f"devenv: error: {e.message}", file=sys.stderr)
+        return EXIT_LOST

@@ -17,6 +17,7 @@ CONTAINER_PREFIX = "devenv-"
 
 
 INDEX_HEADER = "instance\t"
+CONTROL_HEADER = "control\t"  # second line: the ControlMaster socket directory
 # Runs first in every exec: the container must carry this installation's instance id, so a
 # same-named container of another devenv on a shared engine is never entered (exit 125).
 GUARD = ('[ "${DEVENV_INSTANCE:-}" = "$1" ] || { echo "devenv: $HOSTNAME belongs to another '
@@ -24,14 +25,18 @@ GUARD = ('[ "${DEVENV_INSTANCE:-}" = "$1" ] || { echo "devenv: $HOSTNAME belongs
 
 
 class Target:
-    """Enough to ``docker exec`` into a running environment of this installation."""
+    """Enough to ``docker exec`` (or ssh) into a running environment of this installation."""
 
-    __slots__ = ("container", "instance", "workspace")
+    __slots__ = ("container", "control", "instance", "name", "port", "workspace")
 
-    def __init__(self, container: str, workspace: str, instance: str) -> None:
+    def __init__(self, container: str, workspace: str, instance: str, *, name: str = "",
+                 port: int = 0, control: str = "") -> None:
         self.container = container
         self.workspace = workspace
         self.instance = instance
+        self.name = name
+        self.port = port
+        self.control = control  # the environment's ControlMaster socket ("" if unknown)
 
 
 def workspace_of(path: str) -> str:
@@ -66,9 +71,10 @@ def config_stamp(project_dir: str) -> str:
     return ",".join(stamps)
 
 
-def lookup(raw_path: str) -> Target | None:
-    """The running environment of the project at ``raw_path``, if the index lists it and its
-    port answers.
+def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
+    """The running environment of the project at ``raw_path`` (or, when no such directory
+    exists, of the environment named ``raw_path``), if the index lists it and its port
+    answers.
 
     The index is derived from the state database by
     :func:`devenv.envs.registry.refresh_files`: an ``instance<TAB>id`` line, then one
@@ -76,6 +82,10 @@ def lookup(raw_path: str) -> Target | None:
     hold control characters). Reading it costs a file read instead of importing ``sqlite3``.
     An open port is taken as "still running"; :data:`GUARD` catches the rare case where it is
     not ours. A changed config stamp means "look closer" (drift), so it misses too.
+    ``probe=False`` skips the port check (the caller checks liveness its own way).
+
+    The second line, ``control<TAB>dir``, is where the environments' ControlMaster sockets
+    are (``dir/e<port>``).
     """
     try:
         real = os.path.realpath(raw_path)  # fails when the current directory was deleted
@@ -85,15 +95,22 @@ def lookup(raw_path: str) -> Target | None:
         return None
     if not lines[0].startswith(INDEX_HEADER):
         return None
-    prefix = real + "\t"
+    control = ""
+    if len(lines) > 1 and lines[1].startswith(CONTROL_HEADER):
+        control = lines[1][len(CONTROL_HEADER):]
+    # A name is looked up only when no such directory exists (a path never means a name).
+    name = None if os.path.isdir(real) else raw_path.removeprefix(CONTAINER_PREFIX)
     for line in lines[1:]:
-        if line.startswith(prefix):
-            fields = line.split("\t")
-            if (len(fields) == 4 and fields[2].isdigit() and fields[3] == config_stamp(real)
-                    and port_open(int(fields[2]))):
-                return Target(CONTAINER_PREFIX + fields[1], workspace_of(real),
-                              lines[0][len(INDEX_HEADER):])
-            return None
+        fields = line.split("\t")
+        if len(fields) != 4 or (fields[0] != real and fields[1] != name):
+            continue
+        if (fields[2].isdigit() and fields[3] == config_stamp(fields[0])
+                and (not probe or port_open(int(fields[2])))):
+            port = int(fields[2])
+            return Target(CONTAINER_PREFIX + fields[1], workspace_of(fields[0]),
+                          lines[0][len(INDEX_HEADER):], name=fields[1], port=port,
+                          control=f"{control}/e{port}" if control else "")
+        return None
     return None
 
 

@@ -170,7 +170,8 @@ def refresh_files(conn: sqlite3.Connection) -> str:
                                             identity.LABEL_NAME, drift.LABEL_STAMP)
         except DevenvError:
             running = {}  # an empty index is always safe: attach/exec take the full path
-        index = [f"{fast.INDEX_HEADER}{instance}\n"]
+        index = [f"{fast.INDEX_HEADER}{instance}\n",
+                 f"{fast.CONTROL_HEADER}{ssh_config.control_dir()}\n"]
         index += [f"{p.path}\t{p.name}\t{p.port}\t{running[p.name]}\n" for p in projects
                   if p.port is not None and p.name in running]
         atomic_write(Path(paths.index_file()), "".join(index), 0o644)

@@ -65,7 +65,10 @@ def target(raw_path: str, *, port: int | None = None,
         if hit is not None:
             return hit, None
     env = ensure_running(raw_path, port=port, name=name)
-    return Target(env.container, env.project.workspace, env.instance), env
+    from devenv.ssh.config import control_dir, env_control_path
+
+    return Target(env.container, env.project.workspace, env.instance, name=env.name,
+                  port=env.port, control=env_control_path(str(control_dir()), env.port)), env
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,10 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
         conn.close()
     # Hooks run outside the locks: other terminals can attach (and ssh works) meanwhile.
     if env.started:  # never on a mere attach
+        from devenv.ssh import health
+
+        # Failures recorded while it was down no longer apply: no backoff for the new one.
+        health.reset(f"env:{env.name}")
         hooks.run_start_hooks(env.name, env.container, env.project.workspace, cfg)
     return env
 

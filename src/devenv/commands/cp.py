@@ -1,0 +1,86 @@
+"""``devenv cp SRC DEST``: one file between this machine, environments and SSH hosts,
+replaced atomically on the destination (:meth:`devenv.runtime.Runtime.write_file`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+from dataclasses import dataclass
+
+from devenv.commands.execute import CLI_MAX_WAIT
+from devenv.errors import UsageError
+
+
+@dataclass
+class Endpoint:
+    runtime: object  # devenv.runtime.Runtime (imported lazily)
+    path: str
+    shown: str
+
+
+def _endpoint(spec: str) -> Endpoint:
+    from devenv.runtime import LocalRuntime
+
+    if not spec:
+        raise UsageError("empty path", "devenv cp SRC DEST")
+    head, colon, rest = spec.partition(":")
+    if head.startswith("["):  # [v6-address]:path or user@[v6]:path
+        close = spec.find("]:")
+        head, colon, rest = (spec[:close + 1], ":", spec[close + 2:]) if close > 0 else \
+            (spec, "", "")
+    if not colon or "/" in head or spec.startswith(("~", ".")):
+        return Endpoint(LocalRuntime(os.getcwd()), spec, spec)
+    if not rest:
+        raise UsageError(f"{spec!r} names no file", f"write {head}:PATH")
+    env = _environment(head)
+    if env is not None:
+        from devenv.envs import start
+        from devenv.runtime import EnvRuntime
+
+        start.ensure_running(env)
+        return Endpoint(EnvRuntime(env, max_wait=CLI_MAX_WAIT), rest, spec)
+    from devenv.runtime import SSHRuntime, SSHTarget
+
+    return Endpoint(SSHRuntime(SSHTarget.from_cli(head), max_wait=CLI_MAX_WAIT), rest, spec)
+
+
+def _environment(name: str) -> str | None:
+    """The project path of the environment ``name`` (devenv-NAME too), if devenv knows it."""
+    from devenv import state
+    from devenv.envs.identity import CONTAINER_PREFIX
+
+    conn = state.connect()
+    try:
+        known = state.project_by_name(conn, name.removeprefix(CONTAINER_PREFIX))
+    finally:
+        conn.close()
+    return known.path if known is not None else None
+
+
+async def _copy(src: Endpoint, dest: Endpoint) -> str:
+    from devenv.runtime import PathError, Runtime
+
+    s, d = src.runtime, dest.runtime
+    assert isinstance(s, Runtime) and isinstance(d, Runtime)  # noqa: S101 - typing aid
+    try:
+        info = await s.stat(src.path)
+        if info.is_dir:
+            raise UsageError(f"{src.shown} is a directory; devenv cp copies one file",
+                             "copy directories with rsync (ssh devenv-NAME works with it)")
+        target = dest.path
+        try:
+            if (await d.stat(target)).is_dir:
+                target = posixpath.join(target, posixpath.basename(src.path.rstrip("/")))
+        except PathError:
+            pass  # a new file
+        await d.write_file(target, s.read_file(src.path), size=info.size, parents=False)
+        return target
+    finally:
+        await s.close()
+        await d.close()
+
+
+def run(src: str, dest: str) -> int:
+    asyncio.run(_copy(_endpoint(src), _endpoint(dest)))
+    return 0
