@@ -281,3 +281,31 @@ def test_pty_and_login_shell(target: Target, aio: Any) -> None:
         out = aio(rt.exec('printf %s "${DEVENV_LOGIN_PROBE:-no}"', login=shell,
                           env={"HOME": home})).stdout
         assert out == (b"yes" if shell else b"no")
+
+
+def test_interactive_pty_session(target: Target, aio: Any) -> None:
+    rt = target.runtime
+
+    async def session() -> tuple[bytes, int | None]:
+        term = await rt.pty(cwd=target.scratch, cols=100, rows=30, env={"MINE": "x y"})
+        seen = b""
+
+        async def until(needle: bytes) -> None:
+            nonlocal seen
+            while needle not in seen:
+                chunk = await asyncio.wait_for(term.read(), 10)
+                assert chunk, seen
+                seen += chunk
+
+        term.write(b"stty size; pwd; echo \"[$MINE]\"; echo $TERM\n")
+        await until(b"xterm-256color")
+        term.resize(120, 40)
+        term.write(b"stty size; exit 3\n")
+        await until(b"40 120")
+        code = await asyncio.wait_for(term.wait(), 10)
+        await term.close()
+        return seen, code
+
+    seen, code = aio(session())
+    assert b"30 100" in seen and target.scratch.encode() in seen and b"[x y]" in seen
+    assert code == 3

@@ -16,11 +16,13 @@ from typing import Protocol, runtime_checkable
 from devenv.runtime import background as bg
 from devenv.runtime import script
 from devenv.runtime.process import Execution, Sink, Stdin
+from devenv.runtime.pty import PtySession
 from devenv.runtime.types import (
     BackgroundInfo,
     DirEntry,
     ExecResult,
     FileStat,
+    InvalidArgument,
     PathError,
     RuntimeError_,
 )
@@ -75,6 +77,10 @@ class Runtime(Protocol):
     async def terminate(self, bg_id: str) -> int: ...
 
     async def background(self) -> list[BackgroundInfo]: ...
+
+    async def pty(self, command: Command | None = None, *, cwd: str | None = None,
+                  env: Mapping[str, str] | None = None, cols: int = 80, rows: int = 24,
+                  term: str = "xterm-256color") -> PtySession: ...
 
     async def close(self) -> None: ...
 
@@ -283,8 +289,38 @@ class ShellRuntime:
         result = await self._script(bg.listing(self.bg_dir), self.bg_dir)
         return bg.parse_listing(result.stdout, self.bg_dir)
 
+    # -- interactive terminals -------------------------------------------------------------
+
+    async def pty(self, command: Command | None = None, *, cwd: str | None = None,
+                  env: Mapping[str, str] | None = None, cols: int = 80, rows: int = 24,
+                  term: str = "xterm-256color") -> PtySession:
+        """An interactive terminal running ``command`` (default: the user's login shell)
+        in ``cwd`` (default: the root); see :class:`devenv.runtime.pty.PtySession`."""
+        if cols <= 0 or rows <= 0:
+            raise InvalidArgument(f"invalid terminal size {cols}x{rows}")
+        variables = {"TERM": term, **script.check_env(env)}
+        if cwd is None:
+            cwd = self.root
+        elif self.root and not cwd.startswith(("/", "~")):
+            import posixpath
+
+            cwd = posixpath.join(self.root, cwd)
+        return await self._pty(command, cwd=cwd, env=variables, cols=cols, rows=rows)
+
+    async def _pty(self, command: Command | None, *, cwd: str | None, env: dict[str, str],
+                   cols: int, rows: int) -> PtySession:
+        raise NotImplementedError  # pragma: no cover - every runtime overrides it
+
     async def close(self) -> None:
         return None
+
+
+def pty_script(command: Command | None, cwd: str | None, env: Mapping[str, str]) -> str:
+    """Shell code that enters ``cwd`` and runs ``command`` or a login shell."""
+    words = (script.command_words(command, login=False) if command is not None
+             else 'exec "${SHELL:-/bin/sh}" -l')
+    cd = (f"cd -- {script.quote_path(cwd)} || exit 125; " if cwd is not None else "")
+    return f"{cd}{script.exports(env)}{words}"
 
 
 def _path_error(label: str, path: str, result: ExecResult) -> PathError:

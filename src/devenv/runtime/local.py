@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from devenv.runtime import process, script
-from devenv.runtime.base import Command, Data, ShellRuntime, kind_of
+from devenv.runtime.base import Command, Data, ShellRuntime, kind_of, pty_script
 from devenv.runtime.process import Execution
+from devenv.runtime.pty import PtySession, open_session
 from devenv.runtime.types import DirEntry, FileStat, InvalidArgument, PathError, RuntimeError_
 
 CHUNK = 1 << 20
@@ -81,6 +82,16 @@ class LocalRuntime(ShellRuntime):
                             transport=self.label)
         execution = await process.start(plan, deadline=deadline, pipe_stdin=pipe_stdin)
         return execution, _nothing
+
+    async def _pty(self, command: Command | None, *, cwd: str | None, env: dict[str, str],
+                   cols: int, rows: int) -> PtySession:
+        await self._ready()
+        where = self._path(cwd) if cwd is not None else self.root
+        if not os.path.isdir(where):
+            raise PathError(f"{cwd}: no such directory (on {self.label})")
+        argv = ["sh", "-c", pty_script(command, None, {})]
+        return await open_session(argv, env={**os.environ, **env}, cwd=where, cols=cols,
+                                  rows=rows, on_close=_nothing)
 
     # -- files, natively ----------------------------------------------------------------
 

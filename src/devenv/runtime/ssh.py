@@ -11,9 +11,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from devenv.runtime import process, script
-from devenv.runtime.base import Command, ShellRuntime
+from devenv.runtime import process, script, wire
+from devenv.runtime.base import Command, ShellRuntime, pty_script
 from devenv.runtime.process import Execution
+from devenv.runtime.pty import PtySession, open_session
 from devenv.runtime.types import InvalidArgument, TransportError
 from devenv.ssh import pool as pool_mod
 from devenv.ssh.pool import Endpoint, Pool
@@ -128,6 +129,20 @@ class _SSHBase(ShellRuntime):
             lease.release()
             raise
         return execution, lease.release
+
+    async def _pty(self, command: Command | None, *, cwd: str | None, env: dict[str, str],
+                   cols: int, rows: int) -> PtySession:
+        lease = await self.pool.acquire(self.endpoint, max_wait=self.max_wait)
+        term = env.pop("TERM")  # ssh sends its own TERM to the remote PTY
+        remote = "exec /bin/sh -c " + wire.quote(pty_script(command, cwd, env))
+        argv = self.endpoint.argv(lease.control_path, "-tt", "-o", "ControlMaster=no",
+                                  command=remote)
+        try:
+            return await open_session(argv, env={**os.environ, "TERM": term}, cwd=None,
+                                      cols=cols, rows=rows, on_close=lease.release)
+        except BaseException:
+            lease.release()
+            raise
 
     async def _kill_group(self, pgid: int) -> None:
         """Kill a remote process group over another channel (TERM, 1 s, KILL)."""
