@@ -9,9 +9,11 @@ from devenv import __version__
 
 EPILOG = """\
 exit codes: 0 ok, 1 failed, 2 usage, 3 internal error, 4 conflict (name or port),
-5 not found, 6 Docker unavailable, 7 bad config, 125 exec/attach failed before the command ran,
-130 interrupted; exec and the shell pass the command's own exit code through.
+5 not found, 6 Docker unavailable, 7 bad config, 124 exec --timeout expired, 125 exec/attach
+failed before the command ran, 130 interrupted, 255 exec's connection died while the command
+ran; exec and the shell pass the command's own exit code through.
 environment: DEVENV_HOME (all of devenv's files), DEVENV_SSH_PORT, DEVENV_PORT_RANGE=LOW-HIGH,
+DEVENV_SSH_CONFIG (an ssh config for --host and HOST: instead of ~/.ssh/config),
 DEVENV_DEBUG=1 (log every command devenv runs)."""
 
 
