@@ -70,7 +70,7 @@ def test_exec_interrupted_kills_the_remote_group(env: tuple[Devenv, Path, dict[s
                               "echo $$ > .pid; sleep 300 & sleep 300"],
                              env=dv.env, start_new_session=True, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
-    wait_for(lambda: (project / ".pid").exists())
+    wait_for((project / ".pid").exists)
     time.sleep(0.3)
     os.killpg(child.pid, signal.SIGINT)
     assert child.wait(timeout=20) == 130
@@ -88,10 +88,10 @@ def test_exec_connection_lost_mid_command(env: tuple[Devenv, Path, dict[str, Any
     child = subprocess.Popen([*DEVENV, "exec", str(project), "--", "sh", "-c",
                               "touch .started; sleep 60"], env=dv.env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: (project / ".started").exists())
+    wait_for((project / ".started").exists)
     subprocess.run(["ssh", "-F", str(dv.ssh_config), "-O", "exit", f"devenv-{info['name']}"],
                    capture_output=True, check=False)
-    out, err = child.communicate(timeout=30)
+    _, err = child.communicate(timeout=30)
     assert child.returncode == 255
     assert "connection to" in err and "was lost while the command ran" in err
 
@@ -100,7 +100,7 @@ def host_env(dv: Devenv, server: Sshd) -> dict[str, str]:
     return {"DEVENV_SSH_CONFIG": str(server.config)}
 
 
-def test_exec_host(dv: Devenv, sshd: Sshd) -> None:  # noqa: F811
+def test_exec_host(dv: Devenv, sshd: Sshd) -> None:
     env = host_env(dv, sshd)
     proc = dv.run("exec", "--host", sshd.alias, "--", "sh", "-c", "echo $USER; exit 255",
                   env=env)
@@ -126,7 +126,7 @@ def test_exec_host(dv: Devenv, sshd: Sshd) -> None:  # noqa: F811
 
 
 def test_cp_between_local_env_and_host(env: tuple[Devenv, Path, dict[str, Any]],
-                                       sshd: Sshd, tmp_path: Path) -> None:  # noqa: F811
+                                       sshd: Sshd, tmp_path: Path) -> None:
     dv, project, info = env
     extra = host_env(dv, sshd)
     data = os.urandom(3 << 20) + b"\x00end"

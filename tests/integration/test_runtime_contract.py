@@ -184,7 +184,7 @@ def test_stat_list_remove_ensure_resolve(target: Target, aio: Any) -> None:
     with pytest.raises(PathError, match="no such file"):
         aio(rt.remove(d + "/missing"))
     aio(rt.remove(d + "/missing", missing_ok=True))
-    with pytest.raises(PathError, match="no such file|No such file"):
+    with pytest.raises(PathError, match=r"(?i)no such file"):
         aio(rt.read_bytes(d + "/missing"))
     with pytest.raises(PathError, match="is a directory"):
         aio(rt.read_bytes(d))

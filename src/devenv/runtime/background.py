@@ -104,9 +104,12 @@ def parse_listing(data: bytes, bg_dir: str) -> list[BackgroundInfo]:
         if len(fields) != 6 or not fields[1].isdigit():
             continue
         bg_id, pid, started, code, alive, command = fields
-        exit_code = int(code) if code.strip().lstrip("-").isdigit() else None
-        info = BackgroundInfo(bg_id, int(pid), f"{bg_dir.rstrip('/')}/{bg_id}", command,
-                              float(started) if started.isdigit() else 0.0, exit_code,
-                              alive=alive == "1")
+        try:  # damaged files (a disk that filled up) must not break the listing
+            exit_code = int(code) if code.strip() else None
+            info = BackgroundInfo(bg_id, int(pid), f"{bg_dir.rstrip('/')}/{bg_id}", command,
+                                  float(started) if started.strip() else 0.0, exit_code,
+                                  alive=alive == "1")
+        except ValueError:
+            continue
         out.append(info)
     return sorted(out, key=lambda i: i.id)

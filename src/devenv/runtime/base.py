@@ -339,9 +339,9 @@ def parse_stat(text: str, *, bsd: bool, path: str) -> FileStat:
     try:
         size, mtime, raw = text.split()
         mode = int(raw, 8 if bsd else 16)
+        return FileStat(int(size), float(mtime), stat_mod.S_IMODE(mode), kind_of(mode))
     except ValueError:
         raise PathError(f"{path}: unexpected stat output {text!r}") from None
-    return FileStat(int(size), float(mtime), stat_mod.S_IMODE(mode), kind_of(mode))
 
 
 def kind_of(mode: int) -> str:

@@ -84,6 +84,8 @@ def command_words(command: str | Sequence[str], *, login: bool, bash: bool = Tru
     if isinstance(command, str):
         if not command.strip():
             raise InvalidArgument("empty command")
+        if "\x00" in command:
+            raise InvalidArgument("the command holds a NUL byte")
         code = command
     else:
         argv = list(command)
@@ -199,7 +201,9 @@ def write_file(path: str, size: int | None, tools: Tools, *, parents: bool) -> s
     """Atomic write of stdin to ``path``: a temp file in the same directory named after this
     shell's pid, fsync, the old file's mode (new files: 0666 & ~umask), then ``mv``. Writes
     go through symlinks. With ``size``, a short stdin (the writer died) renames nothing.
-    Temp files of writers that died (their pid is gone) are removed first."""
+    Temp files of writers that died (their pid is gone) are removed first; ``ps -p`` asks
+    again when ``kill -0`` says no, since it also says no (EPERM) for another user's live
+    writer (a target without ``ps -p`` treats those as dead)."""
     p = quote_path(path)
     nonce = secrets.token_hex(4)
     sink = ('dd of="$tmp" bs=65536 conv=fsync 2>/dev/null' if tools.dd_fsync
@@ -221,7 +225,7 @@ def write_file(path: str, size: int | None, tools: Tools, *, parents: bool) -> s
         'for f in "$d/.$b".devenv-tmp-*; do [ -e "$f" ] || continue; '
         'w=${f##*.devenv-tmp-}; w=${w%%-*}; '
         'case $w in *[!0-9]*|"") continue ;; esac; '
-        'kill -0 "$w" 2>/dev/null || rm -f -- "$f"; done; '
+        'kill -0 "$w" 2>/dev/null || ps -p "$w" >/dev/null 2>&1 || rm -f -- "$f"; done; '
         f'tmp="$d/.$b.devenv-tmp-$$-{nonce}"; m=; {keep_mode}'
         'u=$(umask); umask 077; '
         f'{sink} || {{ rm -f -- "$tmp"; exit 1; }}; umask "$u"; '
