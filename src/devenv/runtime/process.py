@@ -28,6 +28,11 @@ Stdin = bytes | AsyncIterable[bytes] | None
 DRAIN_GRACE = 0.5
 # A killed command gets TERM, then KILL after this many seconds.
 KILL_GRACE = 1.0
+# The remote kill of a timed-out or cancelled command (TERM, 1 s, KILL over another channel)
+# gets this long; then the local ssh is ended anyway. On a hung connection it cannot get
+# through, and the call must still end soon after the caller's timeout, not when ServerAlive
+# gives up; the remote backstop (``timeout -s KILL``) covers the command there.
+KILL_REMOTE_TIMEOUT = 3.0
 CHUNK = 1 << 18
 
 
@@ -183,7 +188,7 @@ class Execution:
     async def _kill(self) -> None:
         if self.plan.kill_remote is not None and self.pgid is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.plan.kill_remote(self.pgid), 10)
+                await asyncio.wait_for(self.plan.kill_remote(self.pgid), KILL_REMOTE_TIMEOUT)
         elif self.plan.kill_remote is None:
             await _kill_local_group(self.proc, self.proc.pid)
         await _terminate(self.proc)
@@ -215,7 +220,7 @@ class Execution:
                                                  tail=True)),
             ]
         feeder = asyncio.ensure_future(self._feed(stdin))
-        exited = asyncio.ensure_future(self.proc.wait())
+        exited = asyncio.ensure_future(wait_exit(self.proc))
         ended = asyncio.ensure_future(self._ended.wait())
         try:
             await self._until_done(exited, ended)
@@ -316,6 +321,23 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+async def wait_exit(proc: asyncio.subprocess.Process) -> int:
+    """``proc``'s exit status, as soon as it exited.
+
+    ``Process.wait()`` (Python 3.11) returns only once the process's pipes are closed too.
+    An ssh mux client hands its stdin/stdout/stderr to the master, which keeps them open
+    until it is done with the session -- on a hung connection, until ServerAlive gives up
+    (10-15 s) -- so a client killed at the caller's timeout would hold the call that long.
+    The exit status is set as soon as the child is reaped: poll it alongside ``wait()``."""
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        while proc.returncode is None:
+            await asyncio.wait([waiter], timeout=0.05)
+        return proc.returncode
+    finally:
+        waiter.cancel()
+
+
 async def _kill_local_group(proc: asyncio.subprocess.Process, pgid: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -323,7 +345,7 @@ async def _kill_local_group(proc: asyncio.subprocess.Process, pgid: int) -> None
         if sig == signal.SIGKILL:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE)
+            await asyncio.wait_for(wait_exit(proc), KILL_GRACE)
         except TimeoutError:
             continue
         # The leader is gone; children in its group may not be.
@@ -338,11 +360,11 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.terminate()
     try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE)
+        await asyncio.wait_for(wait_exit(proc), KILL_GRACE)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        await proc.wait()
+        await wait_exit(proc)
 
 
 def _controlling_tty() -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.paths import ensure_private_dir, locks_dir
+from devenv.runtime.process import wait_exit
 from devenv.runtime.types import TransportError
 from devenv.ssh import health
 
@@ -121,9 +122,11 @@ class Pool:
         """A channel on a working master of ``ep``, or :class:`TransportError` once
         ``max_wait`` (or the caller's monotonic ``deadline``) is spent."""
         t = self._target(ep)
-        give_up = time.monotonic() + max_wait
+        began = time.monotonic()
+        give_up = began + max_wait
         if deadline is not None:
             give_up = min(give_up, deadline)
+        probed = False
         while True:
             now_wall = time.time()
             h = health.get(ep.key)
@@ -151,11 +154,27 @@ class Pool:
                 master.channels += 1
                 return Lease(self, ep, master)
             budget = give_up - time.monotonic()
+            if budget <= 0 and not probed:
+                # max_wait bounds waiting (backoff, busy masters), it does not forbid trying:
+                # with max_wait=0 ("fail fast") a process without a master it already probed
+                # could otherwise never connect, even to a healthy target. One attempt, then;
+                # the caller's deadline still bounds it.
+                budget = self.probe_timeout if deadline is None else \
+                    deadline - time.monotonic()
             if budget <= 0:
+                if h.failures:  # say why: the backoff and the last error
+                    raise self._backoff_error(ep, h, h.backoff_left(time.time()))
                 raise TransportError(f"{ep.label}: no healthy connection within "
-                                     f"{max_wait:g}s", "check the host (ssh -v)")
-            await self._probe_once(ep, t, master, min(self.probe_timeout, budget))
-            if master.ready_at and time.monotonic() - master.ready_at < 1.0:
+                                     f"{max(give_up - began, 0):g}s", "check the host (ssh -v)")
+            probed = True
+            if not await self._probe_once(ep, t, master, budget):
+                raise TransportError(f"{ep.label}: no healthy connection within "
+                                     f"{max(give_up - began, budget):.3g}s (still probing)",
+                                     "check the host (ssh -v)")
+            # Callers that shared the probe re-check the channel limit: the master may have
+            # filled up while they waited (sshd refuses sessions past MaxSessions).
+            if master.ready_at and time.monotonic() - master.ready_at < 1.0 \
+                    and master.channels < ep.max_channels:
                 master.channels += 1
                 return Lease(self, ep, master)
 
@@ -191,15 +210,24 @@ class Pool:
     # -- probing ----------------------------------------------------------------------------
 
     async def _probe_once(self, ep: Endpoint, t: _Target, master: _Master,
-                          timeout: float) -> None:
-        """Singleflight: concurrent callers for one master share one probe."""
+                          wait: float) -> bool:
+        """Singleflight: concurrent callers for one master share one probe. The probe always
+        gets its full bound (a caller in a hurry must not declare a slow host dead for every
+        process); a caller waits for it at most ``wait`` seconds (``False``: it gave up)."""
         running = t.probes.get(master.path)
         if running is None:
-            running = asyncio.ensure_future(self._probe(ep, master, timeout))
+            running = asyncio.ensure_future(self._probe(ep, master, self.probe_timeout))
             t.probes[master.path] = running
             running.add_done_callback(lambda _: t.probes.pop(master.path, None))
-        with contextlib.suppress(TransportError):
-            await asyncio.wait_for(asyncio.shield(running), timeout + 5)
+        # A probe that overran its bound (a hung lock holder, a stuck ssh) is no answer:
+        # the caller's loop decides what next; a TimeoutError must not escape acquire().
+        try:
+            await asyncio.wait_for(asyncio.shield(running), min(wait, self.probe_timeout + 5))
+        except TimeoutError:
+            return False
+        except TransportError:
+            pass
+        return True
 
     async def _probe(self, ep: Endpoint, master: _Master, timeout: float) -> None:
         async with _file_lock(f"ssh-{_hash(ep.key)}", timeout + 5):
@@ -290,7 +318,8 @@ async def _run(argv: list[str], timeout: float) -> tuple[int | None, str]:
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        await proc.wait()
+        # Not proc.wait(): through a hung master the pipes stay open after the kill.
+        await wait_exit(proc)
         return None, ""
     except asyncio.CancelledError:
         with contextlib.suppress(ProcessLookupError):
