@@ -154,7 +154,9 @@ def environment(default_image: str, tmp_path_factory: pytest.TempPathFactory
 
     base = tmp_path_factory.mktemp("envrt")
     runner = Devenv(base / "home")
-    project = base / "parent" / "rtproj"
+    # A parent of its own: xdist workers each start this module's environment, and the
+    # environment (and container) name comes from <parent>-<basename>.
+    project = base / f"p{uuid.uuid4().hex[:8]}" / "rtproj"
     project.mkdir(parents=True)
     project.chmod(0o777)
     runner.up(project)

@@ -25,12 +25,15 @@ from devenv.runtime.types import (
     InvalidArgument,
     PathError,
     RuntimeError_,
+    TransportError,
 )
 
 Command = str | Sequence[str]
 Data = bytes | AsyncIterable[bytes]
 FILE_TIMEOUT = 300.0
 QUICK_TIMEOUT = 30.0
+# A session that failed before starting within this many seconds is tried once more.
+RETRY_WITHIN = 2.0
 # Streamed data held in memory before it spills to a temp file (write_file of a stream).
 SPOOL_MEMORY = 8 << 20
 
@@ -137,10 +140,31 @@ class ShellRuntime:
             import posixpath
 
             cwd = posixpath.join(self.root, cwd)
-        execution, done = await self._launch(
-            command, cwd=cwd, env=env, timeout=timeout,
-            login=login, pty=pty, deadline=deadline, pipe_stdin=stdin is not None,
-            probe=probe)
+        for attempt in (1, 2):
+            tried = time.monotonic()
+            try:
+                execution, done = await self._launch(
+                    command, cwd=cwd, env=env, timeout=timeout, login=login, pty=pty,
+                    deadline=deadline, pipe_stdin=stdin is not None, probe=probe)
+                result = await self._wait(execution, done, stdin, on_stdout=on_stdout,
+                                          on_stderr=on_stderr, cancel=cancel)
+            except TransportError as e:
+                # Refused at once, surely before it started (a stale master socket, a full
+                # master): once more, after the pool probed the master -- unless a stream
+                # was read part way already, or the failure took long (a dead host: the
+                # caller's bounds were spent once already).
+                quick = time.monotonic() - tried < RETRY_WITHIN
+                if attempt == 2 or not e.retry_safe or not quick or \
+                        not isinstance(stdin, bytes | None):
+                    raise
+                continue
+            result.duration = time.monotonic() - began
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait(self, execution: Execution, done: Callable[[], None], stdin: Stdin, *,
+                    on_stdout: Sink | None, on_stderr: Sink | None,
+                    cancel: asyncio.Event | None) -> ExecResult:
         watcher = None
         if cancel is not None:
             async def watch() -> None:
@@ -153,15 +177,14 @@ class ShellRuntime:
             if watcher is not None:
                 watcher.cancel()
             done()
-        result.duration = time.monotonic() - began
         return result
 
     async def _script(self, code: str, path: str, *, stdin: Stdin = None,
                       timeout: float = QUICK_TIMEOUT, on_stdout: Sink | None = None
                       ) -> ExecResult:
         """Run one of devenv's own scripts; map its exit codes to :class:`PathError`."""
-        result = await self._exec(code, cwd=None, env={}, timeout=timeout, stdin=stdin,
-                                  on_stdout=on_stdout)
+        result = await self._exec(script.Script(code), cwd=None, env={}, timeout=timeout,
+                                  stdin=stdin, on_stdout=on_stdout)
         if result.timed_out:
             raise RuntimeError_(f"{self.label}: {path}: no answer within {timeout:g}s")
         if result.exit_code != 0:

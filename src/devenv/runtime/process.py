@@ -51,7 +51,7 @@ class Plan:
     pty: bool = False
     kill_remote: Callable[[int], Awaitable[None]] | None = None
     transport: str = "local"
-    on_transport_failure: Callable[[str], None] | None = None
+    on_transport_failure: Callable[[str, bool], None] | None = None  # (message, started)
     on_transport_success: Callable[[], None] | None = None
     cwd_shown: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -105,6 +105,12 @@ class Execution:
             if parse and self._parser is not None:
                 chunk, events = self._parser.feed(chunk)
                 self._events(events)
+                if self.pgid is None and not self.bad_cwd and self.ended_rc is None:
+                    # Before the start marker only ssh (or the login shell's profile)
+                    # speaks: that goes into error messages, not the command's stderr.
+                    self.stderr_tail += chunk
+                    del self.stderr_tail[:-4096]
+                    continue
             if tail:
                 self.stderr_tail += chunk
                 del self.stderr_tail[:-4096]
@@ -290,15 +296,15 @@ class Execution:
         if self.pgid is None:
             if rc == 255 or rc is None or rc < 0:
                 if self.plan.on_transport_failure:
-                    self.plan.on_transport_failure(message)
+                    self.plan.on_transport_failure(message, False)
                 raise TransportError(f"could not run the command on {self.plan.transport}: "
                                      f"{message}", "check the host is up and reachable "
-                                     "(ssh -v); devenv retries with backoff")
+                                     "(ssh -v); devenv retries with backoff", retry_safe=True)
             raise RuntimeError_(f"{self.plan.transport}: the target's shell did not run the "
                                 f"command (exit {rc}): {message}",
                                 "the login shell must run POSIX sh commands")
         if self.plan.on_transport_failure:
-            self.plan.on_transport_failure(message)
+            self.plan.on_transport_failure(message, True)
         raise TransportError(
             f"the connection to {self.plan.transport} was lost while the command ran "
             f"(remote process group {self.pgid}): {message}",

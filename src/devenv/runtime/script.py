@@ -77,10 +77,19 @@ def effective_env(env: Mapping[str, str] | None, *, pty: bool) -> dict[str, str]
     return {**base, **user}
 
 
+class Script(str):
+    """devenv's own shell code (the file and background scripts here): run in a subshell of
+    the wrapper, saving the ``sh -c`` a caller's command string needs."""
+
+    __slots__ = ()
+
+
 def command_words(command: str | Sequence[str], *, login: bool, bash: bool = True) -> str:
     """Shell words that run ``command``: a string is shell code (``sh -c``), a sequence
     is an argv (quoted word for word). ``login`` runs it in a login shell so profile-set
     tools (nvm, pyenv) resolve."""
+    if isinstance(command, Script):
+        return f"( {command}\n)"
     if isinstance(command, str):
         if not command.strip():
             raise InvalidArgument("empty command")
@@ -157,6 +166,7 @@ class Tools:
     dd_fsync: bool = False
     find_printf: bool = False
     system: str = ""
+    umask: int = 0o022  # the session's
 
 
 PROBE = (
@@ -169,7 +179,8 @@ PROBE = (
     "find / -maxdepth 0 -printf '' >/dev/null 2>&1 && echo find_printf=1; "
     't=$(mktemp 2>/dev/null) && { echo x | dd of="$t" conv=fsync >/dev/null 2>&1 '
     "&& echo dd_fsync=1; rm -f \"$t\"; }; "
-    'printf "system=%s\\n" "$(uname -s 2>/dev/null)"'
+    'printf "system=%s\\n" "$(uname -s 2>/dev/null)"; '
+    'printf "umask=%s\\n" "$(umask)"'
 )
 
 
@@ -178,7 +189,15 @@ def parse_probe(text: str) -> Tools:
     return Tools(home=values.get("home", ""), timeout="timeout" in values,
                  setsid="setsid" in values, bash="bash" in values,
                  stat=values.get("stat", "none"), dd_fsync="dd_fsync" in values,
-                 find_printf="find_printf" in values, system=values.get("system", ""))
+                 find_printf="find_printf" in values, system=values.get("system", ""),
+                 umask=_octal(values.get("umask", ""), 0o022))
+
+
+def _octal(text: str, default: int) -> int:
+    try:
+        return int(text, 8) & 0o777
+    except ValueError:
+        return default
 
 
 # --- file operations ----------------------------------------------------------------------
@@ -203,34 +222,40 @@ def write_file(path: str, size: int | None, tools: Tools, *, parents: bool) -> s
     go through symlinks. With ``size``, a short stdin (the writer died) renames nothing.
     Temp files of writers that died (their pid is gone) are removed first; ``ps -p`` asks
     again when ``kill -0`` says no, since it also says no (EPERM) for another user's live
-    writer (a target without ``ps -p`` treats those as dead)."""
+    writer (a target without ``ps -p`` treats those as dead).
+
+    Every process counts on small files (a fork and exec costs ~1 ms on the target), so
+    paths are split with parameter expansion and the session's umask comes from the probe:
+    besides ``dd``/``cat`` and ``mv``, only ``stat`` (existing files), ``wc`` (the size
+    check) and ``chmod`` run."""
     p = quote_path(path)
     nonce = secrets.token_hex(4)
     sink = ('dd of="$tmp" bs=65536 conv=fsync 2>/dev/null' if tools.dd_fsync
             else 'cat > "$tmp"')
     mode = {"gnu": 'stat -c %a -- "$p"', "bsd": 'stat -f %Lp -- "$p"'}.get(tools.stat, "")
-    mkdir = 'mkdir -p -- "$d" || exit 1; ' if parents else ""
+    mkdir = '[ -d "$d" ] || mkdir -p -- "$d" || exit 1; ' if parents else ""
     check = (f's=$(wc -c < "$tmp") && [ "$s" -eq {size} ] || '
              f'{{ rm -f -- "$tmp"; exit {SHORT_WRITE}; }}; ') if size is not None else ""
     sync = "" if tools.dd_fsync else "sync; "
     keep_mode = (f'if [ -e "$p" ]; then m=$({mode} 2>/dev/null); fi; ' if mode else "")
+    new_mode = format(0o666 & ~tools.umask, "o")
     return (
         f"p={p}; n=0; "
         'while [ -L "$p" ] && [ $n -lt 40 ]; do l=$(readlink -- "$p") || break; '
-        'case $l in /*) p=$l ;; *) p=$(dirname -- "$p")/$l ;; esac; n=$((n+1)); done; '
+        'case $l in /*) p=$l ;; *) case $p in */*) p=${p%/*}/$l ;; *) p=$l ;; esac ;; esac; '
+        'n=$((n+1)); done; '
         f'if [ -d "$p" ]; then exit {IS_DIR}; fi; '
-        'd=$(dirname -- "$p"); b=$(basename -- "$p"); '
+        'case $p in */*) d=${p%/*}; b=${p##*/} ;; *) d=.; b=$p ;; esac; [ -n "$d" ] || d=/; '
         f"{mkdir}"
         f'[ -d "$d" ] || exit {NO_PARENT}; '
         'for f in "$d/.$b".devenv-tmp-*; do [ -e "$f" ] || continue; '
         'w=${f##*.devenv-tmp-}; w=${w%%-*}; '
         'case $w in *[!0-9]*|"") continue ;; esac; '
         'kill -0 "$w" 2>/dev/null || ps -p "$w" >/dev/null 2>&1 || rm -f -- "$f"; done; '
-        f'tmp="$d/.$b.devenv-tmp-$$-{nonce}"; m=; {keep_mode}'
-        'u=$(umask); umask 077; '
-        f'{sink} || {{ rm -f -- "$tmp"; exit 1; }}; umask "$u"; '
+        f'tmp="$d/.$b.devenv-tmp-$$-{nonce}"; m={new_mode}; {keep_mode}'
+        'umask 077; '
+        f'{sink} || {{ rm -f -- "$tmp"; exit 1; }}; '
         f"{check}{sync}"
-        'if [ -z "$m" ]; then m=$(printf %o $((0666 & ~0$u))); fi; '
         'chmod "$m" "$tmp" && mv -f -- "$tmp" "$p" || { rm -f -- "$tmp"; exit 1; }'
     )
 

@@ -20,6 +20,11 @@ from devenv.ssh import pool as pool_mod
 from devenv.ssh.pool import Endpoint, Pool
 
 CONNECT_TIMEOUT = 15
+# Sessions on a pool master: never a master themselves, and never a silent direct
+# connection (OpenSSH falls back to one when the master is gone or refuses the session, past
+# the pool's health, backoff and sshd's MaxStartups): such a session fails at once instead,
+# with no start marker, and is retried after the pool has probed the master.
+SESSION_OPTIONS = ("-o", "ControlMaster=no", "-o", "ProxyCommand=false")
 _HOST = re.compile(r"[A-Za-z0-9_.:%\[\]-]+\Z")
 _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*\Z")
 
@@ -102,8 +107,8 @@ class _SSHBase(ShellRuntime):
     async def tools(self) -> script.Tools:
         """What the host offers (probed once per runtime: GNU/BSD/busybox tools)."""
         if self._tools is None:
-            result = await self._exec(script.PROBE, cwd=None, env={}, timeout=30,
-                                      probe=True)
+            result = await self._exec(script.Script(script.PROBE), cwd=None, env={},
+                                      timeout=30, probe=True)
             self._tools = script.parse_probe(result.stdout.decode("utf-8", "replace"))
         return self._tools
 
@@ -116,12 +121,18 @@ class _SSHBase(ShellRuntime):
         lease = await self.pool.acquire(self.endpoint, max_wait=self.max_wait,
                                         deadline=deadline)
         ep = self.endpoint
-        argv = ep.argv(lease.control_path, "-tt" if pty else "-T", "-o", "ControlMaster=no",
+
+        def failed(error: str, started: bool) -> None:
+            if started:  # the connection died under a running command
+                self.pool.note_failure(ep, error)
+            else:  # the master would not take the session: the next acquire probes it
+                lease.master.ready_at = 0.0
+
+        argv = ep.argv(lease.control_path, *SESSION_OPTIONS, "-tt" if pty else "-T",
                        command=wrapped.command)
         plan = process.Plan(
             argv, nonce=wrapped.nonce, pty=pty, kill_remote=self._kill_group,
-            transport=ep.label, cwd_shown=cwd,
-            on_transport_failure=lambda error: self.pool.note_failure(ep, error),
+            transport=ep.label, cwd_shown=cwd, on_transport_failure=failed,
             on_transport_success=lambda: self.pool.note_success(ep))
         try:
             execution = await process.start(plan, deadline=deadline, pipe_stdin=pipe_stdin)
@@ -135,7 +146,7 @@ class _SSHBase(ShellRuntime):
         lease = await self.pool.acquire(self.endpoint, max_wait=self.max_wait)
         term = env.pop("TERM")  # ssh sends its own TERM to the remote PTY
         remote = "exec /bin/sh -c " + wire.quote(pty_script(command, cwd, env))
-        argv = self.endpoint.argv(lease.control_path, "-tt", "-o", "ControlMaster=no",
+        argv = self.endpoint.argv(lease.control_path, *SESSION_OPTIONS, "-tt",
                                   command=remote)
         try:
             return await open_session(argv, env={**os.environ, "TERM": term}, cwd=None,
@@ -148,7 +159,7 @@ class _SSHBase(ShellRuntime):
         """Kill a remote process group over another channel (TERM, 1 s, KILL)."""
         lease = await self.pool.acquire(self.endpoint, max_wait=5)
         try:
-            argv = self.endpoint.argv(lease.control_path, "-T", "-o", "ControlMaster=no",
+            argv = self.endpoint.argv(lease.control_path, *SESSION_OPTIONS, "-T",
                                       command=script.kill_group(pgid))
             await pool_mod._run(argv, 10)
         finally:
@@ -227,7 +238,7 @@ class EnvRuntime(_SSHBase):
         self.bg_dir = "~/.cache/devenv/bg"
         self.max_wait = max_wait
         alias = fast.CONTAINER_PREFIX + name
-        # sshd in the image allows 32 sessions per connection.
+        # sshd in the image allows 64 sessions per connection (headroom: slots free late).
         self.endpoint = Endpoint(f"env:{name}", self.label, alias,
                                  ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
                                   "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),

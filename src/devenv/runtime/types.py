@@ -82,11 +82,14 @@ class RuntimeError_(DevenvError):
 
 class TransportError(RuntimeError_):
     """The target could not be reached, or the connection died: the command's outcome is
-    unknown (``started``: whether it was known to have started)."""
+    unknown (``started``: whether it was known to have started). ``retry_safe``: it surely
+    did not start, so running it again cannot run it twice."""
 
-    def __init__(self, message: str, hint: str | None = None, *, started: bool = False) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, started: bool = False,
+                 retry_safe: bool = False) -> None:
         super().__init__(message, hint)
         self.started = started
+        self.retry_safe = retry_safe
 
 
 class PathError(RuntimeError_):
