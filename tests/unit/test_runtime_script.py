@@ -550,3 +550,45 @@ def test_list_dir_script_and_parser_together(tmp_path: Path, find_printf: bool) 
     # Missing directory and a file where a directory is expected.
     assert sh(script.list_dir(str(tmp_path / "nope"), Tools())).returncode == script.NOT_FOUND
     assert sh(script.list_dir(str(d / "plain"), Tools())).returncode == script.NOT_DIR
+
+
+# --- write_file on every userland variant the probe can report ------------------------------
+
+WRITE_VARIANTS = [
+    pytest.param(script.Tools(stat="gnu", perl=True, system="Linux", machine=os.uname().machine),
+                 id="perl"),
+    pytest.param(script.Tools(stat="gnu", dd_fsync=True, chmod_ref=True), id="gnu"),
+    pytest.param(script.Tools(stat="gnu", dd_fsync=False, chmod_ref=False), id="no-dd-no-ref"),
+    pytest.param(script.Tools(stat="gnu", dd_fsync=True, chmod_ref=False), id="stat-chmod"),
+    pytest.param(script.Tools(stat="none", dd_fsync=False, chmod_ref=False), id="bare"),
+]
+
+
+def run_write(tmp_path: Path, target: str, data: bytes, tools: script.Tools, *,
+              size: int | None = None, parents: bool = True) -> int:
+    code = script.write_file(target, len(data) if size is None else size, tools,
+                             parents=parents)
+    return subprocess.run(["sh", "-c", code], input=data, cwd=tmp_path, check=False,
+                          capture_output=True, timeout=30).returncode
+
+
+@pytest.mark.parametrize("tools", WRITE_VARIANTS)
+def test_write_script_variants(tmp_path: Path, tools: script.Tools) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"old")
+    target.chmod(0o751)
+    assert run_write(tmp_path, str(target), b"new content", tools) == 0
+    assert target.read_bytes() == b"new content"
+    if tools.chmod_ref or tools.stat != "none":
+        assert target.stat().st_mode & 0o777 == 0o751  # the old mode stays
+    assert run_write(tmp_path, str(target), b"short", tools, size=99) == script.SHORT_WRITE
+    assert target.read_bytes() == b"new content"
+    fresh = tmp_path / "sub" / "new"
+    assert run_write(tmp_path, "sub/new", b"n", tools) == 0  # relative, parents made
+    assert fresh.read_bytes() == b"n"
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~tools.umask
+    assert run_write(tmp_path, "none/x", b"n", tools, parents=False) == script.NO_PARENT
+    (tmp_path / "link").symlink_to("f")
+    assert run_write(tmp_path, "link", b"via link", tools) == 0
+    assert target.read_bytes() == b"via link" and (tmp_path / "link").is_symlink()
+    assert [p.name for p in tmp_path.rglob("*devenv-tmp*")] == []

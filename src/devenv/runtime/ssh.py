@@ -93,6 +93,7 @@ def _port(text: str, spec: str) -> int:
 class _SSHBase(ShellRuntime):
     endpoint: Endpoint
     max_wait: float = pool_mod.DEFAULT_MAX_WAIT
+    posix_login = False  # the login shell is known to run POSIX sh code (devenv's images)
 
     def __init__(self, pool: Pool | None) -> None:
         self._pool = pool
@@ -117,7 +118,7 @@ class _SSHBase(ShellRuntime):
                       pipe_stdin: bool, probe: bool) -> tuple[Execution, Callable[[], None]]:
         tools = script.Tools(bash=True) if probe else await self.tools()
         wrapped = script.wrap(command, cwd=cwd, env=env, timeout=timeout, login=login,
-                              tools=tools)
+                              tools=tools, posix_login=self.posix_login)
         lease = await self.pool.acquire(self.endpoint, max_wait=self.max_wait,
                                         deadline=deadline)
         ep = self.endpoint
@@ -234,6 +235,7 @@ class EnvRuntime(_SSHBase):
                                  f"start it: devenv up {project}")
         self.name = name
         self.label = f"environment {name}"
+        self.posix_login = True  # bash, in devenv's images
         self.root = fast.workspace_of(known.path)
         self.bg_dir = "~/.cache/devenv/bg"
         self.max_wait = max_wait
