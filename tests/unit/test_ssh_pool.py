@@ -38,7 +38,8 @@ if [ "$last" = "echo ok" ]; then
   sleep "$(cat "$dir/echo_delay")"
   rc=$(cat "$dir/echo_rc")
   if [ "$rc" = 0 ]; then : > "$cp"; echo ok; exit 0; fi
-  echo "ssh: connect to host fakehost port 22: Connection refused" >&2
+  if [ -f "$dir/echo_error" ]; then cat "$dir/echo_error" >&2
+  else echo "ssh: connect to host fakehost port 22: Connection refused" >&2; fi
   exit "$rc"
 fi
 exit 0
@@ -442,3 +443,26 @@ def test_close_exits_the_masters(fake: FakeSSH, tmp_path: Path) -> None:
     run(main)
     assert len(fake.ops("exit")) == 2
     assert not Path(ep.control_path(0)).exists() and not Path(ep.control_path(1)).exists()
+
+
+def test_a_permanent_failure_is_reported_at_once(fake: FakeSSH, tmp_path: Path) -> None:
+    """A typo'd host or a refused key does not wait out max_wait in backoff; a refused
+    connection (maybe the host is booting) does."""
+    ep = endpoint(tmp_path)
+    fake.set(echo_rc=255)
+    (fake.dir / "echo_error").write_text(
+        "ssh: Could not resolve hostname fakehost: Name or service not known\n")
+
+    async def main() -> tuple[str, float]:
+        try:
+            await timed(Pool().acquire(ep, max_wait=20))
+        except TransportError as e:
+            return e.message, 0.0
+        raise AssertionError("acquire succeeded")
+
+    began = time.monotonic()
+    message, _ = run(main)
+    assert time.monotonic() - began < 3
+    assert "Could not resolve hostname" in message
+    assert health.get(ep.key).status == "unhealthy"  # others still back off
+    assert len(fake.probes()) == 1

@@ -128,7 +128,7 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
         from devenv.ssh import health
 
         # Failures recorded while it was down no longer apply: no backoff for the new one.
-        health.reset(f"env:{env.name}")
+        health.reset(health.env_key(env.name))
         hooks.run_start_hooks(env.name, env.container, env.project.workspace, cfg)
     return env
 

@@ -16,6 +16,7 @@ from devenv.runtime.base import Command, ShellRuntime, pty_script
 from devenv.runtime.process import Execution
 from devenv.runtime.pty import PtySession, open_session
 from devenv.runtime.types import InvalidArgument, TransportError
+from devenv.ssh import health
 from devenv.ssh import pool as pool_mod
 from devenv.ssh.pool import Endpoint, Pool
 
@@ -241,7 +242,7 @@ class EnvRuntime(_SSHBase):
         self.max_wait = max_wait
         alias = fast.CONTAINER_PREFIX + name
         # sshd in the image allows 64 sessions per connection (headroom: slots free late).
-        self.endpoint = Endpoint(f"env:{name}", self.label, alias,
+        self.endpoint = Endpoint(health.env_key(name), self.label, alias,
                                  ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
                                   "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),
                                  ssh_config.env_control_path(str(ssh_config.control_dir()),

@@ -40,6 +40,11 @@ class Health:
         return max(0.0, self.backoff_until - now)
 
 
+def env_key(name: str) -> str:
+    """The health key of the devenv environment ``name``."""
+    return f"env:{name}"
+
+
 def backoff_for(failures: int, rand: float | None = None) -> float:
     """Seconds of backoff after ``failures`` consecutive failures (>= 1)."""
     base = BACKOFF[min(max(failures, 1), len(BACKOFF)) - 1]

@@ -25,6 +25,7 @@ import math
 import os
 import time
 import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,6 +172,7 @@ class Pool:
                 raise TransportError(f"{ep.label}: no healthy connection within "
                                      f"{max(give_up - began, budget):.3g}s (still probing)",
                                      "check the host (ssh -v)")
+            _fail_if_permanent(ep)
             # Callers that shared the probe re-check the channel limit: the master may have
             # filled up while they waited (sshd refuses sessions past MaxSessions).
             if master.ready_at and time.monotonic() - master.ready_at < 1.0 \
@@ -328,8 +330,29 @@ async def _run(argv: list[str], timeout: float) -> tuple[int | None, str]:
     return proc.returncode, out.decode("utf-8", "replace")
 
 
+# ssh's own words for failures that retrying does not fix.
+_PERMANENT = ("Could not resolve hostname", "Permission denied", "Host key verification failed",
+              "REMOTE HOST IDENTIFICATION HAS CHANGED", "Bad configuration option",
+              "no argument after keyword", "Too many authentication failures",
+              "Bad owner or permissions", "No such file or directory")
+
+
+def permanent(error: str) -> bool:
+    """Whether ssh's error is one that waiting and retrying cannot fix."""
+    return any(words in error for words in _PERMANENT)
+
+
+def _fail_if_permanent(ep: Endpoint) -> None:
+    """After a probe: waiting out a backoff cannot fix a typo, a missing key or a changed
+    host key, so say so now (other callers still see the backoff)."""
+    h = health.get(ep.key)
+    if h.status == "unhealthy" and permanent(h.last_error):
+        raise TransportError(f"{ep.label}: {h.last_error}",
+                             "fix the host name, key or known_hosts entry (ssh -v shows more)")
+
+
 @contextlib.asynccontextmanager
-async def _file_lock(name: str, timeout: float):  # type: ignore[no-untyped-def]
+async def _file_lock(name: str, timeout: float) -> AsyncIterator[None]:
     directory = ensure_private_dir(locks_dir())
     fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
