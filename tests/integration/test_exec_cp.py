@@ -36,6 +36,8 @@ def wait_for(predicate: Any, timeout: float = 15) -> None:
 @pytest.fixture
 def env(dv: Devenv, make_project: Any) -> tuple[Devenv, Path, dict[str, Any]]:
     project = make_project("exproj")
+    (project / ".devenv").mkdir()
+    (project / ".devenv" / "devenv.toml").write_text('[env]\nMULTI = "two\\nlines"\n')
     info = dv.up(project)
     return dv, project, info
 
@@ -59,6 +61,12 @@ def test_exec_warms_the_master_then_goes_over_ssh(env: tuple[Devenv, Path, dict[
     assert proc.stderr == "to-stderr\n"  # the markers are taken out
     proc = dv.run("exec", str(project), "--", "printf", "%s|", "a b", "$HOME", "it's")
     assert proc.stdout == "a b|$HOME|it's|"
+    # What docker exec would give, even what sshd's SetEnv cannot carry (a newline).
+    proc = dv.run("exec", str(project), "--", "sh", "-c", 'printf "%s|%s" "$MULTI" "$PATH"')
+    docker = subprocess.run(["docker", "exec", f"devenv-{info['name']}", "sh", "-c",
+                             'printf "%s|%s" "$MULTI" "$PATH"'], capture_output=True,
+                            text=True, check=True)
+    assert proc.stdout == docker.stdout and proc.stdout.startswith("two\nlines|")
 
 
 def test_exec_interrupted_kills_the_remote_group(env: tuple[Devenv, Path, dict[str, Any]]

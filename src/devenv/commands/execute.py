@@ -52,8 +52,9 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
 
 
 def _project(raw: str) -> str:
-    """A PATH, or the project path of the environment named ``raw``."""
-    if os.path.isdir(raw):
+    """A PATH, or the project path of the environment named ``raw`` (a name has no "/" and
+    is no existing file or directory)."""
+    if os.sep in raw or os.path.lexists(raw):
         return raw
     from devenv import state
     from devenv.envs.manage import resolve_names

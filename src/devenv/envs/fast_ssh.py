@@ -110,7 +110,8 @@ def run(target: Target, command: list[str]) -> int | None:
         warm(target)
         return None
     nonce = os.urandom(6).hex()
-    body = wire.script(wire.join(command), nonce=nonce, cd=wire.quote(target.workspace))
+    body = wire.script(wire.join(command), nonce=nonce, cd=wire.quote(target.workspace),
+                       exports=wire.ENV_PREAMBLE)
     argv = _ssh(target, "-T", "-o", "ControlMaster=no",
                 command="exec /bin/sh -c " + wire.quote(body))
     read_end, write_end = os.pipe()

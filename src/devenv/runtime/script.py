@@ -129,8 +129,8 @@ def new_nonce() -> bytes:
 
 
 def wrap(command: str | Sequence[str], *, cwd: str | None, env: Mapping[str, str],
-         timeout: float | None, login: bool, tools: Tools, posix_login: bool = False
-         ) -> Wrapped:
+         timeout: float | None, login: bool, tools: Tools, posix_login: bool = False,
+         preamble: str = "") -> Wrapped:
     """The command line a remote login shell runs for one exec (see the module docstring).
 
     The login shell (which may not be POSIX) gets one ``exec /bin/sh -c SCRIPT`` line, so
@@ -148,7 +148,8 @@ def wrap(command: str | Sequence[str], *, cwd: str | None, env: Mapping[str, str
     # backstop, which costs two execs on the target.
     backstop = timeout is not None and tools.timeout and not isinstance(command, Script)
     body = wire.script(words, nonce=nonce.decode(),
-                       cd=quote_path(cwd) if cwd is not None else None, exports=exports(env),
+                       cd=quote_path(cwd) if cwd is not None else None,
+                       exports=preamble + exports(env),
                        leader='"$PPID"' if backstop else '"$$"')
     if posix_login and not backstop:  # the login shell runs it itself: one exec less
         return Wrapped(body, nonce)

@@ -95,6 +95,7 @@ class _SSHBase(ShellRuntime):
     endpoint: Endpoint
     max_wait: float = pool_mod.DEFAULT_MAX_WAIT
     posix_login = False  # the login shell is known to run POSIX sh code (devenv's images)
+    preamble = ""  # shell code run before every command's exports
 
     def __init__(self, pool: Pool | None) -> None:
         self._pool = pool
@@ -119,7 +120,8 @@ class _SSHBase(ShellRuntime):
                       pipe_stdin: bool, probe: bool) -> tuple[Execution, Callable[[], None]]:
         tools = script.Tools(bash=True) if probe else await self.tools()
         wrapped = script.wrap(command, cwd=cwd, env=env, timeout=timeout, login=login,
-                              tools=tools, posix_login=self.posix_login)
+                              tools=tools, posix_login=self.posix_login,
+                              preamble=self.preamble)
         lease = await self.pool.acquire(self.endpoint, max_wait=self.max_wait,
                                         deadline=deadline)
         ep = self.endpoint
@@ -237,6 +239,7 @@ class EnvRuntime(_SSHBase):
         self.name = name
         self.label = f"environment {name}"
         self.posix_login = True  # bash, in devenv's images
+        self.preamble = wire.ENV_PREAMBLE  # the container's environment, as docker exec
         self.root = fast.workspace_of(known.path)
         self.bg_dir = "~/.cache/devenv/bg"
         self.max_wait = max_wait

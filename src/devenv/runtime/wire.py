@@ -12,6 +12,12 @@ stream.
 
 from __future__ import annotations
 
+# In devenv's environments: the container's whole environment as shell exports (written by
+# devenv-init), which sshd's SetEnv cannot fully carry (values with newlines). Commands that
+# devenv runs there over SSH read it first, so they get what docker exec would give them.
+ENV_FILE = "/var/lib/devenv/sshd/environment"
+ENV_PREAMBLE = f"[ -r {ENV_FILE} ] && . {ENV_FILE}; "
+
 MARK = b"\x1fDVN"
 MARK_OCTAL = "\\037DVN"  # the same, for printf
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
