@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from devenv.runtime.pty import controlling_tty
 from devenv.runtime.types import (
     ExecResult,
     PathError,
@@ -373,14 +374,6 @@ async def _terminate(proc: asyncio.subprocess.Process) -> None:
         await wait_exit(proc)
 
 
-def _controlling_tty() -> None:
-    """In the child, after ``setsid``: make the PTY (fd 0) its controlling terminal."""
-    import fcntl
-    import termios
-
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 async def start(plan: Plan, *, deadline: float | None, pipe_stdin: bool) -> Execution:
     """Start ``plan``'s process; raise :class:`TransportError` if it cannot be started."""
     started = time.monotonic()
@@ -390,7 +383,7 @@ async def start(plan: Plan, *, deadline: float | None, pipe_stdin: bool) -> Exec
     if plan.pty and plan.nonce is None:
         master_fd, slave_fd = os.openpty()
         kwargs = {"stdin": slave_fd, "stdout": slave_fd, "stderr": slave_fd,
-                  "preexec_fn": _controlling_tty}
+                  "preexec_fn": controlling_tty}
     else:
         kwargs = {"stdin": asyncio.subprocess.PIPE if pipe_stdin else asyncio.subprocess.DEVNULL,
                   "stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}

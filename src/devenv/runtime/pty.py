@@ -15,7 +15,7 @@ from collections.abc import Callable
 from devenv.runtime.types import RuntimeError_
 
 
-def _controlling_tty() -> None:
+def controlling_tty() -> None:
     """In the child, after ``setsid``: make the PTY (fd 0) its controlling terminal."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
@@ -94,7 +94,7 @@ async def open_session(argv: list[str], *, env: dict[str, str], cwd: str | None,
         set_size(slave, cols, rows)
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-            start_new_session=True, preexec_fn=_controlling_tty)
+            start_new_session=True, preexec_fn=controlling_tty)
     except FileNotFoundError as e:
         os.close(master)
         raise RuntimeError_(f"'{argv[0]}' is not installed (not found on PATH)") from e
