@@ -122,6 +122,16 @@ def test_exec_host(dv: Devenv, sshd: Sshd) -> None:
     assert "did not end within 1s" in proc.stderr
     pid = sshd.ssh("cat", "/tmp/exec-timeout.pid").stdout.strip()
     assert sshd.ssh("kill", "-0", pid).returncode != 0
+    # A stdin that never closes (an orchestrator's pipe) does not hold the call.
+    start = time.monotonic()
+    held = subprocess.Popen([*DEVENV, "exec", "--host", sshd.alias, "--timeout", "2", "--",
+                             "sleep", "30"], env={**dv.env, **env}, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert held.wait(timeout=15) == 124 and time.monotonic() - start < 10
+    finally:
+        held.kill()
+        held.communicate()
     proc = dv.run("exec", "--host", sshd.alias, "--cwd", "/nonexistent", "--", "pwd", env=env)
     assert proc.returncode == 125 and "no such directory" in proc.stderr
     proc = dv.run("exec", "--host", "no-such-host.invalid", "--", "true", env=env)
@@ -167,3 +177,18 @@ def test_exec_unknown_env_names_close_matches(env: tuple[Devenv, Path, dict[str,
     proc = dv.run("exec", info["name"] + "x", "--", "true")
     assert proc.returncode == 125 and "did you mean" in proc.stderr
     assert sys.executable  # the CLI ran in a subprocess, not in-process
+
+
+def test_library_calls_leave_other_sessions_on_the_master(
+        env: tuple[Devenv, Path, dict[str, Any]], tmp_path: Path) -> None:
+    """devenv exec --timeout / cp go through the library, whose runtimes close when done:
+    that must not end the shared master under a session someone else runs on it."""
+    dv, project, info = env
+    other = subprocess.Popen(["ssh", "-F", str(dv.ssh_config), f"devenv-{info['name']}",
+                              "sleep 3; echo survived"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    dv.ok("exec", "--timeout", "30", str(project), "--", "true")
+    (tmp_path / "f").write_text("x")
+    dv.ok("cp", str(tmp_path / "f"), f"{info['name']}:f")
+    out, _ = other.communicate(timeout=30)
+    assert (other.returncode, out) == (0, "survived\n")

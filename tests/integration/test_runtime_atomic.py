@@ -344,8 +344,9 @@ def test_ssh_short_stdin_renames_nothing(sshd: Sshd, aio: Any) -> None:
 def test_ssh_next_write_removes_only_dead_writers_temps(sshd: Sshd, aio: Any) -> None:
     """The cleanup half on a target, for writers whose remote script itself died (killed,
     timed out): their temp file goes with the next write; a temp file whose writer still
-    runs stays -- also when that writer is another user's (``kill -0`` answers EPERM)."""
-    from devenv.runtime import SSHRuntime
+    runs stays -- also when that writer is another user's (``kill -0`` answers EPERM), and
+    so does one of another machine or container (its tag differs: its pid means nothing)."""
+    from devenv.runtime import SSHRuntime, script
 
     runtime = SSHRuntime(sshd.target())
     directory = f"/tmp/temps-{uuid.uuid4().hex[:8]}"
@@ -356,8 +357,12 @@ def test_ssh_next_write_removes_only_dead_writers_temps(sshd: Sshd, aio: Any) ->
         mine = aio(runtime.spawn(["sleep", "60"]))
         root = aio(runtime.exec(["pgrep", "-u", "root", "-x", "sleep"])).stdout.split()
         assert len(root) == 1, (other, root)
-        live = {f".f.devenv-tmp-{mine.pid}-0001", f".f.devenv-tmp-{int(root[0])}-0002"}
-        for name in (f".f.devenv-tmp-{dead}-0003", *live):
+        tag = script.node_tag(aio(runtime.tools()).node)
+        live = {f".f.devenv-tmp-{tag}-{mine.pid}-0001",
+                f".f.devenv-tmp-{tag}-{int(root[0])}-0002",
+                # another machine's or container's writer: its pid means nothing here
+                f".f.devenv-tmp-elsewhere-{dead}-0004"}
+        for name in (f".f.devenv-tmp-{tag}-{dead}-0003", *live):
             aio(runtime.write_file(f"{directory}/{name}", b"partial"))
         aio(runtime.write_file(f"{directory}/f", b"new"))
         assert {e.name for e in aio(runtime.list_dir(directory))} == {"f", *live}

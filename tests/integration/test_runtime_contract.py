@@ -297,10 +297,10 @@ def test_interactive_pty_session(target: Target, aio: Any) -> None:
                 assert chunk, seen
                 seen += chunk
 
-        term.write(b"stty size; pwd; echo \"[$MINE]\"; echo $TERM\n")
+        await term.write(b"stty size; pwd; echo \"[$MINE]\"; echo $TERM\n")
         await until(b"xterm-256color")
         term.resize(120, 40)
-        term.write(b"stty size; exit 3\n")
+        await term.write(b"stty size; exit 3\n")
         await until(b"40 120")
         code = await asyncio.wait_for(term.wait(), 10)
         await term.close()
@@ -309,3 +309,53 @@ def test_interactive_pty_session(target: Target, aio: Any) -> None:
     seen, code = aio(session())
     assert b"30 100" in seen and target.scratch.encode() in seen and b"[x y]" in seen
     assert code == 3
+
+
+def test_a_slow_consumer_gets_every_byte(target: Target, aio: Any) -> None:
+    rt = target.runtime
+    data = os.urandom(4 << 20)
+    aio(rt.write_file(target.path("slow"), data))
+
+    async def read_slowly() -> bytes:
+        got = bytearray()
+        async for chunk in rt.read_file(target.path("slow")):
+            got += chunk
+            await asyncio.sleep(0.02)
+        return bytes(got)
+
+    assert aio(read_slowly()) == data
+    seen = bytearray()
+
+    async def slow_sink(chunk: bytes) -> None:
+        seen.extend(chunk)
+        await asyncio.sleep(0.02)
+
+    result = aio(rt.exec(["cat", target.path("slow")], on_stdout=slow_sink))
+    assert result.exit_code == 0 and bytes(seen) == data
+
+
+def test_pty_commands_read_eof_and_big_input(target: Target, aio: Any) -> None:
+    rt = target.runtime
+    start = time.monotonic()
+    result = aio(rt.exec("cat", pty=True, timeout=20))  # no stdin: EOF at once
+    assert result.exit_code == 0 and not result.timed_out and time.monotonic() - start < 10
+    result = aio(rt.exec("cat", pty=True, stdin=b"hello\npartial", timeout=20))
+    assert result.exit_code == 0 and b"hello" in result.stdout and b"partial" in result.stdout
+
+    async def big_write() -> int | None:
+        term = await rt.pty(["sh", "-c", f"cat > {target.path('typed')}"])
+
+        async def drain() -> None:  # the echo: a terminal that is not read stops taking input
+            while await term.read():
+                pass
+
+        reader = asyncio.ensure_future(drain())
+        await asyncio.wait_for(term.write((b"x" * 99 + b"\n") * 2000), 30)  # 200 KB
+        await term.write(b"\x04")
+        code = await asyncio.wait_for(term.wait(), 30)
+        await asyncio.wait_for(reader, 10)
+        await term.close()
+        return code
+
+    assert aio(big_write()) == 0
+    assert aio(rt.stat(target.path("typed"))).size == 200_000

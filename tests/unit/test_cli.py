@@ -133,3 +133,11 @@ def test_bad_session_name_fails_before_anything_starts(
     assert cli.main([str(tmp_path), "--session", "a.b"]) == 125
     assert "invalid session name 'a.b'" in capsys.readouterr().err
     assert not (devenv_home / "state").exists()  # no state, no keys, nothing
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
+def test_exec_timeout_must_be_a_positive_number(value: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["exec", "--timeout", value, "P", "--", "true"]) == 125
+    err = capsys.readouterr().err
+    assert "--timeout must be a positive number of seconds" in err and "Traceback" not in err

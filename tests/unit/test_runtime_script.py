@@ -592,3 +592,11 @@ def test_write_script_variants(tmp_path: Path, tools: script.Tools) -> None:
     assert run_write(tmp_path, "link", b"via link", tools) == 0
     assert target.read_bytes() == b"via link" and (tmp_path / "link").is_symlink()
     assert [p.name for p in tmp_path.rglob("*devenv-tmp*")] == []
+    # A dead writer's temp file of this machine goes; another machine's (or container's:
+    # another pid namespace) stays, whatever its pid says here.
+    tag = script.node_tag(tools.node)
+    (tmp_path / f".f.devenv-tmp-{tag}-999999999-dead").write_bytes(b"x")
+    (tmp_path / ".f.devenv-tmp-elsewhere-999999999-live").write_bytes(b"x")
+    assert run_write(tmp_path, str(target), b"again", tools) == 0
+    assert [p.name for p in tmp_path.rglob("*devenv-tmp*")] == [
+        ".f.devenv-tmp-elsewhere-999999999-live"]

@@ -27,8 +27,8 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
         host: str | None = None, cwd: str | None = None, timeout: float | None = None) -> int:
     if not command:
         raise UsageError("no command given", "write it after --, e.g. devenv exec . -- ls -la")
-    if timeout is not None and timeout <= 0:
-        raise UsageError(f"--timeout must be positive, not {timeout:g}")
+    if timeout is not None and not 0 < timeout < 1e9:  # also refuses nan and inf
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     if host is not None:
         if path is not None or name is not None:
             raise UsageError("--host runs on an SSH host; it takes no PATH, ENV or --name",
@@ -68,6 +68,38 @@ def _project(raw: str) -> str:
     return known.path if known is not None else raw
 
 
+def _piped_stdin() -> bool:
+    """Whether our stdin is there and not a terminal (then the command gets it)."""
+    try:
+        return not os.isatty(0)
+    except OSError:
+        return False
+
+
+async def _stdin() -> AsyncIterator[bytes]:
+    """Our stdin, read by a daemon thread: the call must end when the command does, even
+    while stdin stays open (an executor thread blocked in read() would hold the exit)."""
+    import asyncio
+    import threading
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=8)
+
+    def pump() -> None:
+        while True:
+            try:
+                chunk = os.read(0, 1 << 16)
+            except OSError:
+                chunk = b""
+            asyncio.run_coroutine_threadsafe(queue.put(chunk), loop).result()
+            if not chunk:
+                return
+
+    threading.Thread(target=pump, daemon=True, name="devenv-stdin").start()
+    while chunk := await queue.get():
+        yield chunk
+
+
 def _library(runtime: object, command: list[str], cwd: str | None,
              timeout: float | None) -> int:
     import asyncio
@@ -84,16 +116,11 @@ def _library(runtime: object, command: list[str], cwd: str | None,
                 view = view[os.write(fd, view):]
         return write
 
-    async def stdin() -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        while chunk := await loop.run_in_executor(None, os.read, 0, 1 << 16):
-            yield chunk
-
     async def main() -> int:
         try:
             result = await runtime.exec(
                 command, cwd=cwd, timeout=timeout, defaults=False,
-                stdin=None if sys.stdin.isatty() else stdin(),
+                stdin=_stdin() if _piped_stdin() else None,
                 on_stdout=out(1), on_stderr=out(2))
         finally:
             await runtime.close()

@@ -145,7 +145,7 @@ class ShellRuntime:
             try:
                 execution, done = await self._launch(
                     command, cwd=cwd, env=env, timeout=timeout, login=login, pty=pty,
-                    deadline=deadline, pipe_stdin=stdin is not None, probe=probe)
+                    deadline=deadline, pipe_stdin=stdin is not None or pty, probe=probe)
                 result = await self._wait(execution, done, stdin, on_stdout=on_stdout,
                                           on_stderr=on_stderr, cancel=cancel)
             except TransportError as e:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import hashlib
 import os
 import re
@@ -115,14 +114,17 @@ class LocalRuntime(ShellRuntime):
         await self._ready()
         full = self._path(path)
         if isinstance(data, bytes | bytearray | memoryview):
-            await asyncio.to_thread(_atomic_write, full, [bytes(data)], parents, self.label,
-                                    path)
+            await asyncio.to_thread(_write_all, full, bytes(data), parents, self.label, path)
             return
-        chunks = [chunk async for chunk in data]
-        if size is not None and sum(map(len, chunks)) != size:
-            raise PathError(f"{path}: {script.FILE_ERRORS[script.SHORT_WRITE]} "
-                            f"(on {self.label})")
-        await asyncio.to_thread(_atomic_write, full, chunks, parents, self.label, path)
+        # A stream goes to the temp file as it comes (never all in memory).
+        out = _AtomicFile(full, parents=parents, label=self.label, shown=path)
+        try:
+            async for chunk in data:
+                out.write(chunk)
+        except BaseException:
+            out.abort()
+            raise
+        await asyncio.to_thread(out.commit, size)
 
     async def stat(self, path: str, *, follow: bool = True) -> FileStat:
         await self._ready()
@@ -188,61 +190,101 @@ def _umask() -> int:
     return 0o022
 
 
-def _dead_temps(directory: str, base: str) -> None:
-    """Remove temp files left by writers that died (their pid in the name is gone)."""
-    for tmp in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(base)}"
-                                      ".devenv-tmp-*")):
-        pid = tmp.rsplit(".devenv-tmp-", 1)[1].split("-", 1)[0]
+def _dead_temps(directory: str, base: str, tag: str) -> None:
+    """Remove temp files left by writers on this machine (``tag``) that died (the pid in the
+    name is gone); another machine's or container's writers (another tag, pid namespace)
+    are never touched."""
+    prefix = f".{base}.devenv-tmp-{tag}-"
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
         if not pid.isdigit():
             continue
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                os.unlink(os.path.join(directory, name))
         except PermissionError:
             continue
 
 
-def _atomic_write(full: str, chunks: list[bytes], parents: bool, label: str,
-                  shown: str) -> None:
-    target = os.path.realpath(full)  # write through symlinks
-    if os.path.isdir(target):
-        raise PathError(f"{shown}: is a directory (on {label})")
-    directory, base = os.path.split(target)
-    if parents:
-        os.makedirs(directory, exist_ok=True)
-    elif not os.path.isdir(directory):
-        raise PathError(f"{shown}: {script.FILE_ERRORS[script.NO_PARENT]} (on {label})")
-    _dead_temps(directory, base)
-    try:
-        mode = stat_mod.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    tmp = os.path.join(directory, f".{base}.devenv-tmp-{os.getpid()}-{os.urandom(4).hex()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as e:
-        raise PathError(f"{shown}: {e.strerror} (on {label})") from None
-    try:
-        for chunk in chunks:
+class _AtomicFile:
+    """A temp file beside ``full``'s real target (symlinks followed) that :meth:`commit`
+    fsyncs, gives the old file's mode (new files: 0666 & ~umask) and renames into place.
+    Every failure is a :class:`PathError` and leaves no temp file."""
+
+    def __init__(self, full: str, *, parents: bool, label: str, shown: str) -> None:
+        self.where = f"{shown}: {{}} (on {label})"
+        self.target = os.path.realpath(full)
+        if os.path.isdir(self.target):
+            raise PathError(self.where.format("is a directory"))
+        self.directory, base = os.path.split(self.target)
+        try:
+            if parents:
+                os.makedirs(self.directory, exist_ok=True)
+            elif not os.path.isdir(self.directory):
+                raise PathError(self.where.format(script.FILE_ERRORS[script.NO_PARENT]))
+            tag = script.node_tag(os.uname().nodename)
+            _dead_temps(self.directory, base, tag)
+            try:
+                self.mode = stat_mod.S_IMODE(os.stat(self.target).st_mode)
+            except FileNotFoundError:
+                self.mode = 0o666 & ~_umask()
+            self.tmp = os.path.join(self.directory, f".{base}.devenv-tmp-{tag}-{os.getpid()}-"
+                                                    f"{os.urandom(4).hex()}")
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise PathError(self.where.format(e.strerror)) from None
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        try:
             view = memoryview(chunk)
             while view:
-                view = view[os.write(fd, view):]
-        os.fsync(fd)
-        os.fchmod(fd, mode)
-    except BaseException:
-        os.close(fd)
+                view = view[os.write(self.fd, view):]
+        except OSError as e:
+            self.abort()
+            raise PathError(self.where.format(e.strerror)) from None
+        self.size += len(chunk)
+
+    def commit(self, size: int | None = None) -> None:
+        if size is not None and size != self.size:
+            self.abort()
+            raise PathError(self.where.format(script.FILE_ERRORS[script.SHORT_WRITE]))
+        try:
+            os.fsync(self.fd)
+            os.fchmod(self.fd, self.mode)
+            os.close(self.fd)
+            self.fd = -1
+            os.replace(self.tmp, self.target)
+            dfd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            self.abort()
+            raise PathError(self.where.format(e.strerror)) from None
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.replace(tmp, target)
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+            os.unlink(self.tmp)
+
+
+def _write_all(full: str, data: bytes, parents: bool, label: str, shown: str) -> None:
+    out = _AtomicFile(full, parents=parents, label=label, shown=shown)
+    out.write(data)
+    out.commit()
 
 
 # --- git worktrees ------------------------------------------------------------------------
@@ -277,7 +319,12 @@ class WorktreeRuntime(LocalRuntime):
     async def _ready(self) -> None:
         if self._created:
             return
-        async with self._lock:
+        from devenv.lockfile import async_locked
+
+        # One creator per process (asyncio lock) and across processes (file lock).
+        key = hashlib.sha256(self.root.encode()).hexdigest()[:16]
+        async with self._lock, async_locked(f"worktree-{key}", timeout=180,
+                                            what=f"creating worktree {self.name}"):
             if not self._created:
                 await self._create()
                 self._created = True
@@ -301,9 +348,11 @@ class WorktreeRuntime(LocalRuntime):
         if rc != 0:
             raise PathError(f"{self.repo} is not a git repository: {top.splitlines()[-1:]}")
         rc, listing = await self._git("worktree", "list", "--porcelain")
-        known = {line[len("worktree "):] for line in listing.splitlines()
+        # git prints real paths: compare real paths (a base dir behind a symlink, /tmp on
+        # macOS).
+        known = {os.path.realpath(line[len("worktree "):]) for line in listing.splitlines()
                  if line.startswith("worktree ")}
-        if self.root in known and os.path.isdir(self.root):
+        if os.path.realpath(self.root) in known and os.path.isdir(self.root):
             return
         if os.path.lexists(self.root):
             raise PathError(f"{self.root} exists but is not a worktree of {self.repo}",

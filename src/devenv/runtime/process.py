@@ -8,11 +8,11 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from devenv.runtime.pty import controlling_tty
+from devenv.runtime.pty import controlling_tty, eof_for, read_nonblocking, set_size, write_fd
 from devenv.runtime.types import (
     ExecResult,
     PathError,
@@ -76,8 +76,11 @@ class Execution:
         self.aborted = False
         self.stderr_tail = bytearray()
         self._ended = asyncio.Event()
+        self._started = asyncio.Event()  # the start marker arrived
         self._killing: asyncio.Task[None] | None = None
         self._parser = MarkerParser(plan.nonce) if plan.nonce else None
+        self._activity = time.monotonic()  # the last read, or the end of a sink call
+        self._in_sink = 0
 
     # -- marker handling -------------------------------------------------------------------
 
@@ -85,6 +88,7 @@ class Execution:
         for kind, value in events:
             if kind == "S" and value.isdigit():
                 self.pgid = int(value)
+                self._started.set()
                 if self.plan.on_transport_success:
                     self.plan.on_transport_success()
             elif kind == "E" and value.lstrip("-").isdigit():
@@ -103,6 +107,7 @@ class Execution:
             chunk = await reader.read(CHUNK)
             if not chunk:
                 break
+            self._activity = time.monotonic()
             if parse and self._parser is not None:
                 chunk, events = self._parser.feed(chunk)
                 self._events(events)
@@ -116,15 +121,21 @@ class Execution:
                 self.stderr_tail += chunk
                 del self.stderr_tail[:-4096]
             if chunk:
-                done = sink(chunk)
-                if done is not None:
-                    await done
+                await self._deliver(sink, chunk)
         if parse and self._parser is not None:
             rest = self._parser.flush()
             if rest:
-                done = sink(rest)
-                if done is not None:
-                    await done
+                await self._deliver(sink, rest)
+
+    async def _deliver(self, sink: Sink, chunk: bytes) -> None:
+        self._in_sink += 1
+        try:
+            done = sink(chunk)
+            if done is not None:
+                await done
+        finally:
+            self._in_sink -= 1
+            self._activity = time.monotonic()
 
     async def _pump_pty(self, sink: Sink) -> None:
         assert self.master_fd is not None  # noqa: S101
@@ -133,10 +144,9 @@ class Execution:
         fd = self.master_fd
 
         def readable() -> None:
-            try:
-                data = os.read(fd, CHUNK)
-            except OSError:
-                data = b""
+            data = read_nonblocking(fd)
+            if data is None:
+                return
             if not data:
                 loop.remove_reader(fd)
             queue.put_nowait(data)
@@ -147,33 +157,48 @@ class Execution:
                 data = await queue.get()
                 if not data:
                     break
+                self._activity = time.monotonic()
                 if self._parser is not None:
                     data, events = self._parser.feed(data)
                     self._events(events)
+                    if self.pgid is None and not self.bad_cwd and self.ended_rc is None:
+                        self.stderr_tail += data  # ssh's own words: for error messages
+                        del self.stderr_tail[:-4096]
+                        continue
                 if data:
-                    done = sink(data)
-                    if done is not None:
-                        await done
+                    await self._deliver(sink, data)
         finally:
             loop.remove_reader(fd)
 
     async def _feed(self, stdin: Stdin) -> None:
+        """Send ``stdin``, then end it: close the pipe, or on a terminal (which has no
+        closing) send its end-of-input character, so the command reads EOF either way."""
+        chunks: AsyncIterable[bytes] | None = None
+        if isinstance(stdin, bytes):
+            chunks = _once(stdin)
+        elif stdin is not None:
+            chunks = stdin
+        last = b""
         if self.master_fd is not None:
-            if isinstance(stdin, bytes):
-                await asyncio.get_running_loop().run_in_executor(
-                    None, _write_all, self.master_fd, stdin)
+            if self.plan.nonce is not None:
+                # ssh on a local terminal: input goes once the remote command runs (by then
+                # ssh has made its terminal raw; before, our terminal would take the
+                # end-of-input character as ssh's own EOF and the remote never sees it).
+                await self._started.wait()
+            with contextlib.suppress(OSError):
+                async for chunk in chunks or _once(b""):
+                    await write_fd(self.master_fd, chunk)
+                    last = chunk or last
+                await write_fd(self.master_fd, eof_for(last))
             return
         writer = self.proc.stdin
         if writer is None:
             return
         try:
-            if isinstance(stdin, bytes):
-                writer.write(stdin)
+            async for chunk in chunks or _once(b""):
+                writer.write(chunk)
                 await writer.drain()
-            elif stdin is not None:
-                async for chunk in stdin:
-                    writer.write(chunk)
-                    await writer.drain()
+                last = chunk or last
         except (BrokenPipeError, ConnectionResetError):
             return
         finally:
@@ -231,8 +256,9 @@ class Execution:
         ended = asyncio.ensure_future(self._ended.wait())
         try:
             await self._until_done(exited, ended)
-            # Output written before the end may still be in flight: read it, briefly.
-            await asyncio.wait([*pumps, exited], timeout=DRAIN_GRACE)
+            await self._drain(pumps)
+            if not exited.done():
+                await asyncio.wait([exited], timeout=DRAIN_GRACE)
             if not exited.done():
                 await _terminate(self.proc)
             if self._killing is not None:
@@ -253,6 +279,15 @@ class Execution:
             if transport is not None:
                 transport.close()
         return self._result(bytes(out), bytes(err))
+
+    async def _drain(self, pumps: Sequence[asyncio.Future[None]]) -> None:
+        """After the end: read what is still in flight, until the streams end -- or until
+        nothing arrived for DRAIN_GRACE while no sink was busy (a background child holds
+        the pipes open). A slow consumer never loses output."""
+        while pending := [p for p in pumps if not p.done()]:
+            await asyncio.wait(pending, timeout=0.05)
+            if not self._in_sink and time.monotonic() - self._activity > DRAIN_GRACE:
+                return
 
     async def _until_done(self, exited: asyncio.Future[Any], ended: asyncio.Future[Any]
                           ) -> None:
@@ -318,14 +353,8 @@ def _last_line(data: bytes) -> str:
     return lines[-1] if lines else ""
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except OSError:
-            return
-        view = view[n:]
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def wait_exit(proc: asyncio.subprocess.Process) -> int:
@@ -380,8 +409,13 @@ async def start(plan: Plan, *, deadline: float | None, pipe_stdin: bool) -> Exec
     master_fd: int | None = None
     slave_fd: int | None = None
     kwargs: dict[str, object] = {}
-    if plan.pty and plan.nonce is None:
+    if plan.pty:
+        # A terminal here for ssh -tt too: ssh (and through a master, the mux client) takes
+        # the remote terminal's modes from its own stdin; a pipe would give a raw one, where
+        # the end-of-input character is just a byte.
         master_fd, slave_fd = os.openpty()
+        set_size(slave_fd, 80, 24)
+        os.set_blocking(master_fd, False)
         kwargs = {"stdin": slave_fd, "stdout": slave_fd, "stderr": slave_fd,
                   "preexec_fn": controlling_tty}
     else:

@@ -20,6 +20,48 @@ def controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+# End of input on a terminal: VEOF at the start of a line (twice after a partial one).
+EOF_CHAR = b"\x04"
+
+
+def eof_for(last: bytes) -> bytes:
+    """What ends the input of a terminal whose last input was ``last``."""
+    return EOF_CHAR if not last or last.endswith(b"\n") else EOF_CHAR * 2
+
+
+async def write_fd(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the non-blocking ``fd``, waiting (not blocking the loop)
+    while the other side does not read."""
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_writer(fd, _resolve, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_writer(fd)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def read_nonblocking(fd: int) -> bytes | None:
+    """What ``fd`` has now: ``b""`` at its end (EIO: the other side is gone), ``None`` when
+    nothing is there after all."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 def set_size(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -37,12 +79,17 @@ class PtySession:
         self._eof = False
         loop = asyncio.get_running_loop()
         loop.add_reader(master, self._readable)
+        # A session that ends by itself gives its pool channel back without close().
+        self._reaper = asyncio.ensure_future(self._release_on_exit())
+
+    async def _release_on_exit(self) -> None:
+        await self.proc.wait()
+        self._on_close()
 
     def _readable(self) -> None:
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # EIO: the other side is gone
-            data = b""
+        data = read_nonblocking(self.master)
+        if data is None:
+            return
         if not data:
             asyncio.get_running_loop().remove_reader(self.master)
         self._queue.put_nowait(data)
@@ -56,10 +103,9 @@ class PtySession:
             self._eof = True
         return data
 
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.master, view):]
+    async def write(self, data: bytes) -> None:
+        """Send keystrokes (waits while the terminal's input is full)."""
+        await write_fd(self.master, data)
 
     def resize(self, cols: int, rows: int) -> None:
         set_size(self.master, cols, rows)
@@ -100,4 +146,5 @@ async def open_session(argv: list[str], *, env: dict[str, str], cwd: str | None,
         raise RuntimeError_(f"'{argv[0]}' is not installed (not found on PATH)") from e
     finally:
         os.close(slave)
+    os.set_blocking(master, False)
     return PtySession(proc, master, on_close)

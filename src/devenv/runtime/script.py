@@ -175,12 +175,15 @@ class Tools:
     umask: int = 0o022  # the session's
     chmod_ref: bool = False  # chmod --reference (GNU)
     perl: bool = False
-    machine: str = ""  # uname -m
+    machine: str = ""  # uname -m: the kernel's
+    long_bit: str = ""  # getconf LONG_BIT: the userland's (a 32-bit one on a 64-bit kernel)
+    node: str = ""  # uname -n: whose temp files are whose (pid namespaces differ)
 
     @property
     def fsync_syscall(self) -> int | None:
-        """The fsync system call's number, where devenv knows it (Linux, common CPUs)."""
-        if self.system != "Linux":
+        """The fsync system call's number, where devenv knows it (Linux, 64-bit userland on
+        common CPUs)."""
+        if self.system != "Linux" or self.long_bit != "64":
             return None
         return {"x86_64": 74, "aarch64": 82, "riscv64": 82}.get(self.machine)
 
@@ -199,7 +202,9 @@ PROBE = (
     'printf "system=%s\\n" "$(uname -s 2>/dev/null)"; '
     'printf "umask=%s\\n" "$(umask)"; '
     'command -v perl >/dev/null 2>&1 && echo perl=1; '
-    'printf "machine=%s\\n" "$(uname -m 2>/dev/null)"'
+    'printf "machine=%s\\n" "$(uname -m 2>/dev/null)"; '
+    'printf "long_bit=%s\\n" "$(getconf LONG_BIT 2>/dev/null)"; '
+    'printf "node=%s\\n" "$(uname -n 2>/dev/null)"'
 )
 
 
@@ -211,7 +216,14 @@ def parse_probe(text: str) -> Tools:
                  find_printf="find_printf" in values, system=values.get("system", ""),
                  umask=_octal(values.get("umask", ""), 0o022),
                  chmod_ref="chmod_ref" in values, perl="perl" in values,
-                 machine=values.get("machine", ""))
+                 machine=values.get("machine", ""), long_bit=values.get("long_bit", ""),
+                 node=values.get("node", ""))
+
+
+def node_tag(node: str) -> str:
+    """A machine's (or container's) name as it appears in temp file names: writers only
+    ever clean up temp files of their own machine, whose pids they can check."""
+    return "".join(c for c in node if c.isascii() and c.isalnum())[:24] or "x"
 
 
 def _octal(text: str, default: int) -> int:
@@ -251,6 +263,7 @@ def write_file(path: str, size: int | None, tools: Tools, *, parents: bool) -> s
     check) and ``chmod`` run."""
     p = quote_path(path)
     nonce = secrets.token_hex(4)
+    tag = node_tag(tools.node)
     if tools.perl and tools.fsync_syscall is not None:
         return _perl_write(p, size, nonce, tools, parents=parents)
     fail = 'rm -f -- "$tmp"; exit'
@@ -285,11 +298,11 @@ def write_file(path: str, size: int | None, tools: Tools, *, parents: bool) -> s
         'case $p in */*) d=${p%/*}; b=${p##*/} ;; *) d=.; b=$p ;; esac; [ -n "$d" ] || d=/; '
         f"{mkdir}"
         f'[ -d "$d" ] || exit {NO_PARENT}; '
-        'for f in "$d/.$b".devenv-tmp-*; do [ -e "$f" ] || continue; '
-        'w=${f##*.devenv-tmp-}; w=${w%%-*}; '
+        f'for f in "$d/.$b".devenv-tmp-{tag}-*; do [ -e "$f" ] || continue; '
+        f'w=${{f##*.devenv-tmp-{tag}-}}; w=${{w%%-*}}; '
         'case $w in *[!0-9]*|"") continue ;; esac; '
         'kill -0 "$w" 2>/dev/null || ps -p "$w" >/dev/null 2>&1 || rm -f -- "$f"; done; '
-        f'tmp="$d/.$b.devenv-tmp-$$-{nonce}"; c=; '
+        f'tmp="$d/.$b.devenv-tmp-{tag}-$$-{nonce}"; c=; '
         f'if [ -e "$p" ]; then umask 077; : > "$tmp" || exit 1; {{ {keep}; }} & c=$!; '
         f'else umask {tools.umask:03o}; : > "$tmp" || exit 1; fi; '
         f"{sink}"
@@ -304,7 +317,7 @@ def write_file(path: str, size: int | None, tools: Tools, *, parents: bool) -> s
 # chmod and mv (~5 ms). No modules (IO::Handle alone costs 8 ms): numeric open flags and
 # errno values are Linux's (the caller checks the system).
 _PERL_WRITE = r"""
-my ($p, $size, $parents, $umask, $nonce, $fsync) = @ARGV;
+my ($p, $size, $parents, $umask, $nonce, $fsync, $tag) = @ARGV;
 for (1 .. 40) { last unless -l $p; my $l = readlink $p; last unless defined $l;
   $p = $l =~ m{^/} ? $l : ($p =~ m{^(.*)/} ? "$1/$l" : $l); }
 exit 4 if -d $p;
@@ -312,14 +325,14 @@ my ($d, $b) = $p =~ m{^(.*)/([^/]*)$} ? (($1 eq "" ? "/" : $1), $2) : (".", $p);
 if (!-d $d && $parents) { my $at = $d =~ m{^/} ? "" : ".";
   for my $part (split m{/}, $d) { next if $part eq ""; $at .= "/$part"; mkdir $at; } }
 exit 8 unless -d $d;
-if (opendir(my $dh, $d)) { my $pre = ".$b.devenv-tmp-";
+if (opendir(my $dh, $d)) { my $pre = ".$b.devenv-tmp-$tag-";
   for my $f (readdir $dh) { next unless index($f, $pre) == 0;
     my ($w) = substr($f, length $pre) =~ /^(\d+)-/ or next;
     next if kill(0, $w) || $! == 1;  # EPERM: alive, another user's
     unlink "$d/$f"; } }
 my @st = stat $p;
 my $mode = @st ? ($st[2] & 07777) : (0666 & ~(0 + $umask));
-my $tmp = "$d/.$b.devenv-tmp-$$-$nonce";
+my $tmp = "$d/.$b.devenv-tmp-$tag-$$-$nonce";
 sysopen(my $fh, $tmp, 1 | 64 | 128, 0600) or do { print STDERR "$tmp: $!\n"; exit 1 };
 binmode STDIN; my ($n, $buf) = (0);
 while (1) { my $r = sysread(STDIN, $buf, 262144);
@@ -336,7 +349,7 @@ if (syscall(0 + $fsync, fileno($fh)) != 0 || !close($fh) || !chmod($mode, $tmp)
 def _perl_write(p: str, size: int | None, nonce: str, tools: Tools, *, parents: bool) -> str:
     return (f"exec perl -e {wire.quote(_PERL_WRITE)} -- {p} "
             f"{wire.quote('' if size is None else str(size))} {1 if parents else 0} "
-            f"{tools.umask} {nonce} {tools.fsync_syscall}")
+            f"{tools.umask} {nonce} {tools.fsync_syscall} {node_tag(tools.node)}")
 
 
 def stat(path: str, tools: Tools, *, follow: bool = True) -> str:

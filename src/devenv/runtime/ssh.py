@@ -149,7 +149,7 @@ class _SSHBase(ShellRuntime):
                    cols: int, rows: int) -> PtySession:
         lease = await self.pool.acquire(self.endpoint, max_wait=self.max_wait)
         term = env.pop("TERM")  # ssh sends its own TERM to the remote PTY
-        remote = "exec /bin/sh -c " + wire.quote(pty_script(command, cwd, env))
+        remote = "exec /bin/sh -c " + wire.quote(self.preamble + pty_script(command, cwd, env))
         argv = self.endpoint.argv(lease.control_path, *SESSION_OPTIONS, "-tt",
                                   command=remote)
         try:

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import math
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devenv.paths import ensure_private_dir, locks_dir
+from devenv.errors import DevenvError
+from devenv.lockfile import async_locked
+from devenv.paths import ensure_private_dir
 from devenv.runtime.process import wait_exit
 from devenv.runtime.types import TransportError
 from devenv.ssh import health
@@ -227,12 +227,13 @@ class Pool:
             await asyncio.wait_for(asyncio.shield(running), min(wait, self.probe_timeout + 5))
         except TimeoutError:
             return False
-        except TransportError:
+        except DevenvError:  # a failed probe (recorded) or a probe lock held too long
             pass
         return True
 
     async def _probe(self, ep: Endpoint, master: _Master, timeout: float) -> None:
-        async with _file_lock(f"ssh-{_hash(ep.key)}", timeout + 5):
+        async with async_locked(f"ssh-{_hash(ep.key)}", timeout=timeout + 5,
+                                what=f"probing {ep.label}"):
             # Another process may have probed while we waited for the lock.
             now = time.time()
             h = health.get(ep.key)
@@ -294,10 +295,10 @@ class Pool:
         health.mark_failed(ep.key, error, attempt=False)
 
     async def close(self, ep: Endpoint) -> None:
-        """Close this process's masters of ``ep`` (``ssh -O exit``)."""
-        t = self._targets.pop(ep.key, None)
-        for m in t.masters if t else []:
-            await self._close_master(ep, m.path)
+        """Forget this process's view of ``ep``'s masters. They stay up: their sockets are
+        shared (other processes, ``devenv exec``, ssh clients of devenv's ssh_config may be
+        using them right now), and each closes itself after 60 s unused (ControlPersist)."""
+        self._targets.pop(ep.key, None)
 
 
 def _parent(path: str) -> Path:
@@ -349,26 +350,6 @@ def _fail_if_permanent(ep: Endpoint) -> None:
     if h.status == "unhealthy" and permanent(h.last_error):
         raise TransportError(f"{ep.label}: {h.last_error}",
                              "fix the host name, key or known_hosts entry (ssh -v shows more)")
-
-
-@contextlib.asynccontextmanager
-async def _file_lock(name: str, timeout: float) -> AsyncIterator[None]:
-    directory = ensure_private_dir(locks_dir())
-    fd = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        give_up = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= give_up:
-                    raise TransportError(f"another devenv process held the probe lock "
-                                         f"{name} for {timeout:g}s") from None
-                await asyncio.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = \
