@@ -4,6 +4,7 @@ devenv environment. Every test runs against each of them (the ``target`` fixture
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import time
@@ -300,8 +301,16 @@ def test_interactive_pty_session(target: Target, aio: Any) -> None:
         await term.write(b"stty size; pwd; echo \"[$MINE]\"; echo $TERM\n")
         await until(b"xterm-256color")
         term.resize(120, 40)
-        await term.write(b"stty size; exit 3\n")
+        # Over SSH the new size travels as a message of its own: ask until it is there.
+        for _ in range(50):
+            if b"40 120" in seen:
+                break
+            await term.write(b"stty size\n")
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(TimeoutError):
+                seen += await asyncio.wait_for(term.read(), 0.5)
         await until(b"40 120")
+        await term.write(b"exit 3\n")
         code = await asyncio.wait_for(term.wait(), 10)
         await term.close()
         return seen, code
