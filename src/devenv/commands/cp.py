@@ -4,6 +4,7 @@ replaced atomically on the destination (:meth:`devenv.runtime.Runtime.write_file
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import posixpath
 from dataclasses import dataclass
@@ -69,11 +70,9 @@ async def _copy(src: Endpoint, dest: Endpoint) -> str:
             raise UsageError(f"{src.shown} is a directory; devenv cp copies one file",
                              "copy directories with rsync (ssh devenv-NAME works with it)")
         target = dest.path
-        try:
+        with contextlib.suppress(PathError):  # no such file yet: it is the target itself
             if (await d.stat(target)).is_dir:
                 target = posixpath.join(target, posixpath.basename(src.path.rstrip("/")))
-        except PathError:
-            pass  # a new file
         await d.write_file(target, s.read_file(src.path), size=info.size, parents=False)
         return target
     finally:

@@ -10,6 +10,7 @@ import os
 import stat as stat_mod
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -88,22 +89,34 @@ class Runtime(Protocol):
     async def close(self) -> None: ...
 
 
-class ShellRuntime:
-    """Shared implementation: subclasses provide :meth:`_launch` and :attr:`tools`."""
+class ShellRuntime(ABC):
+    """Shared implementation: subclasses start commands (:meth:`_launch`) and terminals
+    (:meth:`_pty`) their way; everything else is shell scripts run through them."""
 
     label = "target"
     root: str | None = None
     bg_dir = "~/.cache/devenv/bg"
+    _tools: script.Tools | None = None
 
+    @abstractmethod
     async def _launch(self, command: Command, *, cwd: str | None, env: dict[str, str],
                       timeout: float | None, login: bool, pty: bool, deadline: float | None,
                       pipe_stdin: bool, probe: bool) -> tuple[Execution, Callable[[], None]]:
         """Start ``command``; return the execution and what to call when it ended.
         ``probe``: this is the tool probe itself (do not wait for :meth:`tools`)."""
-        raise NotImplementedError  # pragma: no cover - every runtime overrides it
+
+    @abstractmethod
+    async def _pty(self, command: Command | None, *, cwd: str | None, env: dict[str, str],
+                   cols: int, rows: int) -> PtySession:
+        """Open an interactive terminal running ``command`` (or a login shell)."""
 
     async def tools(self) -> script.Tools:
-        raise NotImplementedError  # pragma: no cover
+        """What the target offers (probed once per runtime: GNU/BSD/busybox tools)."""
+        if self._tools is None:
+            result = await self._exec(script.Script(script.PROBE), cwd=None, env={},
+                                      timeout=30, probe=True)
+            self._tools = script.parse_probe(result.stdout.decode("utf-8", "replace"))
+        return self._tools
 
     # -- exec ---------------------------------------------------------------------------
 
@@ -329,10 +342,6 @@ class ShellRuntime:
 
             cwd = posixpath.join(self.root, cwd)
         return await self._pty(command, cwd=cwd, env=variables, cols=cols, rows=rows)
-
-    async def _pty(self, command: Command | None, *, cwd: str | None, env: dict[str, str],
-                   cols: int, rows: int) -> PtySession:
-        raise NotImplementedError  # pragma: no cover - every runtime overrides it
 
     async def close(self) -> None:
         return None

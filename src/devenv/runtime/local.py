@@ -37,19 +37,9 @@ class LocalRuntime(ShellRuntime):
         from devenv import paths
 
         self.bg_dir = bg_dir or str(paths.cache_dir() / "bg")
-        self._tools: script.Tools | None = None
 
     async def _ready(self) -> None:
         return None
-
-    async def tools(self) -> script.Tools:
-        if self._tools is None:
-            proc = await asyncio.create_subprocess_exec(
-                "sh", "-c", script.PROBE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL)
-            out, _ = await proc.communicate()
-            self._tools = script.parse_probe(out.decode())
-        return self._tools
 
     def _path(self, path: str) -> str:
         if not path or "\x00" in path:

@@ -9,7 +9,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from devenv.runtime.pty import controlling_tty, eof_for, read_nonblocking, set_size, write_fd
@@ -55,7 +55,6 @@ class Plan:
     on_transport_failure: Callable[[str, bool], None] | None = None  # (message, started)
     on_transport_success: Callable[[], None] | None = None
     cwd_shown: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class Execution:

@@ -99,21 +99,12 @@ class _SSHBase(ShellRuntime):
 
     def __init__(self, pool: Pool | None) -> None:
         self._pool = pool
-        self._tools: script.Tools | None = None
 
     @property
     def pool(self) -> Pool:
         if self._pool is None:
             self._pool = pool_mod.default_pool()
         return self._pool
-
-    async def tools(self) -> script.Tools:
-        """What the host offers (probed once per runtime: GNU/BSD/busybox tools)."""
-        if self._tools is None:
-            result = await self._exec(script.Script(script.PROBE), cwd=None, env={},
-                                      timeout=30, probe=True)
-            self._tools = script.parse_probe(result.stdout.decode("utf-8", "replace"))
-        return self._tools
 
     async def _launch(self, command: Command, *, cwd: str | None, env: dict[str, str],
                       timeout: float | None, login: bool, pty: bool, deadline: float | None,
@@ -165,7 +156,7 @@ class _SSHBase(ShellRuntime):
         try:
             argv = self.endpoint.argv(lease.control_path, *SESSION_OPTIONS, "-T",
                                       command=script.kill_group(pgid))
-            await pool_mod._run(argv, 10)
+            await pool_mod.run_short(argv, 10)
         finally:
             lease.release()
 

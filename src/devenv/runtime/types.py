@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from devenv.errors import DevenvError
 
@@ -68,7 +68,6 @@ class BackgroundInfo:
     started: float
     exit_code: int | None = None
     alive: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:

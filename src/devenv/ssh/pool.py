@@ -254,15 +254,15 @@ class Pool:
                 master.ready_at = 0.0
 
     async def _check(self, ep: Endpoint, path: str) -> bool:
-        rc, _ = await _run(ep.argv(path, "-O", "check"), 5)
+        rc, _ = await run_short(ep.argv(path, "-O", "check"), 5)
         return rc == 0
 
     async def _echo(self, ep: Endpoint, path: str, timeout: float) -> tuple[bool, str]:
         connect = max(1, min(math.ceil(timeout), 15))
         argv = ep.argv(path, "-T", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
                        "-o", f"ConnectTimeout={connect}", command="echo ok")
-        ensure_private_dir(_parent(path))
-        rc, out = await _run(argv, timeout)
+        ensure_private_dir(Path(path).parent)
+        rc, out = await run_short(argv, timeout)
         if rc == 0 and out.strip().endswith("ok"):
             return True, ""
         if rc is None:
@@ -272,7 +272,7 @@ class Pool:
 
     async def _close_master(self, ep: Endpoint, path: str) -> None:
         if os.path.exists(path):
-            await _run(ep.argv(path, "-O", "exit"), 5)
+            await run_short(ep.argv(path, "-O", "exit"), 5)
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
@@ -301,17 +301,13 @@ class Pool:
         self._targets.pop(ep.key, None)
 
 
-def _parent(path: str) -> Path:
-    return Path(path).parent
-
-
 def _hash(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-async def _run(argv: list[str], timeout: float) -> tuple[int | None, str]:
+async def run_short(argv: list[str], timeout: float) -> tuple[int | None, str]:
     """Run a short ssh command: (exit code or None on timeout, stdout+stderr)."""
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
