@@ -394,6 +394,7 @@ def main() -> int:
     name = f"rtbench-{os.getpid()}"
     project = tmp / "rtbench" / "proj"
     project.mkdir(parents=True)
+    from devenv import paths
     from devenv.ssh import config as ssh_config
 
     control_dir = ssh_config.control_dir()
@@ -404,7 +405,7 @@ def main() -> int:
         info = json.loads(up.stdout)
         container, port = info["container"], info["port"]
         ssh = ["ssh", "-F", info["ssh_config"], "-o", "ControlMaster=no", info["ssh_host"]]
-        control = ssh_config.env_control_path(str(control_dir), port)
+        control = paths.env_control_socket(str(control_dir), port)
         # The first devenv exec finds no master, starts one in the background and falls back
         # to docker exec; wait for the socket, then check the master answers.
         subprocess.run([*devenv, "exec", name, "--", "true"], check=True, cwd=tmp)

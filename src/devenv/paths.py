@@ -57,6 +57,12 @@ def ssh_config_str() -> str:
     return os.path.join(_root("state"), "ssh", "config")
 
 
+def env_control_socket(control_dir: str, port: int) -> str:
+    """The ControlMaster socket of the environment on ``port`` in ``control_dir``: shared by
+    every ssh client using devenv's ssh_config, ``devenv exec`` and the runtime library."""
+    return f"{control_dir}/e{port}"
+
+
 def db_path() -> Path:
     return _path("state", "state.db")
 

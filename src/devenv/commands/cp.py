@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from devenv.commands.execute import CLI_MAX_WAIT
 from devenv.errors import UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.runtime import Runtime
+
 
 @dataclass
 class Endpoint:
-    runtime: object  # devenv.runtime.Runtime (imported lazily)
+    runtime: Runtime
     path: str
     shown: str
 
@@ -48,22 +52,17 @@ def _endpoint(spec: str) -> Endpoint:
 
 def _environment(name: str) -> str | None:
     """The project path of the environment ``name`` (devenv-NAME too), if devenv knows it."""
-    from devenv import state
     from devenv.envs.identity import CONTAINER_PREFIX
+    from devenv.envs.manage import known_project
 
-    conn = state.connect()
-    try:
-        known = state.project_by_name(conn, name.removeprefix(CONTAINER_PREFIX))
-    finally:
-        conn.close()
+    known = known_project(name.removeprefix(CONTAINER_PREFIX))
     return known.path if known is not None else None
 
 
 async def _copy(src: Endpoint, dest: Endpoint) -> str:
-    from devenv.runtime import PathError, Runtime
+    from devenv.runtime import PathError
 
     s, d = src.runtime, dest.runtime
-    assert isinstance(s, Runtime) and isinstance(d, Runtime)  # noqa: S101 - typing aid
     try:
         info = await s.stat(src.path)
         if info.is_dir:

@@ -16,6 +16,10 @@ from devenv import proc
 from devenv.envs import fast, fast_ssh, start
 from devenv.errors import UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.runtime import Runtime
+
 EXIT_TIMEOUT = 124  # as coreutils' timeout
 EXIT_LOST = fast_ssh.EXIT_LOST
 # A command line waits this long at most for a host in backoff (the library's default is
@@ -43,8 +47,8 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
     if cwd is not None or timeout is not None:
         from devenv.runtime import EnvRuntime
 
-        return _library(EnvRuntime(target.name or _project(path), max_wait=CLI_MAX_WAIT),
-                        command, cwd, timeout)
+        return _library(EnvRuntime(target.name, max_wait=CLI_MAX_WAIT), command, cwd,
+                        timeout)
     code = fast_ssh.run(target, command)
     if code is not None:
         return code
@@ -56,15 +60,10 @@ def _project(raw: str) -> str:
     is no existing file or directory)."""
     if os.sep in raw or os.path.lexists(raw):
         return raw
-    from devenv import state
-    from devenv.envs.manage import resolve_names
+    from devenv.envs.manage import known_project, resolve_names
 
     (name,) = resolve_names([raw])
-    conn = state.connect()
-    try:
-        known = state.project_by_name(conn, name)
-    finally:
-        conn.close()
+    known = known_project(name)
     return known.path if known is not None else raw
 
 
@@ -100,14 +99,12 @@ async def _stdin() -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _library(runtime: object, command: list[str], cwd: str | None,
+def _library(runtime: Runtime, command: list[str], cwd: str | None,
              timeout: float | None) -> int:
     import asyncio
     import sys
 
-    from devenv.runtime import Runtime, TransportError
-
-    assert isinstance(runtime, Runtime)  # noqa: S101 - typing aid
+    from devenv.runtime import TransportError
 
     def out(fd: int) -> Callable[[bytes], None]:
         def write(chunk: bytes) -> None:

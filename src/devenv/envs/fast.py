@@ -109,7 +109,7 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
             port = int(fields[2])
             return Target(CONTAINER_PREFIX + fields[1], workspace_of(fields[0]),
                           lines[0][len(INDEX_HEADER):], name=fields[1], port=port,
-                          control=f"{control}/e{port}" if control else "")
+                          control=paths.env_control_socket(control, port) if control else "")
         return None
     return None
 

@@ -99,6 +99,15 @@ def list_envs(*, include_stopped: bool = False) -> list[EnvInfo]:
     return sorted(rows, key=lambda r: r.name)
 
 
+def known_project(name: str) -> state.Project | None:
+    """The project devenv knows under the environment name ``name``."""
+    conn = state.connect()
+    try:
+        return state.project_by_name(conn, name)
+    finally:
+        conn.close()
+
+
 def resolve_names(targets: list[str]) -> list[str]:
     """Map each PATH or NAME to the name of one of this installation's environments;
     anything else is a :class:`NotFoundError` naming close matches."""

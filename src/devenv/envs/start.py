@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from devenv import config, state
+from devenv import config, paths, state
 from devenv.config import Config
 from devenv.engine import docker
 from devenv.envs import (
@@ -65,10 +65,11 @@ def target(raw_path: str, *, port: int | None = None,
         if hit is not None:
             return hit, None
     env = ensure_running(raw_path, port=port, name=name)
-    from devenv.ssh.config import control_dir, env_control_path
+    from devenv.ssh.config import control_dir
 
     return Target(env.container, env.project.workspace, env.instance, name=env.name,
-                  port=env.port, control=env_control_path(str(control_dir()), env.port)), env
+                  port=env.port, control=paths.env_control_socket(str(control_dir()), env.port)
+                  ), env
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 _EXPORTS = {
     "Runtime": "base", "ShellRuntime": "base",
     "LocalRuntime": "local", "WorktreeRuntime": "local",
-    "EnvRuntime": "ssh", "SSHRuntime": "ssh", "SSHTarget": "ssh",
+    "EnvRuntime": "devenv.envs.runtime", "SSHRuntime": "ssh", "SSHTarget": "ssh",
     "EXIT_ABORTED": "types", "EXIT_TIMEOUT": "types", "BackgroundInfo": "types",
     "DirEntry": "types", "ExecResult": "types", "FileStat": "types",
     "InvalidArgument": "types", "PathError": "types", "RuntimeError_": "types",
@@ -31,9 +31,10 @@ __all__ = [  # noqa: RUF022 - grouped as in _EXPORTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from devenv.envs.runtime import EnvRuntime
     from devenv.runtime.base import Runtime, ShellRuntime
     from devenv.runtime.local import LocalRuntime, WorktreeRuntime
-    from devenv.runtime.ssh import EnvRuntime, SSHRuntime, SSHTarget
+    from devenv.runtime.ssh import SSHRuntime, SSHTarget
     from devenv.runtime.types import (
         EXIT_ABORTED,
         EXIT_TIMEOUT,
@@ -52,7 +53,9 @@ def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'devenv.runtime' has no attribute {name!r}")
-    # __import__, not importlib: this package is on devenv exec's fast path.
-    value = getattr(__import__(f"devenv.runtime.{module}", fromlist=[name]), name)
+    # __import__, not importlib: this package is on devenv exec's fast path. EnvRuntime
+    # lives with the environments it knows (devenv.envs); the rest here.
+    path = module if "." in module else f"devenv.runtime.{module}"
+    value = getattr(__import__(path, fromlist=[name]), name)
     globals()[name] = value
     return value

@@ -1,7 +1,7 @@
-"""Runtimes over SSH: :class:`SSHRuntime` (any host the system ``ssh`` reaches, so the
-user's ``~/.ssh/config``, agent and ProxyJump apply) and :class:`EnvRuntime` (a devenv
-environment, through devenv's own ssh_config and its pinned host key). Both go through the
-connection pool (:mod:`devenv.ssh.pool`) and the marker protocol (:mod:`.script`)."""
+"""Runtimes over SSH: :class:`SSHRuntime`, any host the system ``ssh`` reaches (so the
+user's ``~/.ssh/config``, agent and ProxyJump apply), on :class:`SSHBase`, which
+:class:`devenv.envs.runtime.EnvRuntime` shares. They go through the connection pool
+(:mod:`devenv.ssh.pool`) and the marker protocol (:mod:`.script`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from devenv.runtime import process, script, wire
 from devenv.runtime.base import Command, ShellRuntime, pty_script
 from devenv.runtime.process import Execution
 from devenv.runtime.pty import PtySession, open_session
-from devenv.runtime.types import InvalidArgument, TransportError
-from devenv.ssh import health
+from devenv.runtime.types import InvalidArgument
 from devenv.ssh import pool as pool_mod
 from devenv.ssh.pool import Endpoint, Pool
 
@@ -91,7 +90,10 @@ def _port(text: str, spec: str) -> int:
     return int(text)
 
 
-class _SSHBase(ShellRuntime):
+class SSHBase(ShellRuntime):
+    """What SSH runtimes share: the pool, the wrapper, remote kills, terminals; a subclass
+    sets :attr:`endpoint` (and may set :attr:`posix_login`, :attr:`preamble`)."""
+
     endpoint: Endpoint
     max_wait: float = pool_mod.DEFAULT_MAX_WAIT
     posix_login = False  # the login shell is known to run POSIX sh code (devenv's images)
@@ -165,7 +167,7 @@ class _SSHBase(ShellRuntime):
         await self.pool.close(self.endpoint)
 
 
-class SSHRuntime(_SSHBase):
+class SSHRuntime(SSHBase):
     """Commands and files on an SSH host (see :class:`SSHTarget`)."""
 
     def __init__(self, target: SSHTarget, *, pool: Pool | None = None,
@@ -202,43 +204,3 @@ class SSHRuntime(_SSHBase):
         self.endpoint = Endpoint(key, target.label, target.host, tuple(options),
                                  str(control_dir() / f"h{digest}"), max_channels,
                                  max_masters)
-
-
-class EnvRuntime(_SSHBase):
-    """Commands and files in a devenv environment (by project path or environment name),
-    through devenv's ssh_config: strict, pinned host key, the environment's own master
-    (shared with ``devenv exec``, ``devenv ssh`` and any ssh client using the config).
-    Relative paths and the default cwd are the project directory."""
-
-    def __init__(self, project: str, *, pool: Pool | None = None,
-                 max_wait: float = pool_mod.DEFAULT_MAX_WAIT) -> None:
-        super().__init__(pool)
-        from devenv import state
-        from devenv.envs import fast
-        from devenv.envs.manage import resolve_names
-        from devenv.ssh import config as ssh_config
-
-        (name,) = resolve_names([project])
-        conn = state.connect()
-        try:
-            known = state.project_by_name(conn, name)
-        finally:
-            conn.close()
-        if known is None or known.port is None:
-            raise TransportError(f"environment {name} has no SSH port yet",
-                                 f"start it: devenv up {project}")
-        self.name = name
-        self.label = f"environment {name}"
-        self.posix_login = True  # bash, in devenv's images
-        self.preamble = wire.ENV_PREAMBLE  # the container's environment, as docker exec
-        self.root = fast.workspace_of(known.path)
-        self.bg_dir = "~/.cache/devenv/bg"
-        self.max_wait = max_wait
-        alias = fast.CONTAINER_PREFIX + name
-        # sshd in the image allows 64 sessions per connection (headroom: slots free late).
-        self.endpoint = Endpoint(health.env_key(name), self.label, alias,
-                                 ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
-                                  "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),
-                                 ssh_config.env_control_path(str(ssh_config.control_dir()),
-                                                             known.port),
-                                 max_channels=30, max_masters=4)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.lockfile import atomic_write
-from devenv.paths import ensure_private_dir, ssh_dir
+from devenv.paths import ensure_private_dir, env_control_socket, ssh_dir
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,6 @@ def control_dir() -> Path:
     return base / f"cm-{home}"
 
 
-def env_control_path(control: str, port: int) -> str:
-    """The ControlMaster socket of the environment on ``port``: shared by every ssh client
-    using devenv's ssh_config, ``devenv exec`` and the runtime library."""
-    return f"{control}/e{port}"
-
-
 def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
                   control: Path | None = None) -> str:
     lines = ["# Written by devenv; regenerated on every 'devenv up'. Do not edit.", ""]
@@ -85,7 +79,7 @@ def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
         if control is not None:
             lines += [
                 "  ControlMaster auto",
-                f"  ControlPath {_quote(env_control_path(str(control), entry.port))}",
+                f"  ControlPath {_quote(env_control_socket(str(control), entry.port))}",
                 "  ControlPersist 60",
                 "  ServerAliveInterval 5",
                 "  ServerAliveCountMax 2",

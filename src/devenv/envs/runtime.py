@@ -1,0 +1,47 @@
+"""``EnvRuntime``: the runtime library (:mod:`devenv.runtime`) on a devenv environment,
+over SSH through devenv's own ssh_config (strict, pinned host key) and the environment's own
+master, shared with ``devenv exec``, ``devenv ssh`` and any ssh client using the config."""
+
+from __future__ import annotations
+
+from devenv import paths
+from devenv.envs import fast
+from devenv.envs.manage import known_project, resolve_names
+from devenv.runtime import wire
+from devenv.runtime.ssh import CONNECT_TIMEOUT, SSHBase
+from devenv.runtime.types import TransportError
+from devenv.ssh import config as ssh_config
+from devenv.ssh import health
+from devenv.ssh import pool as pool_mod
+from devenv.ssh.pool import Endpoint, Pool
+
+
+class EnvRuntime(SSHBase):
+    """Commands and files in a devenv environment (by project path or environment name).
+    Relative paths and the default cwd are the project directory; commands get the
+    environment docker exec would give them."""
+
+    posix_login = True  # bash, in devenv's images
+    preamble = wire.ENV_PREAMBLE  # the container's environment, as docker exec gives it
+    bg_dir = "~/.cache/devenv/bg"
+
+    def __init__(self, project: str, *, pool: Pool | None = None,
+                 max_wait: float = pool_mod.DEFAULT_MAX_WAIT) -> None:
+        super().__init__(pool)
+        (name,) = resolve_names([project])
+        known = known_project(name)
+        if known is None or known.port is None:
+            raise TransportError(f"environment {name} has no SSH port yet",
+                                 f"start it: devenv up {project}")
+        self.name = name
+        self.label = f"environment {name}"
+        self.root = fast.workspace_of(known.path)
+        self.max_wait = max_wait
+        # sshd in the image allows 64 sessions per connection (headroom: slots free late).
+        self.endpoint = Endpoint(health.env_key(name), self.label,
+                                 fast.CONTAINER_PREFIX + name,
+                                 ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
+                                  "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),
+                                 paths.env_control_socket(str(ssh_config.control_dir()),
+                                                          known.port),
+                                 max_channels=30, max_masters=4)
