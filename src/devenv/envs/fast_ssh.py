@@ -32,17 +32,6 @@ DRAIN_GRACE = 0.5
 EXIT_LOST = 255  # the connection died while the command ran (the message says so)
 
 
-class suppress:  # contextlib would cost an import here
-    def __init__(self, *errors: type[BaseException]) -> None:
-        self.errors = errors
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, value: object, tb: object) -> bool:
-        return isinstance(value, self.errors)
-
-
 class _Signalled(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -212,8 +201,10 @@ def _interrupted(target: Target, pid: int, signum: int) -> int:
     """Interrupted: end the local client and the remote process group."""
     _signal.signal(signum, _signal.SIG_IGN)
     if pid:
-        with suppress(ProcessLookupError):
+        try:  # noqa: SIM105 - contextlib costs an import on the exec path
             os.kill(pid, _signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         _wait(pid, 2)
     if _state.pgid and _state.code is None:
         killer = _spawn(_ssh(target, "-T", "-o", "ControlMaster=no",
