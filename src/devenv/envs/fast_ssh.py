@@ -183,8 +183,7 @@ def _emit(state: _State, data: bytes) -> None:
 def _flush_held(state: _State) -> None:
     if state.held:
         held, state.held = state.held, b""
-        if state.pgid:
-            _write(held)
+        _write(held)
 
 
 def _write(data: bytes) -> None:
