@@ -77,7 +77,7 @@ class _Master:
 @dataclass
 class _Target:
     masters: list[_Master] = field(default_factory=list)
-    changed: asyncio.Condition | None = None
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)  # a channel freed
     probes: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     passive_at: float = 0.0
 
@@ -112,8 +112,6 @@ class Pool:
         t = self._targets.get(ep.key)
         if t is None:
             t = self._targets[ep.key] = _Target()
-        if t.changed is None:
-            t.changed = asyncio.Condition()
         return t
 
     # -- acquiring --------------------------------------------------------------------------
@@ -140,7 +138,6 @@ class Pool:
                 continue
             master = self._free_master(ep, t)
             if master is None:
-                assert t.changed is not None  # noqa: S101
                 remaining = give_up - time.monotonic()
                 if remaining <= 0:
                     raise TransportError(f"{ep.label}: all {ep.max_masters} connections are "
@@ -193,7 +190,7 @@ class Pool:
     def _release(self, ep: Endpoint, master: _Master) -> None:
         master.channels = max(0, master.channels - 1)
         t = self._targets.get(ep.key)
-        if t is not None and t.changed is not None:
+        if t is not None:
             cond = t.changed
 
             async def notify() -> None:
