@@ -55,17 +55,7 @@ class LocalRuntime(ShellRuntime):
             raise PathError(f"{cwd}: no such directory (on {self.label})",
                             "create it first (ensure_dir) or pass another cwd")
         tools = await self.tools() if login else None
-        if isinstance(command, str):
-            if not command.strip():
-                raise InvalidArgument("empty command")
-            argv = ["bash" if tools and tools.bash else "sh", "-lc" if login else "-c", command]
-        else:
-            argv = list(command)
-            if not argv:
-                raise InvalidArgument("empty command")
-            if login:
-                shell = "bash" if tools and tools.bash else "sh"
-                argv = [shell, "-lc", 'exec "$@"', shell, *argv]
+        argv = script.command_argv(command, login=login, bash=tools is not None and tools.bash)
         script.check_env(env)
         plan = process.Plan(argv, env={**os.environ, **env}, cwd=where, pty=pty,
                             transport=self.label)

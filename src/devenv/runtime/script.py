@@ -84,32 +84,31 @@ class Script(str):
     __slots__ = ()
 
 
-def command_words(command: str | Sequence[str], *, login: bool, bash: bool = True) -> str:
-    """Shell words that run ``command``: a string is shell code (``sh -c``), a sequence
-    is an argv (quoted word for word). ``login`` runs it in a login shell so profile-set
-    tools (nvm, pyenv) resolve."""
-    if isinstance(command, Script):
-        return f"( {command}\n)"
+def command_argv(command: str | Sequence[str], *, login: bool, bash: bool = True
+                 ) -> list[str]:
+    """The argv that runs ``command``: a string is shell code (``sh -c``), a sequence is an
+    argv, as it is. ``login`` runs it in a login shell (bash where the target has it) so
+    profile-set tools (nvm, pyenv) resolve."""
+    shell = "bash" if bash else "sh"
     if isinstance(command, str):
         if not command.strip():
             raise InvalidArgument("empty command")
         if "\x00" in command:
             raise InvalidArgument("the command holds a NUL byte")
-        code = command
-    else:
-        argv = list(command)
-        if not argv:
-            raise InvalidArgument("empty command")
-        if any("\x00" in a for a in argv):
-            raise InvalidArgument("a command argument holds a NUL byte")
-        if not login:
-            return wire.join(argv)
-        code = 'exec "$@"'
-        shell = "bash" if bash else "sh"
-        return f"{shell} -lc {wire.quote(code)} {shell} {wire.join(argv)}"
-    if login:
-        return f"{'bash' if bash else 'sh'} -lc {wire.quote(code)}"
-    return f"sh -c {wire.quote(code)}"
+        return [shell, "-lc", command] if login else ["sh", "-c", command]
+    argv = list(command)
+    if not argv:
+        raise InvalidArgument("empty command")
+    if any("\x00" in a for a in argv):
+        raise InvalidArgument("a command argument holds a NUL byte")
+    return [shell, "-lc", 'exec "$@"', shell, *argv] if login else argv
+
+
+def command_words(command: str | Sequence[str], *, login: bool, bash: bool = True) -> str:
+    """:func:`command_argv` as shell words; devenv's own :class:`Script` runs in a subshell."""
+    if isinstance(command, Script):
+        return f"( {command}\n)"
+    return wire.join(command_argv(command, login=login, bash=bash))
 
 
 def exports(env: Mapping[str, str]) -> str:
