@@ -172,20 +172,16 @@ class Execution:
     async def _feed(self, stdin: Stdin) -> None:
         """Send ``stdin``, then end it: close the pipe, or on a terminal (which has no
         closing) send its end-of-input character, so the command reads EOF either way."""
-        chunks: AsyncIterable[bytes] | None = None
-        if isinstance(stdin, bytes):
-            chunks = _once(stdin)
-        elif stdin is not None:
-            chunks = stdin
-        last = b""
+        chunks = _once(stdin or b"") if stdin is None or isinstance(stdin, bytes) else stdin
         if self.master_fd is not None:
             if self.plan.nonce is not None:
                 # ssh on a local terminal: input goes once the remote command runs (by then
                 # ssh has made its terminal raw; before, our terminal would take the
                 # end-of-input character as ssh's own EOF and the remote never sees it).
                 await self._started.wait()
+            last = b""
             with contextlib.suppress(OSError):
-                async for chunk in chunks or _once(b""):
+                async for chunk in chunks:
                     await write_fd(self.master_fd, chunk)
                     last = chunk or last
                 await write_fd(self.master_fd, eof_for(last))
@@ -194,10 +190,9 @@ class Execution:
         if writer is None:
             return
         try:
-            async for chunk in chunks or _once(b""):
+            async for chunk in chunks:
                 writer.write(chunk)
                 await writer.drain()
-                last = chunk or last
         except (BrokenPipeError, ConnectionResetError):
             return
         finally:
