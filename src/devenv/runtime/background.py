@@ -2,9 +2,10 @@
 
 Each process gets a directory ``<bg_dir>/<id>/`` (the base is 0700) holding ``command``,
 ``pid``, ``started``, ``output.log`` (stdout and stderr) and, once it ended, ``exit_code``.
-It runs in its own session and process group (``setsid`` where the target has it, else job
-control), detached from the connection, so it outlives the call that started it; terminating
-it sends TERM to the group, waits 2 s, then KILL (exit code 143 or 137). Finished runs older
+It runs in its own session and process group (``setsid``; a target without it leaves the
+process in the caller's group, and terminating reaches it by pid only), detached from the
+connection, so it outlives the call that started it; terminating it sends TERM to the group,
+waits 2 s, then KILL (exit code 143 or 137). Finished runs older
 than :data:`KEEP_DAYS` days are removed whenever a new one starts.
 """
 
@@ -33,19 +34,22 @@ def check_id(bg_id: str) -> str:
     return bg_id
 
 
+def describe(command: str | Sequence[str]) -> str:
+    """How a background command is shown (spawn's result and the listing agree)."""
+    return command if isinstance(command, str) else wire.join(list(command))
+
+
 def spawn(bg_dir: str, bg_id: str, command: str | Sequence[str], *, cwd: str | None,
           env: Mapping[str, str], login: bool, tools: Tools) -> str:
     """Prints the new process's pid."""
     base = quote_path(bg_dir)
     code = command_words(command, login=login, bash=tools.bash)
-    shown = command if isinstance(command, str) else wire.join(list(command))
     cd = f"cd -- {quote_path(cwd)} || exit 125; " if cwd else ""
     inner = ('sh -c "$2" </dev/null; rc=$?; '
              'echo "$rc" > "$1/exit_code.tmp" && mv -f "$1/exit_code.tmp" "$1/exit_code"')
     # Without setsid the process stays in the caller's group (dash has no job control
     # without a terminal); terminate then reaches its shell by pid only.
     detach = "setsid " if tools.setsid else ""
-    jobs = ""
     return (
         f"b={base}; mkdir -p -- \"$b\" && chmod 700 -- \"$b\" || exit 1; "
         f'd="$b"/{bg_id}; mkdir -- "$d" || exit 1; '
@@ -54,8 +58,8 @@ def spawn(bg_dir: str, bg_id: str, command: str | Sequence[str], *, cwd: str | N
         "&& rm -rf -- \"${x%/exit_code}\"; "
         "done; "
         f"{cd}{exports(env)}"
-        f"printf '%s\\n' {wire.quote(shown)} > \"$d/command\"; date +%s > \"$d/started\"; "
-        f": > \"$d/output.log\"; {jobs}"
+        f"printf '%s\\n' {wire.quote(describe(command))} > \"$d/command\"; "
+        'date +%s > "$d/started"; : > "$d/output.log"; '
         f"{detach}sh -c {wire.quote(inner)} devenv-bg \"$d\" {wire.quote(code)} "
         '</dev/null >"$d/output.log" 2>&1 & '
         'echo $! > "$d/pid"; echo $!'

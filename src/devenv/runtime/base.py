@@ -305,8 +305,8 @@ class ShellRuntime(ABC):
                         env=script.effective_env(env, pty=False), login=login, tools=tools)
         result = await self._script(code, cwd or self.bg_dir)
         pid = int(result.stdout.split()[-1])
-        shown = command if isinstance(command, str) else " ".join(command)
-        return BackgroundInfo(bg_id, pid, f"{self.bg_dir}/{bg_id}", shown, time.time(),
+        return BackgroundInfo(bg_id, pid, f"{self.bg_dir}/{bg_id}", bg.describe(command),
+                              time.time(),
                               alive=True)
 
     async def read_output(self, bg_id: str, offset: int = 0) -> tuple[bytes, int]:
