@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import posixpath
 import stat as stat_mod
 import tempfile
 import time
@@ -110,6 +111,14 @@ class ShellRuntime(ABC):
                    cols: int, rows: int) -> PtySession:
         """Open an interactive terminal running ``command`` (or a login shell)."""
 
+    def _where(self, cwd: str | None) -> str | None:
+        """A command's working directory: the root by default; relative ones from the root."""
+        if cwd is None:
+            return self.root
+        if self.root and not cwd.startswith(("/", "~")):
+            return posixpath.join(self.root, cwd)
+        return cwd
+
     async def tools(self) -> script.Tools:
         """What the target offers (probed once per runtime: GNU/BSD/busybox tools)."""
         if self._tools is None:
@@ -147,12 +156,7 @@ class ShellRuntime(ABC):
                     cancel: asyncio.Event | None = None, probe: bool = False) -> ExecResult:
         began = time.monotonic()
         deadline = None if timeout is None else began + timeout
-        if cwd is None:
-            cwd = self.root
-        elif self.root and not cwd.startswith(("/", "~")):
-            import posixpath
-
-            cwd = posixpath.join(self.root, cwd)
+        cwd = self._where(cwd)
         for attempt in (1, 2):
             tried = time.monotonic()
             try:
@@ -289,8 +293,6 @@ class ShellRuntime(ABC):
         """``path`` made absolute on the target: ``~`` is the home directory, a relative
         path is taken from the runtime's root. Symlinks are not resolved."""
         result = await self._script(script.resolve_path(path, self.root), path)
-        import posixpath
-
         return posixpath.normpath(result.stdout.decode().rstrip("\n"))
 
     # -- background processes -----------------------------------------------------------
@@ -335,13 +337,8 @@ class ShellRuntime(ABC):
         if cols <= 0 or rows <= 0:
             raise InvalidArgument(f"invalid terminal size {cols}x{rows}")
         variables = {"TERM": term, **script.check_env(env)}
-        if cwd is None:
-            cwd = self.root
-        elif self.root and not cwd.startswith(("/", "~")):
-            import posixpath
-
-            cwd = posixpath.join(self.root, cwd)
-        return await self._pty(command, cwd=cwd, env=variables, cols=cols, rows=rows)
+        return await self._pty(command, cwd=self._where(cwd), env=variables, cols=cols,
+                               rows=rows)
 
     async def close(self) -> None:
         return None
