@@ -7,11 +7,11 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 
 from devenv.errors import DevenvError
-from devenv.paths import ensure_private_dir, locks_dir, machine_locks_dir
+from devenv.paths import locks_dir, machine_locks_dir, private_dir
 
 
 @contextmanager
@@ -23,11 +23,8 @@ def locked(name: str, *, timeout: float, what: str, machine: bool = False) -> It
     :param machine: lock for every devenv of this user on this machine, whatever its
         ``DEVENV_HOME`` (image builds: the engine's images are shared by all of them).
     """
-    directory = ensure_private_dir(machine_locks_dir() if machine else locks_dir())
-    st = os.lstat(directory)
-    if st.st_uid != os.getuid() or not os.path.isdir(directory) or os.path.islink(directory):
-        raise DevenvError(f"{directory} is not a private directory of this user",
-                          "remove it (someone else may have created it) and try again")
+    # Both are created 0700 and verified (owner, mode, no link) on every call.
+    directory = machine_locks_dir() if machine else private_dir(locks_dir())
     path = directory / f"{name}.lock"
     with _open(path) as fd:
         deadline = time.monotonic() + timeout
@@ -58,7 +55,7 @@ async def async_locked(name: str, *, timeout: float, what: str) -> AsyncIterator
     """:func:`locked` for asyncio code: the wait polls instead of blocking the event loop."""
     import asyncio
 
-    path = ensure_private_dir(locks_dir()) / f"{name}.lock"
+    path = private_dir(locks_dir()) / f"{name}.lock"
     with _open(path) as fd:
         give_up = time.monotonic() + timeout
         while True:
@@ -79,7 +76,8 @@ async def async_locked(name: str, *, timeout: float, what: str) -> AsyncIterator
 
 @contextmanager
 def _open(path: Path) -> Iterator[int]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # No link is followed: the lock file is ours, in a directory verified private.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         yield fd
     finally:
@@ -87,14 +85,28 @@ def _open(path: Path) -> Iterator[int]:
 
 
 def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same dir and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temp file in the same dir and ``os.replace``.
+
+    The file has ``mode`` exactly, whatever the umask, and is never more open than that
+    while it is written: the temp file is created new (a stale one is removed first, no link
+    is followed) with ``mode``, which the umask can only narrow, then set to ``mode`` before
+    the data goes in."""
     raw = data.encode() if isinstance(data, str) else data
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a crashed writer with this pid
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 mode)
     try:
-        os.write(fd, raw)
+        os.fchmod(fd, mode)
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
-    os.chmod(tmp, mode)
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
     os.replace(tmp, path)

@@ -6,6 +6,7 @@ and its SSH host key, so that ports and host keys survive stop/start and rebuild
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import time
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from devenv.paths import db_path, ensure_private_dir
+from devenv.paths import db_path, private_dir
 
 _MIGRATIONS = [
     # 1: projects and the instance id that labels this devenv's containers.
@@ -63,15 +64,38 @@ class Project:
 
 
 def connect() -> sqlite3.Connection:
-    """Open the database, creating or migrating it as needed."""
+    """Open the database, creating or migrating it as needed.
+
+    It holds every environment's private host key: the file is made 0600 before sqlite
+    opens it, whatever the umask (sqlite gives its ``-wal`` and ``-shm`` files the
+    database's mode), and files left more open by an older devenv are closed here."""
     path = db_path()
-    ensure_private_dir(path.parent)
+    private_dir(path.parent)
+    for suffix in ("", "-wal", "-shm"):
+        _private_file(f"{path}{suffix}", create=not suffix)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 30000")
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version < len(_MIGRATIONS):
         _migrate(conn)
     return conn
+
+
+def _private_file(path: str, *, create: bool) -> None:
+    """Make ``path`` 0600 (creating it empty with ``create``), through a descriptor: no
+    link is followed. A missing file without ``create`` is left alone, and so is one that
+    is not ours (only root could have put it in our private directory)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        return
+    try:
+        st = os.fstat(fd)
+        if st.st_mode & 0o777 != 0o600 and st.st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

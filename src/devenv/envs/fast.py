@@ -85,7 +85,9 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
     ``probe=False`` skips the port check (the caller checks liveness its own way).
 
     The second line, ``control<TAB>dir``, is where the environments' ControlMaster sockets
-    are (``dir/e<port>``).
+    are (``dir/e<port>``). A socket there gets our commands, their input and output, so the
+    directory and its base must pass :func:`devenv.paths.dir_problem` (two ``lstat`` calls);
+    otherwise this returns ``None`` and the full path reports the problem.
     """
     try:
         real = os.path.realpath(raw_path)  # fails when the current directory was deleted
@@ -106,6 +108,9 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
             continue
         if (fields[2].isdigit() and fields[3] == config_stamp(fields[0])
                 and (not probe or port_open(int(fields[2])))):
+            if control and (paths.dir_problem(control) is not None or paths.dir_problem(
+                    os.path.dirname(control), shared=True) is not None):
+                return None
             port = int(fields[2])
             return Target(CONTAINER_PREFIX + fields[1], workspace_of(fields[0]),
                           lines[0][len(INDEX_HEADER):], name=fields[1], port=port,

@@ -13,14 +13,21 @@ import os
 import re
 import shutil
 import stat as stat_mod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from devenv.runtime import process, script
 from devenv.runtime.base import Command, Data, ShellRuntime, kind_of, pty_script
 from devenv.runtime.process import Execution
 from devenv.runtime.pty import PtySession, open_session
-from devenv.runtime.types import DirEntry, FileStat, InvalidArgument, PathError, RuntimeError_
+from devenv.runtime.types import (
+    BackgroundInfo,
+    DirEntry,
+    FileStat,
+    InvalidArgument,
+    PathError,
+    RuntimeError_,
+)
 
 CHUNK = 1 << 20
 
@@ -40,6 +47,38 @@ class LocalRuntime(ShellRuntime):
 
     async def _ready(self) -> None:
         return None
+
+    # -- background processes: the output base is verified here first ----------------------
+
+    def _private_bg(self) -> None:
+        """Create the background-output base 0700 and verify it (ours, closed, no link)
+        before every use: the script's ``mkdir -p``/``chmod`` would take a directory or link
+        another user prepared, and with it the output we read back."""
+        from devenv import paths
+        from devenv.errors import DevenvError
+
+        try:
+            paths.private_dir(Path(os.path.expanduser(self.bg_dir)))
+        except DevenvError as e:
+            raise PathError(e.message, e.hint) from None
+
+    async def spawn(self, command: Command, *, cwd: str | None = None,
+                    env: Mapping[str, str] | None = None,
+                    login: bool = False) -> BackgroundInfo:
+        self._private_bg()
+        return await super().spawn(command, cwd=cwd, env=env, login=login)
+
+    async def read_output(self, bg_id: str, offset: int = 0) -> tuple[bytes, int]:
+        self._private_bg()
+        return await super().read_output(bg_id, offset)
+
+    async def terminate(self, bg_id: str) -> int:
+        self._private_bg()
+        return await super().terminate(bg_id)
+
+    async def background(self) -> list[BackgroundInfo]:
+        self._private_bg()
+        return await super().background()
 
     def _path(self, path: str) -> str:
         if not path or "\x00" in path:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devenv.lockfile import atomic_write
-from devenv.paths import ensure_private_dir, env_control_socket, ssh_dir
+from devenv.paths import env_control_socket, private_dir, runtime_dir, ssh_dir
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,10 @@ def known_hosts_path() -> Path:
 
 
 def ssh_argv(alias: str, *options: str) -> list[str]:
-    """``ssh`` through devenv's ssh_config to ``alias`` (``devenv-<name>``)."""
+    """``ssh`` through devenv's ssh_config to ``alias`` (``devenv-<name>``). The config's
+    ControlPath directory is verified private first (:func:`control_dir`): ssh itself would
+    use a socket another user put there."""
+    control_dir()
     return ["ssh", "-F", str(config_path()), *options, alias]
 
 
@@ -44,15 +47,14 @@ def _quote(value: str) -> str:
 
 
 def control_dir() -> Path:
-    """Where ControlMaster sockets live: private (0700), and short, since a unix socket path
-    is limited to ~100 bytes (``%C`` is a 40-character hash). One per devenv home."""
+    """Where ControlMaster sockets live, created 0700 and verified on every call (owner,
+    mode, no link; its base too, see :func:`devenv.paths.runtime_dir`): a socket there is
+    trusted with commands, their input and output. Short, since a unix socket path is
+    limited to ~100 bytes. One per devenv home."""
     import hashlib
-    import os
 
     home = hashlib.sha256(str(ssh_dir()).encode()).hexdigest()[:8]
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    base = Path(runtime) if os.path.isabs(runtime) else Path(f"/tmp/devenv-{os.getuid()}")  # noqa: S108
-    return base / f"cm-{home}"
+    return private_dir(runtime_dir() / f"cm-{home}")
 
 
 def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
@@ -100,8 +102,8 @@ def render_known_hosts(pins: Iterable[tuple[str, str]]) -> str:
 def write(hosts: list[HostEntry], identity: Path) -> Path:
     """Regenerate both files atomically from ``hosts``; return the config path. Callers
     serialise writers (they hold the lock under which they read ``hosts``)."""
-    ensure_private_dir(ssh_dir())
-    control = ensure_private_dir(control_dir())
+    private_dir(ssh_dir())
+    control = control_dir()
     atomic_write(known_hosts_path(), render_known_hosts((h.alias, h.host_pub) for h in hosts),
                  0o644)
     atomic_write(config_path(), render_config(hosts, identity, known_hosts_path(), control),

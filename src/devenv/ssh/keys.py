@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devenv import proc
 from devenv.lockfile import locked
-from devenv.paths import ensure_private_dir, ssh_dir
+from devenv.paths import private_dir, ssh_dir
 
 
 def client_key() -> Path:
@@ -23,7 +23,7 @@ def client_key() -> Path:
         return key
     with locked("client-key", timeout=30, what="creating the SSH client key"):
         if not (key.exists() and key.with_suffix(".pub").exists()):
-            ensure_private_dir(key.parent)
+            private_dir(key.parent)
             private, public = generate("devenv-client")
             # Public half first: a reader that sees the private key also sees its pair.
             _write(key.with_suffix(".pub"), public, 0o644)

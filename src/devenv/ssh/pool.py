@@ -29,7 +29,7 @@ from pathlib import Path
 
 from devenv.errors import DevenvError
 from devenv.lockfile import async_locked
-from devenv.paths import ensure_private_dir
+from devenv.paths import private_dir
 from devenv.runtime.process import wait_exit
 from devenv.runtime.types import TransportError
 from devenv.ssh import health
@@ -165,6 +165,9 @@ class Pool:
                 raise TransportError(f"{ep.label}: no healthy connection within "
                                      f"{max(give_up - began, 0):g}s", "check the host (ssh -v)")
             probed = True
+            # The probe talks to the socket there and may start a master in it: the
+            # directory is verified first, every time (a bad one raises, nothing runs).
+            private_dir(Path(master.path).parent)
             if not await self._probe_once(ep, t, master, budget):
                 raise TransportError(f"{ep.label}: no healthy connection within "
                                      f"{max(give_up - began, budget):.3g}s (still probing)",
@@ -258,7 +261,6 @@ class Pool:
         connect = max(1, min(math.ceil(timeout), 15))
         argv = ep.argv(path, "-T", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
                        "-o", f"ConnectTimeout={connect}", command="echo ok")
-        ensure_private_dir(Path(path).parent)
         rc, out = await run_short(argv, timeout)
         if rc == 0 and out.strip().endswith("ok"):
             return True, ""
