@@ -8,12 +8,16 @@ Two files, both optional:
 
 Merging: scalars from the project file win over the user file; ``tools`` and ``mounts`` are
 concatenated (user first, duplicates dropped); ``env`` is merged key by key, the project
-winning. Every error names the file and the field, e.g.
+winning. Resource limits (``pids``, ``memory``, ``cpus``) are the exception: the project file
+may only lower them, because a project file is anything a cloned repository (or an agent in
+the environment, which can write the project) says. Every error names the file and the field,
+e.g.
 ``.devenv/devenv.toml: tools[2]: unknown tool 'nodee' (did you mean 'node'?)``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,13 +33,23 @@ if TYPE_CHECKING:
 
 PROJECT_FILE = ".devenv/devenv.toml"
 PROJECT_ONLY = ("name", "dockerfile", "ssh_port")
-USER_ONLY = ("port_range", "ca_bundle")
+# host_access opens the host to the container: the user's decision, never a repository's.
+USER_ONLY = ("port_range", "ca_bundle", "host_access")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)\s*$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+DEFAULT_PIDS = 4096  # a fork bomb stops here; a busy build (make -j, node, browsers) does not
+MIN_PIDS = 64  # init, the supervisor, sshd, a shell and tmux must fit
+MAX_PIDS = 4194304  # the kernel's own ceiling (pid_max)
+MIN_MEMORY = 64 * 1024**2
+MAX_MEMORY = 2**60  # beyond any machine; keeps the number within Docker's int64
+MIN_CPUS = 0.01  # Docker's granularity
+LIMITS = ("pids", "memory", "cpus")
 
 
 KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
-        "ssh_port", "port_range", "ca_bundle")
+        "ssh_port", "port_range", "ca_bundle", "pids", "memory", "cpus", "host_access")
 MOUNT_KEYS = ("source", "target", "readonly")
 
 
@@ -65,10 +79,19 @@ class Config:
     ssh_port: int | None = None
     port_range: tuple[int, int] | None = None
     ca_bundle: str | None = None
+    pids: int = DEFAULT_PIDS  # the container's process limit (--pids-limit)
+    memory: str | None = None  # as written, e.g. "8g"; validated (see memory_bytes)
+    cpus: float | None = None
+    host_access: bool = False  # host.docker.internal and a bridge outside the host rule
     origins: dict[str, Origin] = field(default_factory=dict)
 
     def origin(self, key: str) -> Origin:
         return self.origins.get(key, Origin(None, key))
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """The memory limit in bytes (``None``: no limit)."""
+        return None if self.memory is None else memory_bytes(self.memory)
 
 
 def user_file() -> Path:
@@ -154,10 +177,42 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
                           "use a number from 1 to 65535")
     if cfg.port_range is not None:
         _parse_range(path, cfg.port_range)
+    _check_limits(path, cfg)
     for hook in ("post_create", "post_start"):
         value = getattr(cfg, hook)
         if value is not None and value in ("", []):
             raise ConfigError(f"{path}: {hook}: empty command")
+
+
+def _check_limits(path: Path, cfg: FileConfig) -> None:
+    if cfg.pids is not None and not MIN_PIDS <= cfg.pids <= MAX_PIDS:
+        raise ConfigError(f"{path}: pids: {cfg.pids} is out of range",
+                          f"use a number from {MIN_PIDS} to {MAX_PIDS} "
+                          f"(the default is {DEFAULT_PIDS})")
+    if cfg.memory is not None:
+        _parse_memory(path, cfg.memory)
+    if cfg.cpus is not None and not (math.isfinite(cfg.cpus) and cfg.cpus >= MIN_CPUS):
+        raise ConfigError(f"{path}: cpus: {cfg.cpus} is not a number of CPUs",
+                          f"use a number from {MIN_CPUS} up, e.g. cpus = 2 or cpus = 1.5")
+
+
+def memory_bytes(value: str) -> int | None:
+    """``"8g"``, ``"512m"``, ``"1.5g"``, ``"1073741824"`` in bytes (``None``: not a size)."""
+    match = _MEMORY.match(value)
+    if not match:
+        return None
+    return int(float(match[1]) * _MEMORY_UNITS[match[2].lower()])
+
+
+def _parse_memory(path: Path, value: str) -> int:
+    size = memory_bytes(value)
+    if size is None:
+        raise ConfigError(f"{path}: memory: {value!r} is not a size",
+                          'a number with an optional unit b, k, m or g, e.g. memory = "8g"')
+    if not MIN_MEMORY <= size <= MAX_MEMORY:
+        raise ConfigError(f"{path}: memory: {value!r} is out of range",
+                          'use at least "64m"')
+    return size
 
 
 def _parse_range(path: Path, value: str) -> tuple[int, int]:
@@ -185,11 +240,20 @@ def load(project_dir: str | None) -> Config:
 
 def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
     shown = _display(path)
-    for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ca_bundle"):
+    for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ca_bundle",
+                "host_access"):
         value = getattr(part, key)
         if value is not None:
             setattr(cfg, key, value)
             cfg.origins[key] = Origin(shown, key, scope)
+    for key in LIMITS:
+        value = getattr(part, key)
+        if value is None:
+            continue
+        if scope == "project":
+            _refuse_raising(cfg, path, key, value)
+        setattr(cfg, key, value)
+        cfg.origins[key] = Origin(shown, key, scope)
     if part.port_range is not None:
         cfg.port_range = _parse_range(path, part.port_range)
         cfg.origins["port_range"] = Origin(shown, "port_range", scope)
@@ -204,6 +268,24 @@ def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
         if mount not in cfg.mounts:
             cfg.mounts.append(mount)
             cfg.origins[f"mounts.{len(cfg.mounts) - 1}"] = Origin(shown, f"mounts[{i}]", scope)
+
+
+def _refuse_raising(cfg: Config, path: Path, key: str, value: int | float | str) -> None:
+    """A project file may lower a limit, never raise it above the user file's (or the
+    default): an agent in the environment can write the project file, and the limits are
+    what keeps it from taking the machine down."""
+    ceiling: int | float | str | None = getattr(cfg, key)
+    if ceiling is None:
+        return  # no limit set: any limit is lower
+    if key == "memory":
+        above = (memory_bytes(str(value)) or 0) > (memory_bytes(str(ceiling)) or 0)
+    else:
+        above = float(value) > float(ceiling)
+    if above:
+        raise ConfigError(f"{path}: {key}: {value!r} is above the limit of {ceiling!r} "
+                          f"({cfg.origin(key)}); a project file may only lower limits",
+                          f"raise it in the user file ({_display(user_file())}) if this "
+                          "project needs more")
 
 
 def _display(path: Path) -> str:
@@ -223,4 +305,6 @@ def as_dict(cfg: Config) -> dict[str, Any]:
         "ssh_port": cfg.ssh_port,
         "port_range": f"{cfg.port_range[0]}-{cfg.port_range[1]}" if cfg.port_range else None,
         "ca_bundle": cfg.ca_bundle,
+        "pids": cfg.pids, "memory": cfg.memory, "cpus": cfg.cpus,
+        "host_access": cfg.host_access,
     }

@@ -27,3 +27,7 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_
     ssh_port: int | None = None
     port_range: str | None = None
     ca_bundle: str | None = None
+    pids: int | None = None
+    memory: str | None = None
+    cpus: float | None = None
+    host_access: bool | None = None

@@ -27,10 +27,15 @@ _PERMISSION = re.compile(r"permission denied while trying to connect to the Dock
 _ENGINE_DOWN = re.compile(
     r"Cannot connect to the Docker daemon|error during connect|Is the docker daemon running",
     re.IGNORECASE)
-_NO_SUCH = re.compile(r"No such (container|object|image|volume)", re.IGNORECASE)
+_NO_SUCH = re.compile(r"No such (container|object|image|volume|network)|network \S+ not found",
+                      re.IGNORECASE)
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
 _NAME_TAKEN = re.compile(r"is already in use by container|Conflict\. The container name",
                          re.IGNORECASE)
+_NETWORK_EXISTS = re.compile(r"network with name \S+ already exists", re.IGNORECASE)
+_NETWORK_IN_USE = re.compile(r"has active endpoints", re.IGNORECASE)
+_NO_ADDRESS_POOL = re.compile(r"could not find an available, non-overlapping IPv\d address pool",
+                              re.IGNORECASE)
 
 
 class PortTaken(ConflictError):
@@ -42,7 +47,15 @@ class NameTaken(ConflictError):
 
 
 class NoSuchObject(DevenvError):
-    """The container or image does not exist."""
+    """The container, image, volume or network does not exist."""
+
+
+class NetworkExists(ConflictError):
+    """A network with this name already exists (another devenv may have just made it)."""
+
+
+class NetworkInUse(ConflictError):
+    """The network still has containers attached."""
 
 
 def classify(error: CommandError) -> DevenvError:
@@ -63,6 +76,18 @@ def classify(error: CommandError) -> DevenvError:
         return PortTaken(f"docker could not publish the port: {_last_line(err)}")
     if _NAME_TAKEN.search(err):
         return NameTaken(_last_line(err))
+    if _NETWORK_EXISTS.search(err):
+        return NetworkExists(_last_line(err))
+    if _NETWORK_IN_USE.search(err):
+        return NetworkInUse(_last_line(err))
+    if _NO_ADDRESS_POOL.search(err):
+        return DevenvError(
+            "the Docker engine has no free address range for another network "
+            "(each environment has its own)",
+            "stop environments you do not need, remove unused networks ('devenv gc', "
+            "'docker network prune'), or give the engine more ranges: "
+            "default-address-pools in /etc/docker/daemon.json, e.g. "
+            '[{"base": "10.210.0.0/16", "size": 24}]')
     if _NO_SUCH.search(err):
         return NoSuchObject(_last_line(err))
     return error
@@ -168,3 +193,37 @@ def mount_arg(source: str, target: str, *, readonly: bool = False) -> str:
     if readonly:
         fields.append("readonly")
     return ",".join('"' + field.replace('"', '""') + '"' for field in fields)
+
+
+def network(name: str) -> dict[str, Any] | None:
+    """``docker network inspect NAME`` (``None`` when it does not exist)."""
+    found = inspect("network", [name])
+    return found[0] if found else None
+
+
+def networks(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every network carrying all of ``labels``, fully inspected."""
+    filters = [arg for key, value in labels.items() for arg in ("--filter", f"label={key}={value}")]
+    ids = docker(["network", "ls", "-q", "--no-trunc", *filters], timeout=30).stdout.split()
+    return inspect("network", ids)
+
+
+def create_network(name: str, *, labels: Mapping[str, str], options: Mapping[str, str]) -> None:
+    """``docker network create`` a bridge network; :class:`NetworkExists` if the name is
+    taken."""
+    args = ["network", "create", "--driver", "bridge"]
+    for key, value in labels.items():
+        args += ["--label", f"{key}={value}"]
+    for key, value in options.items():
+        args += ["--opt", f"{key}={value}"]
+    docker([*args, name], timeout=60)
+
+
+def remove_network(name: str) -> bool:
+    """Remove a network; ``False`` if it did not exist. :class:`NetworkInUse` while a
+    container is attached."""
+    try:
+        docker(["network", "rm", name], timeout=60)
+    except NoSuchObject:
+        return False
+    return True

@@ -4,7 +4,8 @@ Nothing here ever touches a project's own files. ``rm`` removes devenv's record 
 environment (state, keys, hook log) and, only when asked, its home volume. ``gc`` removes
 devenv images and home volumes that nothing uses: an image is in use when a container runs
 it, when a project devenv knows would start from it now, or when an image in use builds on
-it; a volume is in use while devenv knows its project.
+it; a volume is in use while devenv knows its project; an environment's network is in use
+while a container is attached (``stop`` removes it; what is left is a crash's leftover).
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ class Garbage:
 
     images: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    networks: list[dict[str, Any]] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def network_names(self) -> list[str]:
+        return [str(n.get("Name", "")) for n in self.networks]
 
 
 def _wanted_by_projects(projects: list[state.Project]) -> set[str]:
@@ -104,6 +110,7 @@ def find() -> Garbage:
         labels = volume.get("Labels") or {}
         if labels.get(LABEL_INSTANCE) == instance and labels.get(LABEL_NAME) not in known:
             garbage.volumes.append(str(volume["Name"]))
+    garbage.networks = container.unused_networks(instance)
     return garbage
 
 
@@ -125,4 +132,7 @@ def collect(garbage: Garbage) -> list[str]:
             docker.docker(["volume", "rm", volume], timeout=60)
         except DevenvError:
             failed.append(volume)
+    for network in garbage.networks:
+        if not container.remove_unused_network(network):
+            failed.append(str(network.get("Name", "")))
     return failed

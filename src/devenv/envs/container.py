@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from devenv.config import Config
 from devenv.engine import docker
@@ -53,6 +55,8 @@ def discard_volume(name: str) -> None:
     with contextlib.suppress(DevenvError):
         docker.docker(["volume", "rm", home_volume(name)], timeout=60)
 READY_TIMEOUT = 30.0
+LAST_WORDS_BYTES = 4096  # read from the end of the status log
+LAST_WORDS_SHOWN = 300  # characters of its last line shown in the error
 
 
 def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
@@ -91,7 +95,7 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
 
 
 def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance: str,
-             key_dir: str, status_dir: str, cfg: Config, extra_labels: dict[str, str],
+             key_dir: str, status_log: str, cfg: Config, extra_labels: dict[str, str],
              extra_mounts: list[tuple[str, str, bool]]) -> list[str]:
     """``docker run`` arguments for the environment (locked down: DESIGN §4)."""
     uid, gid = container_ids()
@@ -100,9 +104,11 @@ def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance
             "--user", f"{uid}:{gid}",
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "-p", f"127.0.0.1:{port}:{SSH_CONTAINER_PORT}",
+            # Its own network (made by ensure_network first) and its limits.
+            "--network", network_name(name), *resource_args(cfg),
             "--mount", docker.mount_arg(project.path, project.workspace),
             "--mount", docker.mount_arg(key_dir, KEYS_MOUNT, readonly=True),
-            "--mount", docker.mount_arg(status_dir, STATUS_MOUNT),
+            "--mount", docker.mount_arg(status_log, f"{STATUS_MOUNT}/init.log"),
             "--mount", docker.volume_mount_arg(home_volume(name), HOME),
             *config_mounts(project, cfg)]
     for source, target, readonly in extra_mounts:
@@ -151,13 +157,34 @@ def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT,
 
 
 def _last_words(status_log: str | None) -> str:
-    """The last line the container wrote to its status log, if any."""
+    """The last line the container wrote to its status log, if any.
+
+    The container writes that file, so it is read as hostile: never through a link (it is
+    devenv's own file in devenv's own directory, and a link there is refused anyway), only a
+    regular file, only its last :data:`LAST_WORDS_BYTES`, control characters replaced.
+    """
+    if not status_log:
+        return ""
     try:
-        with open(status_log or "", errors="replace") as f:
-            lines = [line.strip() for line in f if line.strip()]
+        fd = os.open(status_log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return ""
-    return f": {lines[-1]}" if lines else ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ""
+        os.lseek(fd, max(0, st.st_size - LAST_WORDS_BYTES), os.SEEK_SET)
+        data = os.read(fd, LAST_WORDS_BYTES)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    lines = [line.strip() for line in data.decode(errors="replace").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    shown = "".join(c if c.isprintable() else "?" for c in lines[-1])
+    return ": " + (shown[:LAST_WORDS_SHOWN] + "..." if len(shown) > LAST_WORDS_SHOWN else shown)
 
 
 def _ssh_banner(port: int) -> bool:
@@ -180,3 +207,156 @@ def warn_unwritable(project: ProjectPath) -> None:
         print(f"devenv: note: {project.path} belongs to UID {st.st_uid}; the container user "
               f"(UID {uid}) can read it but not write to it (chown it to {uid} to allow that)",
               file=sys.stderr)
+
+
+# --- The environment's own network, and its resource limits -------------------------------
+# Every environment gets a bridge network of its own: Docker's isolation rules drop traffic
+# between different bridges, so an environment cannot reach another's sshd (or anything else
+# in it). Docker names networks engine-wide, so the network is labelled with the installation
+# and project like the home volume, and a network someone else is using is never joined.
+
+NETWORK_PREFIX = "devenv-net-"
+BRIDGE_OPTION = "com.docker.network.bridge.name"
+# The host-side bridge interface: "dv-…" without host access, "dvh-…" with it, so that one
+# host firewall rule (iptables -I INPUT -i dv-+ -j REJECT) closes the host to every
+# environment that did not ask for it. Linux allows 15 characters.
+BRIDGE_PREFIX = "dv-"
+HOST_BRIDGE_PREFIX = "dvh-"
+HOST_GATEWAY = "host.docker.internal:host-gateway"
+NETWORK_FREE_TIMEOUT = 5.0  # after the container is gone, its endpoint may linger briefly
+
+
+def network_name(name: str) -> str:
+    """The environment's own Docker network."""
+    return f"{NETWORK_PREFIX}{name}"
+
+
+def bridge_name(name: str, *, host_access: bool) -> str:
+    """The network's bridge interface on the host (unique per network name)."""
+    import hashlib
+
+    prefix = HOST_BRIDGE_PREFIX if host_access else BRIDGE_PREFIX
+    digest = hashlib.sha256(network_name(name).encode()).hexdigest()
+    return prefix + digest[:15 - len(prefix)]
+
+
+def resource_args(cfg: Config) -> list[str]:
+    """``docker run`` arguments for the config's limits and host access."""
+    args = ["--pids-limit", str(cfg.pids)]
+    memory = cfg.memory_bytes
+    if memory is not None:
+        # Swap equal to memory: the limit is not undone by swapping.
+        args += ["--memory", str(memory), "--memory-swap", str(memory)]
+    if cfg.cpus is not None:
+        args += ["--cpus", str(cfg.cpus)]
+    if cfg.host_access:
+        args += ["--add-host", HOST_GATEWAY]
+    return args
+
+
+def ensure_network(name: str, project: ProjectPath, instance: str, *,
+                   host_access: bool = False) -> str:
+    """Create the environment's network (or reuse it when it is this installation's, unused
+    and made for the same ``host_access``); return its name. A network in use, or one that is
+    not devenv's, is refused: joining it would put this environment next to someone else's
+    containers. An unused one of devenv's (left by an environment that ended without ``stop``,
+    whichever installation's) holds nothing and is made anew."""
+    net = network_name(name)
+    bridge = bridge_name(name, host_access=host_access)
+    labels = {"devenv": "true", identity.LABEL_NAME: name, identity.LABEL_PATH: project.path,
+              identity.LABEL_INSTANCE: instance}
+    for _ in range(3):
+        found = docker.network(net)
+        if found is not None:
+            ours = _claim_network(found, net, instance)
+            if (ours and (found.get("Options") or {}).get(BRIDGE_OPTION) == bridge
+                    and (found.get("Labels") or {}).get(identity.LABEL_PATH) == project.path):
+                return net
+            try:  # a leftover, or made for the other host_access or path: make it anew
+                docker.remove_network(str(found["Id"]))
+            except docker.NetworkInUse:
+                continue  # a container joined meanwhile: look again (and refuse)
+        try:
+            docker.create_network(net, labels=labels, options={BRIDGE_OPTION: bridge})
+            return net
+        except docker.NetworkExists:
+            continue  # another devenv made it meanwhile: look again
+    raise ConflictError(f"the Docker network {net} keeps changing under devenv",
+                        "another devenv may be starting the same name; try again")
+
+
+def _claim_network(found: dict[str, Any], net: str, instance: str) -> bool:
+    """Whether an existing network is this installation's; raise when it may not be taken
+    over (not devenv's, or in use)."""
+    labels = found.get("Labels") or {}
+    if labels.get("devenv") != "true":
+        raise ConflictError(f"a Docker network named {net} exists and is not devenv's",
+                            "remove or rename it, or give this project another --name")
+    users = sorted(str(c.get("Name", "?")) for c in (found.get("Containers") or {}).values())
+    if users:
+        raise ConflictError(f"the Docker network {net} is in use by {', '.join(users)}",
+                            "an environment's network is its own: disconnect them "
+                            f"('docker network disconnect {net} CONTAINER')")
+    return labels.get(identity.LABEL_INSTANCE) == instance
+
+
+def discard_network(name: str, instance: str) -> None:
+    """Best-effort removal of the environment's network if it is this installation's (after
+    it stopped, or when a first start failed); never masks a real error."""
+    with contextlib.suppress(DevenvError):
+        found = docker.network(network_name(name))
+        if found is not None and (found.get("Labels") or {}).get(
+                identity.LABEL_INSTANCE) == instance:
+            _remove_network(str(found["Id"]))
+
+
+def _remove_network(net_id: str) -> bool:
+    """Remove by id (never a network made meanwhile under the same name), waiting a little
+    for an endpoint of a just-removed container to go; whether it was removed."""
+    deadline = time.monotonic() + NETWORK_FREE_TIMEOUT
+    while True:
+        try:
+            docker.remove_network(net_id)
+            return True
+        except docker.NetworkInUse:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+
+
+def unused_networks(instance: str) -> list[dict[str, Any]]:
+    """This installation's environment networks that no container uses (leftovers of
+    environments that ended without ``devenv stop``: a crash, ``docker rm -f``, a reboot)."""
+    found = docker.networks({"devenv": "true", identity.LABEL_INSTANCE: instance})
+    return [n for n in found if not n.get("Containers")
+            and str(n.get("Name", "")).startswith(NETWORK_PREFIX)]
+
+
+def remove_unused_network(found: dict[str, Any]) -> bool:
+    """Remove a network :func:`unused_networks` found, unless a start of its environment is
+    under way (it holds the environment's start lock) or a container joined it since."""
+    from devenv.lockfile import locked
+
+    name = (found.get("Labels") or {}).get(identity.LABEL_NAME, "")
+    if not identity.NAME_RE.match(name):
+        return False  # not a name devenv gives (the lock file is named after it)
+    try:
+        with locked(f"env-{name}", timeout=0, what=f"removing the network of {name}"):
+            current = docker.network(str(found["Id"]))
+            if current is None:
+                return True
+            if current.get("Containers"):
+                return False
+            with contextlib.suppress(docker.NetworkInUse):
+                docker.remove_network(str(found["Id"]))
+                return True
+            return False
+    except DevenvError:
+        return False  # being started, or Docker refused: left for later
+
+
+def sweep_networks(instance: str) -> None:
+    """Remove this installation's unused environment networks; best effort."""
+    with contextlib.suppress(DevenvError):
+        for found in unused_networks(instance):
+            remove_unused_network(found)

@@ -1,9 +1,10 @@
 """Config drift: what a running environment was made from, against what its config says now.
 
-Every container carries a fingerprint label (image chain, env, mounts, hooks, SSH port) and
-a stamp of its config files' modification times. The exec fast path compares the stamp (two
-or three ``stat`` calls); when the files changed, the full path compares fingerprints and says
-what differs and how to apply it (``devenv up --recreate``).
+Every container carries a fingerprint label (image chain, env, mounts, hooks, SSH port,
+resource limits, host access, its own network) and a stamp of its config files' modification
+times. The exec fast path compares the stamp (two or three ``stat`` calls); when the files
+changed, the full path compares fingerprints and says what differs and how to apply it
+(``devenv up --recreate``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from devenv.envs.identity import ProjectPath
 
 LABEL_CONFIG = "devenv.config"
 LABEL_STAMP = "devenv.cfgstamp"
+# The network arrangement: containers started before environments had networks of their own
+# have no such key and are reported as drift (they share Docker's default bridge).
+NETWORK = "own"
 
 
 def fingerprint(project: ProjectPath, cfg: Config) -> dict[str, Any]:
@@ -28,6 +32,11 @@ def fingerprint(project: ProjectPath, cfg: Config) -> dict[str, Any]:
         "post_create": cfg.post_create,
         "post_start": cfg.post_start,
         "ssh_port": cfg.ssh_port,
+        "pids": cfg.pids,
+        "memory": cfg.memory_bytes,  # in bytes: "8g" and "8192m" are the same limit
+        "cpus": cfg.cpus,
+        "host_access": cfg.host_access,
+        "network": NETWORK,
     }
 
 
@@ -49,9 +58,13 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             changes.append(f"env.{key} removed")
         elif old_env[key] != new_env[key]:
             changes.append(f"env.{key} changed")
-    for key in ("mounts", "post_create", "post_start", "ssh_port"):
+    for key in ("mounts", "post_create", "post_start", "ssh_port", "pids", "memory", "cpus",
+                "host_access"):
         if old.get(key) != new.get(key):
             changes.append(f"{key} changed")
+    if old.get("network") != new.get("network"):
+        changes.append("network (it shares Docker's default bridge with other containers; "
+                       "environments now get a network of their own)")
     return changes
 
 

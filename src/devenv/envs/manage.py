@@ -177,9 +177,13 @@ def refuse_to_end_sessions(names: list[str], doing: str) -> None:
 
 def stop(names: list[str], *, force: bool = False,
          doing: str = "stopping") -> list[tuple[str, bool]]:
-    """Stop the named environments (in parallel); return (name, was_running) pairs. Refuses
-    (stopping nothing) while any of them has persistent sessions, unless ``force``."""
+    """Stop the named environments (in parallel) and remove their networks; return
+    (name, was_running) pairs. Refuses (stopping nothing) while any of them has persistent
+    sessions, unless ``force``. Networks this installation left behind (environments that
+    ended without ``stop``) go too."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from devenv.envs import container
 
     if not force:
         refuse_to_end_sessions(names, doing)
@@ -188,6 +192,7 @@ def stop(names: list[str], *, force: bool = False,
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
             return list(pool.map(lambda n: (n, _stop_one(n, this)), names))
     finally:
+        container.sweep_networks(this)
         conn = state.connect()
         try:
             registry.refresh_files(conn)  # stopped environments leave the fast-path index
@@ -196,6 +201,14 @@ def stop(names: list[str], *, force: bool = False,
 
 
 def _stop_one(name: str, instance: str) -> bool:
+    from devenv.envs import container
+
+    was_running = _stop_container(name, instance)
+    container.discard_network(name, instance)  # also when the container was gone already
+    return was_running
+
+
+def _stop_container(name: str, instance: str) -> bool:
     cname = container_name(name)
     found = docker.container(cname)
     if found is None:
