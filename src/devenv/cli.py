@@ -105,10 +105,9 @@ def _fast(argv: list[str]) -> int | None:
         from devenv.envs import fast_ssh
 
         code = fast_ssh.run(target, command)
-        if code is not None:
-            return code
-        if not fast.port_open(target.port):
-            return None
+        if code is None:
+            code = fast_ssh.run_docker(target, command)
+        return code  # None: the container is gone; the full path starts it again
     from devenv import proc
 
     proc.exec_replace(fast.exec_argv(target, command, tty=tty))
@@ -143,10 +142,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help, --version, usage errors
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
     except Exception as e:  # noqa: BLE001 - the one place unexpected errors are reported
+        known = _environmental(e)
+        if known is not None:
+            print(f"devenv: error: {known.message}", file=sys.stderr)
+            print(f"devenv: hint: {known.hint}", file=sys.stderr)
+            return EXIT_PRE_CHILD if verb in PASSTHROUGH else known.exit_code
         log = _crash_log(e)
         print(f"devenv: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         print(f"devenv: hint: please report it; details are in {log}", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+# errno values that say "the machine's disk or permissions", not "a bug in devenv".
+_DISK_ERRNOS = {"ENOSPC", "EDQUOT", "EROFS", "EIO", "EACCES", "EPERM", "EMFILE", "ENFILE"}
+
+
+def _environmental(error: Exception) -> DevenvError | None:
+    """A clear error for failures of the machine devenv runs on (a full disk, a read-only or
+    unwritable state directory, a state database another process holds): no crash log, since
+    writing one would fail the same way and there is no bug to report."""
+    import errno
+
+    from devenv import paths
+
+    where = str(paths.state_dir())
+    if type(error).__module__ == "sqlite3":
+        text = str(error)
+        return DevenvError(f"devenv's state in {where} cannot be used: {text}",
+                           "free disk space there or make it writable, or point DEVENV_HOME "
+                           "at a writable directory")
+    if isinstance(error, OSError) and errno.errorcode.get(error.errno or 0) in _DISK_ERRNOS:
+        place = f"{error.filename}: " if error.filename else ""
+        return DevenvError(f"{place}{error.strerror}",
+                           "free disk space or fix the permissions there (devenv keeps its "
+                           f"state in {where}; DEVENV_HOME moves it)")
+    return None
 
 
 def _crash_log(error: BaseException) -> str:
@@ -163,7 +193,7 @@ def _crash_log(error: BaseException) -> str:
             f.write("".join(traceback.format_exception(error)))
             f.write("\n")
         return str(path)
-    except OSError:
+    except (OSError, DevenvError):
         return "(the log could not be written)"
 
 

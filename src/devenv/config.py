@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 PROJECT_FILE = ".devenv/devenv.toml"
 PROJECT_ONLY = ("name", "dockerfile", "ssh_port")
 # host_access opens the host to the container: the user's decision, never a repository's.
-USER_ONLY = ("port_range", "ca_bundle", "host_access")
+# trust_git_config lets the agent write the project's git config and hooks (docs/security.md).
+USER_ONLY = ("port_range", "ca_bundle", "host_access", "trust_git_config")
+MAX_FILE_BYTES = 1 << 20  # a config file is a few settings; this bounds what is read
+MAX_ENV_VALUE = 64 << 10  # one argument of `docker run` is limited to 128 KiB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)\s*$", re.IGNORECASE)
@@ -49,7 +52,8 @@ LIMITS = ("pids", "memory", "cpus")
 
 
 KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
-        "ssh_port", "port_range", "ca_bundle", "pids", "memory", "cpus", "host_access")
+        "ssh_port", "port_range", "ca_bundle", "pids", "memory", "cpus", "host_access",
+        "trust_git_config")
 MOUNT_KEYS = ("source", "target", "readonly")
 
 
@@ -83,6 +87,8 @@ class Config:
     memory: str | None = None  # as written, e.g. "8g"; validated (see memory_bytes)
     cpus: float | None = None
     host_access: bool = False  # host.docker.internal and a bridge outside the host rule
+    # Projects (real paths) whose git config and hooks the agent may write (user file only).
+    trust_git_config: list[str] = field(default_factory=list)
     origins: dict[str, Origin] = field(default_factory=dict)
 
     def origin(self, key: str) -> Origin:
@@ -108,7 +114,20 @@ def read_file(path: Path, *, where: str) -> FileConfig | None:
     :param where: ``"user"`` or ``"project"``: which keys are allowed.
     """
     try:
-        raw = path.read_bytes()
+        if where == "project":  # the agent's to write: no link followed (docs/security.md)
+            from devenv import hostile
+
+            found = hostile.read_beneath(str(path.parent.parent), PROJECT_FILE,
+                                         limit=MAX_FILE_BYTES)
+            if found is None:
+                return None
+            raw = found
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                raise ConfigError(f"{path} is larger than {MAX_FILE_BYTES >> 10} KiB",
+                                  "a devenv config file holds a few settings")
     except FileNotFoundError:
         return None
     except OSError as e:
@@ -126,6 +145,9 @@ def read_file(path: Path, *, where: str) -> FileConfig | None:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: invalid TOML: {e}",
                           "see https://toml.io for the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply",
+                          "a devenv config file is a few flat settings") from None
     env = data.get("env")
     if isinstance(env, dict):
         for key, value in env.items():
@@ -162,10 +184,7 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
         if getattr(cfg, key) is not None:
             other = "project file (.devenv/devenv.toml)" if where == "user" else "user file"
             raise ConfigError(f"{path}: {key}: belongs in the {other}")
-    for key in (cfg.env or {}):
-        if not _ENV_NAME.match(key):
-            raise ConfigError(f"{path}: env.{key}: not a valid variable name",
-                              "use letters, digits and '_', not starting with a digit")
+    _check_env(path, cfg)
     for i, mount in enumerate(cfg.mounts or []):
         if not mount.target.startswith("/"):
             raise ConfigError(f"{path}: mounts[{i}].target: must be an absolute path in the "
@@ -182,6 +201,22 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
         value = getattr(cfg, hook)
         if value is not None and value in ("", []):
             raise ConfigError(f"{path}: {hook}: empty command")
+
+
+def _check_env(path: Path, cfg: FileConfig) -> None:
+    for key, value in (cfg.env or {}).items():
+        if not _ENV_NAME.match(key):
+            raise ConfigError(f"{path}: env.{key}: not a valid variable name",
+                              "use letters, digits and '_', not starting with a digit")
+        if "\x00" in value:
+            raise ConfigError(f"{path}: env.{key}: holds a NUL character",
+                              "environment values cannot carry NUL; remove it")
+        if len(value.encode()) > MAX_ENV_VALUE:
+            raise ConfigError(f"{path}: env.{key}: longer than {MAX_ENV_VALUE >> 10} KiB",
+                              "pass large data in a file in the project instead")
+    for i, entry in enumerate(cfg.trust_git_config or []):
+        if not entry or "\x00" in entry:
+            raise ConfigError(f"{path}: trust_git_config[{i}]: not a path")
 
 
 def _check_limits(path: Path, cfg: FileConfig) -> None:
@@ -264,10 +299,19 @@ def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
     for key, value in (part.env or {}).items():
         cfg.env[key] = value
         cfg.origins[f"env.{key}"] = Origin(shown, f"env.{key}", scope)
+    _merge_lists(cfg, shown, part, scope)
+
+
+def _merge_lists(cfg: Config, shown: str, part: FileConfig, scope: str) -> None:
     for i, mount in enumerate(part.mounts or []):
         if mount not in cfg.mounts:
             cfg.mounts.append(mount)
             cfg.origins[f"mounts.{len(cfg.mounts) - 1}"] = Origin(shown, f"mounts[{i}]", scope)
+    for entry in part.trust_git_config or []:
+        real = os.path.realpath(os.path.expanduser(entry))
+        if real not in cfg.trust_git_config:
+            cfg.trust_git_config.append(real)
+        cfg.origins["trust_git_config"] = Origin(shown, "trust_git_config", scope)
 
 
 def _refuse_raising(cfg: Config, path: Path, key: str, value: int | float | str) -> None:
@@ -306,5 +350,5 @@ def as_dict(cfg: Config) -> dict[str, Any]:
         "port_range": f"{cfg.port_range[0]}-{cfg.port_range[1]}" if cfg.port_range else None,
         "ca_bundle": cfg.ca_bundle,
         "pids": cfg.pids, "memory": cfg.memory, "cpus": cfg.cpus,
-        "host_access": cfg.host_access,
+        "host_access": cfg.host_access, "trust_git_config": cfg.trust_git_config,
     }

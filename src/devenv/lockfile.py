@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 
+from devenv import deadline as call_deadline
 from devenv.errors import DevenvError
 from devenv.paths import locks_dir, machine_locks_dir, private_dir
 
@@ -26,6 +27,7 @@ def locked(name: str, *, timeout: float, what: str, machine: bool = False) -> It
     # Both are created 0700 and verified (owner, mode, no link) on every call.
     directory = machine_locks_dir() if machine else private_dir(locks_dir())
     path = directory / f"{name}.lock"
+    timeout = call_deadline.bound(timeout)  # never past the call's deadline (exec --timeout)
     with _open(path) as fd:
         deadline = time.monotonic() + timeout
         told = False

@@ -116,6 +116,9 @@ def run(
     """
     import subprocess
 
+    from devenv import deadline
+
+    timeout = deadline.bound(timeout)
     args = [str(a) for a in argv]
     _log(args)
     pipe = subprocess.PIPE if capture else None
@@ -154,6 +157,9 @@ def stream(argv: Sequence[str], *, timeout: float, sink: Callable[[str], None]) 
     import subprocess
     import threading
 
+    from devenv import deadline
+
+    timeout = deadline.bound(timeout)
     args = [str(a) for a in argv]
     _log(args)
     try:

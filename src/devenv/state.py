@@ -14,7 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from devenv import deadline
+from devenv.errors import DevenvError
 from devenv.paths import db_path, private_dir
+
+BUSY_TIMEOUT = 30.0  # seconds another devenv may hold the database before we give up
 
 _MIGRATIONS = [
     # 1: projects and the instance id that labels this devenv's containers.
@@ -73,12 +77,32 @@ def connect() -> sqlite3.Connection:
     private_dir(path.parent)
     for suffix in ("", "-wal", "-shm"):
         _private_file(f"{path}{suffix}", create=not suffix)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version < len(_MIGRATIONS):
-        _migrate(conn)
+    # Another devenv may hold the database: wait up to BUSY_TIMEOUT, or less when the
+    # call has a deadline (exec --timeout).
+    busy = deadline.bound(BUSY_TIMEOUT)
+    conn = sqlite3.connect(path, timeout=busy, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
+    with _busy_is_an_error():
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version < len(_MIGRATIONS):
+            _migrate(conn)
     return conn
+
+
+class StateBusy(DevenvError):
+    """Another process held the state database for longer than devenv waits."""
+
+
+@contextmanager
+def _busy_is_an_error() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if "locked" not in str(e) and "busy" not in str(e):
+            raise
+        raise StateBusy(f"devenv's state database is locked: another devenv held it for "
+                        f"longer than devenv waits ({BUSY_TIMEOUT:g} s at most)",
+                        "wait for the other devenv to finish, then try again") from None
 
 
 def _private_file(path: str, *, create: bool) -> None:
@@ -118,7 +142,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction taken up front (``BEGIN IMMEDIATE``): no upgrade deadlocks."""
-    conn.execute("BEGIN IMMEDIATE")
+    with _busy_is_an_error():
+        conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:

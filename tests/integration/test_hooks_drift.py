@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from typing import Any
 
-from .conftest import Devenv
+from .conftest import DEVENV, Devenv
 
 
 def configure(project: Any, text: str) -> None:
@@ -66,3 +68,30 @@ def test_drift_is_reported_and_recreate_applies_it(dv: Devenv, make_project: Any
     after = dv.run("exec", str(project), "--", "sh", "-c", 'echo "B=$B"; cat ~/precious')
     assert after.stdout == "B=2\nkeep\n"
     assert "config changed" not in after.stderr
+
+
+def test_hooks_run_once_also_when_up_is_killed_during_post_create(
+        dv: Devenv, make_project: Any) -> None:
+    """kill -9 of ``devenv up`` while post_create runs: the next ``up`` does not run
+    post_create again (it was claimed, and finishes in the container on its own), but runs
+    the post_start that start never reached, once."""
+    project = make_project()
+    configure(project, 'post_create = "sleep 3; echo c >> ~/created"\n'
+                       'post_start = ["sh", "-c", "echo s >> /workspace/proj/started"]\n')
+    up = subprocess.Popen([*DEVENV, "up", str(project)], env=dv.env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not any("== post_create" in p.read_text()
+                  for p in dv.home.glob("state/envs/*/logs/hooks.log")):
+        assert up.poll() is None and time.monotonic() < deadline, "post_create never began"
+        time.sleep(0.05)
+    up.kill()
+    up.wait()
+    dv.ok("up", str(project))  # runs the due post_start only
+    time.sleep(4)  # the orphaned post_create finishes in the container
+    assert counts(dv, project) == (1, 1)
+    dv.ok("up", str(project))
+    assert counts(dv, project) == (1, 1)
+    dv.ok("stop", str(project))
+    dv.ok("up", str(project))
+    assert counts(dv, project) == (1, 2)

@@ -17,6 +17,7 @@ def test_claude_code_profile(dv: Devenv, make_project: Any, tmp_path: Path) -> N
     home = tmp_path / "host-home"
     (home / ".claude" / "agents").mkdir(parents=True)
     (home / ".claude" / "projects" / "host-session").mkdir(parents=True)
+    (home / ".claude" / "history.jsonl").write_text("host history\n")
     settings = home / ".claude" / "settings.json"
     settings.write_text('{"hooks": {"PreToolUse": []}}\n')
     credentials = home / ".claude" / ".credentials.json"
@@ -42,6 +43,9 @@ def test_claude_code_profile(dv: Devenv, make_project: Any, tmp_path: Path) -> N
         cat ~/.claude/agents/reviewer.md
         mkdir -p ~/.claude/projects/mine && echo projects:local
         test -e ~/.claude/projects/host-session && echo projects:HOST-LEAKED || true
+        find / \( -path /proc -o -path /sys \) -prune -o -name host-session -print 2>/dev/null \
+            | grep -q . && echo HOST-LEAKED || true
+        grep -rqs 'host history' /run /home && echo HISTORY-LEAKED || true
         git config user.name
         claude --version >/dev/null && echo claude:ok
     """

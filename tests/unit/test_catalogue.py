@@ -22,7 +22,9 @@ def test_catalogue_has_every_required_recipe() -> None:
     # Only recipes that truly need outside downloads are marked so.
     assert {t.name for t in tools.values() if t.manifest.download} == {"wezterm-mux"}
     claude = tools["claude-code"].manifest.profile
-    assert "~/.claude/" in claude.readonly and "~/.claude.json" in claude.seeded
+    assert "~/.claude/agents/" in claude.readonly and "~/.claude.json" in claude.seeded
+    # An allowlist: the whole ~/.claude (every project's transcripts) is never shared.
+    assert "~/.claude/" not in claude.readonly
 
 
 def names(tools: list[catalogue.Tool]) -> list[str]:
@@ -53,16 +55,16 @@ def recipe(root: Path, name: str, depends: list[str], manifest_extra: str = "") 
 
 def test_local_recipes_extend_and_override(tmp_path: Path) -> None:
     recipe(tmp_path / "user", "mytool", ["node"])
-    recipe(tmp_path / "proj", "node", [])
+    recipe(tmp_path / "proj" / ".devenv" / "tools", "node", [])
     tools = catalogue.available(tmp_path / "user", tmp_path / "proj")
-    assert tools["node"].source == str(tmp_path / "proj" / "node")
+    assert tools["node"].source == str(tmp_path / "proj" / ".devenv" / "tools" / "node")
     assert names(catalogue.resolve([("mytool", "x")], tools)) == ["node", "mytool"]
 
 
 def test_dependency_cycle_names_the_manifest(tmp_path: Path) -> None:
     recipe(tmp_path, "a", ["b"])
     recipe(tmp_path, "b", ["a"])
-    tools = catalogue.available(None, tmp_path)
+    tools = catalogue.available(tmp_path, None)
     with pytest.raises(ConfigError) as info:
         catalogue.resolve([("a", "f: tools[0]")], tools)
     assert info.value.message == (f"{tmp_path / 'a'}/manifest.toml: depends: dependency cycle "
@@ -72,7 +74,7 @@ def test_dependency_cycle_names_the_manifest(tmp_path: Path) -> None:
 def test_bad_manifest_names_file_and_field(tmp_path: Path) -> None:
     recipe(tmp_path, "bad", [], 'colour = "red"\n')
     with pytest.raises(ConfigError, match=r"bad/manifest.toml: .*colour"):
-        catalogue.available(None, tmp_path)
+        catalogue.available(tmp_path, None)
 
 
 def test_layer_tags_are_content_addresses() -> None:

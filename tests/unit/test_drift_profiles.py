@@ -23,6 +23,8 @@ def test_profile_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                          devenv_home: Path) -> None:
     home = tmp_path / "home"
     (home / ".claude" / "agents").mkdir(parents=True)
+    (home / ".claude" / "projects" / "other-project").mkdir(parents=True)
+    (home / ".claude" / "history.jsonl").write_text("host history")
     (home / ".claude" / "settings.json").write_text("{}")
     (home / ".claude" / ".credentials.json").write_text("secret")
     (home / ".claude.json").write_text("{}")
@@ -33,14 +35,16 @@ def test_profile_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     tools = catalogue.resolve([("claude-code", "x")], catalogue.builtin())
     mounts = profiles.prepare("env-a", tools, str(keys))
     targets = {target: (source, ro) for source, target, ro in mounts}
-    assert targets["/run/devenv/host/.claude"] == (str(home / ".claude"), True)
+    assert targets["/run/devenv/host/.claude/agents"] == (str(home / ".claude" / "agents"), True)
     assert all(ro for _, ro in targets.values())  # nothing of the host is writable
+    # Nothing mounted leads to the host's private entries, nor to ~/.claude as a whole.
+    sources = [source for source, _ in targets.values()]
+    assert str(home / ".claude") not in sources
+    assert not any("projects" in s or "history" in s for s in sources)
     lines = (keys / "profile.tsv").read_text().splitlines()
-    link = next(line for line in lines if line.startswith("link\t"))
-    _, source, rel, private = link.split("\t")
-    assert (source, rel) == ("/run/devenv/host/.claude", ".claude")
-    assert {"projects", ".credentials.json"} <= set(private.split(","))
-    assert "file\t/run/devenv/ro/.gitconfig\t.gitconfig" in lines
+    assert "link\t/run/devenv/host/.claude/agents\t.claude/agents\t" in lines
+    assert "file\t/run/devenv/ro/.claude/settings.json\t.claude/settings.json" in lines
+    assert "include\t/run/devenv/ro/.gitconfig\t.gitconfig" in lines
     assert "seed\t/run/devenv/seed/.claude.json\t.claude.json" in lines
     assert "seed\t/run/devenv/seed/.claude/.credentials.json\t.claude/.credentials.json" in lines
     staged = devenv_home / "state" / "envs" / "env-a" / "profile"
@@ -51,3 +55,35 @@ def test_profile_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     profiles.prepare("env-a", tools, str(keys))
     assert (keys / "profile.tsv").read_text() == ""
     assert os.listdir(staged / "seed") == []
+
+
+def test_private_entries_of_a_shared_directory_are_not_in_its_view(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, devenv_home: Path) -> None:
+    """A recipe that shares a whole directory but marks entries private: the view holds
+    copies of the shareable files and mount points for its subdirectories, never the
+    private ones, and a link out of the home directory is not followed."""
+    home = tmp_path / "home"
+    tool_dir = home / ".tool"
+    (tool_dir / "plugins").mkdir(parents=True)
+    (tool_dir / "sessions").mkdir()
+    (tool_dir / "config.json").write_text("{}")
+    (tool_dir / "token").write_text("secret")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tool_dir / "escape").symlink_to(outside)
+    monkeypatch.setenv("HOME", str(home))
+    recipes = tmp_path / "recipes"
+    (recipes / "mytool").mkdir(parents=True)
+    (recipes / "mytool" / "Dockerfile").write_text("ARG DEVENV_PARENT\nFROM ${DEVENV_PARENT}\n")
+    (recipes / "mytool" / "manifest.toml").write_text(
+        'summary = "x"\nversion = "true"\n[profile]\nreadonly = ["~/.tool/"]\n'
+        'private = ["sessions", "token"]\n')
+    tools = list(catalogue._from_directory(recipes).values())
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    mounts = profiles.prepare("env-b", tools, str(keys))
+    view = devenv_home / "state" / "envs" / "env-b" / "profile" / "view" / ".tool"
+    assert (str(view), "/run/devenv/host/.tool", True) in mounts
+    assert (str(tool_dir / "plugins"), "/run/devenv/host/.tool/plugins", True) in mounts
+    assert sorted(os.listdir(view)) == ["config.json", "plugins"]
+    assert not any(str(outside) in source or "sessions" in source for source, _, _ in mounts)

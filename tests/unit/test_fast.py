@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
 from devenv.envs import fast
+
+from .greeter import Greeter
 
 
 def write_index(home: Path, text: str) -> None:
@@ -13,28 +14,36 @@ def write_index(home: Path, text: str) -> None:
     (home / "state" / "index").write_text(text)
 
 
-def test_lookup_needs_index_entry_and_open_port(devenv_home: Path, tmp_path: Path) -> None:
+def test_lookup_needs_index_entry_and_an_ssh_greeting(devenv_home: Path, tmp_path: Path) -> None:
     project = tmp_path / "my proj"
     project.mkdir()
     assert fast.lookup(str(project)) is None  # no index yet
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        stamp = fast.config_stamp(str(project))
-        entries = f"{project}x\tother\t1\t{stamp}\n{project}\tx-my-proj\t{port}\t{stamp}\n"
-        write_index(devenv_home, entries)  # no instance header: not an index devenv wrote
-        assert fast.lookup(str(project)) is None
-        write_index(devenv_home, "instance\tabc123\n" + entries)
-        hit = fast.lookup(str(project))
-        assert hit is not None
-        assert (hit.container, hit.workspace, hit.instance) == (
-            "devenv-x-my-proj", "/workspace/my proj", "abc123")
-        # A config file changed since the start: the full path looks closer (drift).
-        (project / ".devenv").mkdir()
-        (project / ".devenv" / "devenv.toml").write_text("[env]\nA = '1'\n")
-        assert fast.lookup(str(project)) is None
+    server = Greeter(b"SSH-2.0-OpenSSH_9.2\r\n")
+    port = server.port
+    stamp = fast.config_stamp(str(project))
+    entries = f"{project}x\tother\t1\t{stamp}\n{project}\tx-my-proj\t{port}\t{stamp}\n"
+    write_index(devenv_home, entries)  # no instance header: not an index devenv wrote
+    assert fast.lookup(str(project)) is None
+    write_index(devenv_home, "instance\tabc123\n" + entries)
+    hit = fast.lookup(str(project))
+    assert hit is not None
+    assert (hit.container, hit.workspace, hit.instance) == (
+        "devenv-x-my-proj", "/workspace/my proj", "abc123")
+    # A config file changed since the start: the full path looks closer (drift).
+    (project / ".devenv").mkdir()
+    (project / ".devenv" / "devenv.toml").write_text("[env]\nA = '1'\n")
+    assert fast.lookup(str(project)) is None
+    (project / ".devenv" / "devenv.toml").unlink()
+    (project / ".devenv").rmdir()
+    assert fast.lookup(str(project)) is not None
+    server.close()
     assert fast.lookup(str(project)) is None  # port closed: the environment is not running
+    # Another program took the port (it accepts, but is no SSH server): not running either.
+    silent = Greeter(b"")
+    entries = f"{project}\tx-my-proj\t{silent.port}\t{stamp}\n"
+    write_index(devenv_home, "instance\tabc123\n" + entries)
+    assert fast.lookup(str(project)) is None
+    silent.close()
 
 
 def test_exec_argv() -> None:

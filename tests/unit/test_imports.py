@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from .greeter import Greeter
 
 FORBIDDEN = {"rich", "asyncio", "msgspec", "docker", "pydantic", "requests", "paramiko",
              "asyncssh"}
@@ -46,10 +47,9 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
                                                devenv_home: Path) -> None:
     project = tmp_path / "p"
     project.mkdir()
-    with socket.socket() as listener:  # stands in for the environment's published port
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
+    server = Greeter(b"SSH-2.0-OpenSSH_9.2\r\n")  # the environment's published port
+    port = server.port
+    try:
         (devenv_home / "state").mkdir(parents=True)
         stamp = "0,0,0"
         (devenv_home / "state" / "index").write_text(
@@ -60,6 +60,8 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
             # The fast path skips argparse, sqlite3, subprocess and pathlib altogether.
             assert not names & {"argparse", "sqlite3", "subprocess", "pathlib", "json",
                                 "socket"}, argv
+    finally:
+        server.close()
 
 
 def test_exec_slow_path_imports_nothing_heavy(stub_docker: dict[str, str],

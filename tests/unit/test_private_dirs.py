@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from devenv.errors import ConflictError
 from devenv.runtime import LocalRuntime
 from devenv.runtime.types import PathError
 from devenv.ssh import config as ssh_config
+
+from .greeter import Greeter
 
 OTHER = 12345  # another user's uid
 
@@ -225,10 +226,11 @@ def test_pool_never_probes_through_a_bad_control_dir(
 
 @pytest.fixture
 def listener() -> Iterator[int]:
-    with socket.socket() as sock:  # stands in for the environment's published port
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
+    server = Greeter(b"SSH-2.0-OpenSSH_9.2\r\n")  # the environment's published port
+    try:
+        yield server.port
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize("kind", [*sorted(BAD), "base-other-owner", "base-mode-0777"])

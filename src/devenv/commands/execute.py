@@ -10,11 +10,12 @@ on timeout or Ctrl-C.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 
-from devenv import proc
-from devenv.envs import fast, fast_ssh, start
-from devenv.errors import UsageError
+from devenv import deadline
+from devenv.envs import fast_ssh, start
+from devenv.errors import DevenvError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,16 +44,40 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
                         cwd, timeout)
     if path is None:
         raise UsageError("no PATH or ENV given", "devenv exec . -- CMD (or --host HOST)")
-    target, _ = start.target(_project(path), name=name)
+    started = time.monotonic()
+    # --timeout bounds the whole call: finding (or starting) the environment counts, and
+    # running out of time before the command started is reported as that (125).
+    with deadline.within(timeout):
+        target, _ = start.target(_project(path), name=name)
     if cwd is not None or timeout is not None:
         from devenv.runtime import EnvRuntime
 
-        return _library(EnvRuntime(target.name, max_wait=CLI_MAX_WAIT), command, cwd,
-                        timeout)
+        left = deadline_left(timeout, started)
+        return _library(EnvRuntime(target.name, max_wait=min(CLI_MAX_WAIT, left or CLI_MAX_WAIT)),
+                        command, cwd, left)
     code = fast_ssh.run(target, command)
-    if code is not None:
-        return code
-    proc.exec_replace(fast.exec_argv(target, command, tty=False))
+    if code is None:
+        code = fast_ssh.run_docker(target, command)
+    if code is None:
+        # The container went away behind devenv's back (the index still listed it): start
+        # it again, on another port if its old one was taken meanwhile.
+        target, _ = start.target(_project(path), name=name, look_fast=False)
+        code = fast_ssh.run_docker(target, command)
+    if code is None:
+        raise DevenvError(f"environment {target.name} went away while starting the command",
+                          "try again; see 'devenv list'")
+    return code
+
+
+def deadline_left(timeout: float | None, started: float) -> float | None:
+    """What is left of ``--timeout`` for the command itself (``None``: no timeout)."""
+    if timeout is None:
+        return None
+    left = timeout - (time.monotonic() - started)
+    if left <= 0:
+        raise deadline.NotStarted(f"the command did not start within {timeout:g}s",
+                                  "give a longer --timeout")
+    return left
 
 
 def _project(raw: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from devenv import config
 from devenv.images import catalogue
@@ -11,7 +10,7 @@ from devenv.images import catalogue
 
 def run(path: str, *, as_json: bool = False) -> int:
     tools = catalogue.available(config.user_file().parent / "tools",
-                                Path(path) / ".devenv" / "tools")
+                                path)
     ordered = sorted(tools.values(), key=lambda t: t.name)
     if as_json:
         print(json.dumps([{"name": t.name, "summary": t.manifest.summary, "depends": t.depends,

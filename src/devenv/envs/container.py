@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devenv import deadline as call_deadline
 from devenv.config import Config
 from devenv.engine import docker
 from devenv.envs import identity
@@ -136,6 +137,7 @@ def wait_ready(cname: str, port: int, timeout: float = READY_TIMEOUT,
                status_log: str | None = None) -> None:
     """Wait until sshd greets on 127.0.0.1:``port``; fail clearly if the container dies
     (quoting the last line it wrote to ``status_log``)."""
+    timeout = call_deadline.bound(timeout)  # never past the call's deadline (exec --timeout)
     deadline = time.monotonic() + timeout
     next_check = time.monotonic() + 1.0
     while True:

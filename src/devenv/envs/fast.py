@@ -44,13 +44,15 @@ def workspace_of(path: str) -> str:
     return "/workspace/" + (os.path.basename(path) or "root")
 
 
-def port_open(port: int, timeout: float = 0.5) -> bool:
-    """Whether something accepts connections on 127.0.0.1:``port``."""
+def ssh_answers(port: int, timeout: float = 1.0) -> bool:
+    """Whether an SSH server greets on 127.0.0.1:``port`` within ``timeout``: a bare
+    connect is not enough (docker-proxy accepts for a paused or removed container, and
+    another program may have taken the port of one removed behind devenv's back)."""
     sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         sock.connect(("127.0.0.1", port))
-        return True
+        return sock.recv(4) == b"SSH-"
     except OSError:
         return False
     finally:
@@ -80,8 +82,9 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
     :func:`devenv.envs.registry.refresh_files`: an ``instance<TAB>id`` line, then one
     ``path<TAB>name<TAB>port<TAB>config-stamp`` line per running environment (paths never
     hold control characters). Reading it costs a file read instead of importing ``sqlite3``.
-    An open port is taken as "still running"; :data:`GUARD` catches the rare case where it is
-    not ours. A changed config stamp means "look closer" (drift), so it misses too.
+    An SSH greeting on the port is taken as "still running"; :data:`GUARD` catches the
+    rare case where it is not ours. A changed config stamp means "look closer" (drift), so
+    it misses too.
     ``probe=False`` skips the port check (the caller checks liveness its own way).
 
     The second line, ``control<TAB>dir``, is where the environments' ControlMaster sockets
@@ -107,7 +110,7 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
         if len(fields) != 4 or (fields[0] != real and fields[1] != name):
             continue
         if (fields[2].isdigit() and fields[3] == config_stamp(fields[0])
-                and (not probe or port_open(int(fields[2])))):
+                and (not probe or ssh_answers(int(fields[2])))):
             if control and (paths.dir_problem(control) is not None or paths.dir_problem(
                     os.path.dirname(control), shared=True) is not None):
                 return None

@@ -1,12 +1,15 @@
-"""``devenv exec`` over the environment's warm SSH master (DESIGN §3.8: no asyncio here).
+"""``devenv exec``'s two transports, both with the marker wrapper (DESIGN §3.8: no asyncio
+here): the environment's warm SSH master (~10 ms a command) and ``docker exec`` (~60 ms).
 
-When the environment's ControlMaster socket exists, a command costs one multiplexed ssh
-session (~10 ms) instead of a ``docker exec`` (~60 ms). The remote side is the marker
-wrapper of :mod:`devenv.runtime.wire`, so the outcome is never guessed from ssh's 255: no
-start marker means the command never ran (the caller falls back to ``docker exec``); a
-start marker without an end marker means the connection died while it ran. Interrupting
-devenv kills the remote process group over another session. When the socket is missing,
-:func:`run` starts a master in the background for the next call and says "fall back".
+The far side is the wrapper of :mod:`devenv.runtime.wire`, so the outcome is never guessed
+from an exit code (ssh's 255, docker's 1): no start marker means the command never ran (the
+caller tries the next way in), a start marker without an end marker means the connection died
+while it ran. Interrupting devenv (Ctrl-C, TERM, HUP) kills the command's process group in the
+environment over the same transport and exits 128+N, on both paths. Every wait is bounded: a
+command that has not started within :data:`START_TIMEOUT` (a hung or paused environment) is
+given up, and ssh never falls back to a direct connection without a timeout (docs/
+reliability.md). When the master socket is missing, :func:`run` starts a master in the
+background for the next call and says "fall back".
 
 Only ``os``, ``select`` and ``_signal`` are imported; stdout and stdin are the caller's own,
 stderr passes through a pipe so that the markers can be taken out.
@@ -17,19 +20,25 @@ from __future__ import annotations
 import os
 
 from devenv import paths
-from devenv.envs.fast import CONTAINER_PREFIX, Target
+from devenv.envs.fast import CONTAINER_PREFIX, Target, exec_argv
 from devenv.runtime import wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal
+    from collections.abc import Callable
 else:  # the C module: ``signal`` would import ``enum``
     import _signal
 
 # After the end marker, output still in flight gets this long; a background child that
 # keeps the session's pipes open does not hold devenv exec.
 DRAIN_GRACE = 0.5
+# A command that has not started this long after devenv asked is given up (a hung sshd
+# behind a warm master, a paused container): the caller tries the next way in.
+START_TIMEOUT = 15.0
+KILL_TIMEOUT = 10.0  # for killing the remote process group after an interrupt
 EXIT_LOST = 255  # the connection died while the command ran (the message says so)
+EXIT_NOT_STARTED = 125
 
 
 class _Signalled(Exception):
@@ -43,9 +52,16 @@ def _raise(signum: int, _frame: object) -> None:
 
 
 def _ssh(target: Target, *options: str, command: str) -> list[str]:
+    # ProxyCommand=false: a session the master cannot carry fails at once instead of
+    # silently opening a direct connection; ConnectTimeout bounds the master's own connect.
     return ["ssh", "-F", paths.ssh_config_str(), "-o", "BatchMode=yes",
-            "-o", f"ControlPath={target.control}", *options, CONTAINER_PREFIX + target.name,
-            command]
+            "-o", f"ControlPath={target.control}", "-o", "ConnectTimeout=10", *options,
+            CONTAINER_PREFIX + target.name, command]
+
+
+def _mux(target: Target, command: str) -> list[str]:
+    return _ssh(target, "-T", "-o", "ControlMaster=no", "-o", "ProxyCommand=false",
+                command=command)
 
 
 def _spawn(argv: list[str], stderr: int | None = None, *, quiet: bool = False) -> int:
@@ -94,15 +110,46 @@ def warm(target: Target) -> None:
 
 def run(target: Target, command: list[str]) -> int | None:
     """Run ``command`` in the project directory over the warm master; its exit code, or
-    ``None`` when the command did not run (no master: the caller uses ``docker exec``)."""
+    ``None`` when the command did not run (no master, or it did not answer: the caller
+    uses ``docker exec``)."""
     if not target.control or not os.path.exists(target.control):
         warm(target)
         return None
     nonce = os.urandom(6).hex()
     body = wire.script(wire.join(command), nonce=nonce, cd=wire.quote(target.workspace),
                        exports=wire.ENV_PREAMBLE)
-    argv = _ssh(target, "-T", "-o", "ControlMaster=no",
-                command="exec /bin/sh -c " + wire.quote(body))
+    if len(body) > MAX_SSH_COMMAND:
+        return None  # one argument to the remote shell is limited to 128 KiB
+
+    def killer(pgid: int) -> list[str]:
+        return _mux(target, wire.kill_group(pgid))
+
+    return _marked(target, _mux(target, "exec /bin/sh -c " + wire.quote(body)), killer,
+                   nonce, docker=False)
+
+
+def run_docker(target: Target, command: list[str]) -> int | None:
+    """Run ``command`` in the project directory with ``docker exec``; its exit code, or
+    ``None`` when the container is not there (the caller takes the full path, which
+    starts it again). The command's words are arguments of their own (no 128 KiB limit on
+    the whole command line)."""
+    nonce = os.urandom(6).hex()
+    body = wire.script('"$@"', nonce=nonce, cd=None)
+    argv = [*exec_argv(target, ["/bin/sh", "-c", body, "devenv"], tty=False), *command]
+
+    def killer(pgid: int) -> list[str]:
+        return ["docker", "exec", target.container, "sh", "-c", wire.kill_group(pgid)]
+
+    return _marked(target, argv, killer, nonce, docker=True)
+
+
+# The remote shell gets the script as one argument (Linux: at most 128 KiB).
+MAX_SSH_COMMAND = 120 * 1024
+
+
+def _marked(target: Target, argv: list[str], killer: Callable[[int], list[str]],
+            nonce: str, *, docker: bool) -> int | None:
+    _state.reset()
     read_end, write_end = os.pipe()
     previous = {sig: _signal.signal(sig, _raise)
                 for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)}
@@ -110,9 +157,10 @@ def run(target: Target, command: list[str]) -> int | None:
     try:
         pid = _spawn(argv, write_end)
         os.close(write_end)
-        return _relay(target, pid, read_end, nonce.encode())
+        rc = _relay(pid, read_end, nonce.encode())
+        return outcome(_state, rc, target.name, target.workspace, docker=docker)
     except _Signalled as e:
-        return _interrupted(target, pid, e.signum)
+        return _interrupted(pid, e.signum, killer)
     finally:
         os.close(read_end)
         for sig, handler in previous.items():
@@ -123,20 +171,31 @@ class _State:
     pgid = 0
     code: int | None = None
     bad_cwd = False
-    held = b""  # stderr before the start marker: ssh's own errors, shown only if it ran
+    start_timed_out = False
+    held = b""  # stderr before the start marker: the transport's own errors
+
+    def reset(self) -> None:
+        self.pgid, self.code, self.bad_cwd, self.start_timed_out, self.held = \
+            0, None, False, False, b""
 
 
 _state = _State()
 
 
-def _relay(target: Target, pid: int, fd: int, nonce: bytes) -> int | None:
+def _relay(pid: int, fd: int, nonce: bytes) -> int:
+    """Pass stderr through without the markers until the stream ends; the transport's exit
+    code. A command that does not start within :data:`START_TIMEOUT` is given up."""
     import select
 
     parser = wire.MarkerParser(nonce)
     state = _state
+    give_up = _now() + START_TIMEOUT
     while True:
-        if state.code is not None and not select.select([fd], [], [], DRAIN_GRACE)[0]:
-            break  # ended, and a background child holds the pipe: stop waiting for it
+        if not select.select([fd], [], [], _patience(state, give_up))[0]:
+            if state.code is not None:
+                break  # ended, and a background child holds the pipe: stop waiting for it
+            state.start_timed_out = True
+            break
         data = os.read(fd, 65536)
         if not data:
             break
@@ -150,24 +209,72 @@ def _relay(target: Target, pid: int, fd: int, nonce: bytes) -> int | None:
                 state.bad_cwd = True
         _emit(state, out)
     _emit(state, parser.flush())
-    rc = _wait(pid, 1.0 if state.code is not None else None)
-    if rc is None:  # the session is held open by a background child
+    return _reap(pid, 1.0 if state.code is not None else 0.0 if state.start_timed_out
+                 else None)
+
+
+def _patience(state: _State, give_up: float) -> float | None:
+    """How long to wait for more stderr: a short grace after the end marker, until the
+    start deadline before the start marker, else as long as the command runs."""
+    if state.code is not None:
+        return DRAIN_GRACE
+    if not state.pgid:
+        return max(0.0, give_up - _now())
+    return None
+
+
+def _reap(pid: int, timeout: float | None) -> int:
+    """The client's exit code; one still running after ``timeout`` (held open by a
+    background child, or a command that never started) is ended: TERM, then KILL."""
+    rc = _wait(pid, timeout)
+    if rc is None:
         os.kill(pid, _signal.SIGTERM)
-        rc = _wait(pid)
+        rc = _wait(pid, 2.0)
+        if rc is None:
+            os.kill(pid, _signal.SIGKILL)
+            rc = _wait(pid)
+    return rc if rc is not None else 128 + 9
+
+
+def outcome(state: _State, rc: int, name: str, workspace: str, *,
+            docker: bool) -> int | None:
+    """What a marked run means, decided in one place: the command's exit code, ``None``
+    when it never started and the next way in should be tried, or devenv's own failure
+    (125 before the command started, 255 when the connection died while it ran)."""
     if state.bad_cwd:
-        _say(f"{target.workspace} does not exist in environment {target.name}")
-        return 125
+        _say(f"{workspace} does not exist in environment {name}")
+        return EXIT_NOT_STARTED
     if state.code is not None:
         return state.code
-    if not state.pgid:
+    if state.pgid:
+        _say(f"the connection to {name} was lost while the command ran "
+             f"(remote process group {state.pgid}); it may still be running there")
+        return EXIT_LOST
+    if state.start_timed_out:
+        if docker:
+            _flush_held(state)
+            _say(f"environment {name} did not start the command within {START_TIMEOUT:g}s "
+                 "(is it paused or overloaded? see 'docker ps')")
+            return EXIT_NOT_STARTED
+        return None
+    if not docker:
         if rc == 255:
-            return None  # never started: docker exec instead
+            return None  # never started over ssh: docker exec instead
         _flush_held(state)
         _say(f"the environment's shell did not run the command (ssh exit {rc})")
-        return 125
-    _say(f"the connection to {target.name} was lost while the command ran "
-         f"(remote process group {state.pgid}); it may still be running there")
-    return EXIT_LOST
+        return EXIT_NOT_STARTED
+    if b"No such container" in state.held:
+        return None  # removed behind devenv's back: the full path starts it again
+    _flush_held(state)
+    if rc != EXIT_NOT_STARTED:
+        _say(f"docker exec could not run the command in {name} (exit {rc})")
+    return EXIT_NOT_STARTED
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
 
 
 def _emit(state: _State, data: bytes) -> None:
@@ -196,19 +303,20 @@ def _say(message: str) -> None:
     _write(f"devenv: error: {message}\n".encode())
 
 
-def _interrupted(target: Target, pid: int, signum: int) -> int:
-    """Interrupted: end the local client and the remote process group."""
+def _interrupted(pid: int, signum: int, killer: Callable[[int], list[str]]) -> int:
+    """Interrupted: end the local client and the remote process group; 128+N."""
     _signal.signal(signum, _signal.SIG_IGN)
     if pid:
         try:  # noqa: SIM105 - contextlib costs an import on the exec path
             os.kill(pid, _signal.SIGTERM)
         except ProcessLookupError:
             pass
-        _wait(pid, 2)
+        if _wait(pid, 2) is None:
+            os.kill(pid, _signal.SIGKILL)
+            _wait(pid)
     if _state.pgid and _state.code is None:
-        killer = _spawn(_ssh(target, "-T", "-o", "ControlMaster=no",
-                             command=wire.kill_group(_state.pgid)), quiet=True)
-        if _wait(killer, 10) is None:
-            os.kill(killer, _signal.SIGKILL)
-            _wait(killer)
+        kill = _spawn(killer(_state.pgid), quiet=True)
+        if _wait(kill, KILL_TIMEOUT) is None:
+            os.kill(kill, _signal.SIGKILL)
+            _wait(kill)
     return 128 + signum

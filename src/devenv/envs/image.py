@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from devenv import config as config_mod
 from devenv.config import Config
 from devenv.envs import container, identity
@@ -22,7 +20,7 @@ def tool_chain(project: ProjectPath, cfg: Config) -> list[Tool]:
     from devenv.images import catalogue  # msgspec: only for projects that use tools
 
     available = catalogue.available(config_mod.user_file().parent / "tools",
-                                    Path(project.path) / ".devenv" / "tools")
+                                    project.path)
     requested = [(tool, str(cfg.origin(f"tools.{tool}"))) for tool in cfg.tools]
     return catalogue.resolve(requested, available)
 

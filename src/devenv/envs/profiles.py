@@ -3,18 +3,23 @@
 For every tool in a project's chain (and git, always), its profile says which host files
 the tool reads and which it must write:
 
-- a read-only directory (``~/.claude/``) is bind-mounted read-only under
+- a read-only directory (``~/.claude/agents/``) appears read-only under
   ``/run/devenv/host``; at start the container links its entries into the home volume, so
-  the directory itself stays writable for the tool's own state (``private`` entries are never
-  linked) while the host's files (``settings.json``: hooks that would run on the host) cannot
-  be written;
-- a read-only file (``~/.gitconfig``) is copied at every start into a read-only mount and
-  linked (a copy, not a single-file bind mount: those go stale when the host replaces the
-  file);
+  the directory in the home stays writable for the tool's own state while the host's files
+  cannot be written. Only its shareable entries are there at all: ``private`` entries and
+  seeded files are left out of the view (each other entry is mounted on its own: a
+  subdirectory stays current, a file is a copy made at start), so an agent cannot read them
+  (docs/security.md);
+- a read-only file (``~/.claude/settings.json``) is copied at every start into a read-only
+  mount and linked (a copy, not a single-file bind mount: those go stale when the host
+  replaces the file);
+- ``~/.gitconfig`` is copied the same way, but the environment's own ``~/.gitconfig`` only
+  includes it: ``git config --global`` works inside and never reaches the host;
 - a seeded file (``~/.claude.json``, ``.credentials.json``) is copied once into the home
   volume, writable there, and never written back to the host.
 
-Host files that do not exist are skipped silently.
+Host files that do not exist are skipped silently; nothing outside the home directory is
+ever followed into.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ if TYPE_CHECKING:
 HOST_MOUNT = "/run/devenv/host"
 FILES_MOUNT = "/run/devenv/ro"
 SEED_MOUNT = "/run/devenv/seed"
-GIT_READONLY = ["~/.gitconfig", "~/.config/git/"]  # git is in every image
+VIEW_DIR = "view"
+GIT_READONLY = ["~/.config/git/"]  # git is in every image
+GIT_INCLUDED = ".gitconfig"  # included by the environment's own ~/.gitconfig
 
 
 def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, bool]]:
@@ -54,23 +61,25 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
     shutil.rmtree(staging, ignore_errors=True)
     files_dir = ensure_private_dir(staging / "ro")
     seed_dir = ensure_private_dir(staging / "seed")
+    view_dir = ensure_private_dir(staging / VIEW_DIR)
     mounts: list[tuple[str, str, bool]] = [(str(files_dir), FILES_MOUNT, True),
                                            (str(seed_dir), SEED_MOUNT, True)]
     lines = []
     seeded_rels = {rel for rel in map(home_relative, seeded) if rel}
-    sockets = docker_sockets()
+    gitconfig = _inside(home, GIT_INCLUDED)
+    if gitconfig is not None and os.path.isfile(gitconfig):
+        _copy(Path(gitconfig), files_dir / GIT_INCLUDED, 0o444)
+        lines.append(f"include\t{FILES_MOUNT}/{GIT_INCLUDED}\t{GIT_INCLUDED}")
     for path in dict.fromkeys(readonly):
         rel = home_relative(path)
         host = _inside(home, rel)
         if rel is None or host is None:
             continue
         if path.endswith("/") and os.path.isdir(host):
-            if any(s == host or s.startswith(host + "/") for s in sockets):
-                continue  # never hand a container the Docker engine
-            keep = [*private, *(s.rsplit("/", 1)[-1] for s in seeded_rels
-                                if s.startswith(rel + "/"))]
-            mounts.append((host, f"{HOST_MOUNT}/{rel}", True))
-            lines.append(f"link\t{HOST_MOUNT}/{rel}\t{rel}\t{','.join(keep)}")
+            keep = {*private, *(s.rsplit("/", 1)[-1] for s in seeded_rels
+                                if s.startswith(rel + "/"))}
+            mounts += _view(home, host, rel, view_dir, keep)
+            lines.append(f"link\t{HOST_MOUNT}/{rel}\t{rel}\t{','.join(sorted(keep))}")
         elif not path.endswith("/") and os.path.isfile(host):
             _copy(Path(host), files_dir / rel, 0o444)
             lines.append(f"file\t{FILES_MOUNT}/{rel}\t{rel}")
@@ -83,7 +92,41 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
     if os.getuid() == 0:  # the container user (UID 1000) must read what devenv staged
         uid, gid = container_ids()
         for item in [staging, *staging.rglob("*"), Path(key_dir) / "profile.tsv"]:
-            os.chown(item, uid, gid)
+            os.chown(item, uid, gid, follow_symlinks=False)
+    return mounts
+
+
+def _view(home: Path, host: str, rel: str, view_dir: Path,
+          hidden: set[str]) -> list[tuple[str, str, bool]]:
+    """Mounts that show the shareable part of the host directory ``host`` read-only at
+    ``HOST_MOUNT/rel``. With nothing to hide it is mounted whole (and stays current); else a
+    staged directory holds copies of its files and an empty mount point for each
+    subdirectory, which is mounted on its own (and stays current). ``hidden`` entries, the
+    Docker socket and links that leave the home directory are not there at all."""
+    sockets = docker_sockets()
+    target = f"{HOST_MOUNT}/{rel}"
+    if any(s == host or s.startswith(host + "/") for s in sockets):
+        return []  # never hand a container the Docker engine
+    try:
+        entries = sorted(os.listdir(host))
+    except OSError:
+        return []
+    if not hidden & set(entries):
+        return [(host, target, True)]
+    staged = view_dir / rel
+    staged.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mounts = [(str(staged), target, True)]
+    for entry in entries:
+        if entry in hidden:
+            continue
+        real = _inside(home, f"{rel}/{entry}")
+        if real is None or any(s == real or s.startswith(real + "/") for s in sockets):
+            continue  # leaves the home, or would hand a container the Docker engine
+        if os.path.isdir(real):
+            (staged / entry).mkdir(mode=0o700, exist_ok=True)
+            mounts.append((real, f"{target}/{entry}", True))
+        elif os.path.isfile(real):
+            _copy(Path(real), staged / entry, 0o444)
     return mounts
 
 

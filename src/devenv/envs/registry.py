@@ -133,25 +133,39 @@ def assign_port(conn: sqlite3.Connection, project: ProjectPath,
 
 
 def prepare_mounts(project: Project) -> tuple[str, str]:
-    """Write the per-environment directories the container mounts; return (keys, status).
+    """Write the per-environment files the container mounts; return (keys dir, status log).
 
     ``keys`` (mounted read-only) holds the host key and devenv's client public key; the
-    container user copies them with the modes sshd insists on. ``status`` (writable, and
-    emptied here at every start) receives the container's start-up errors, so they can be
-    reported even after ``--rm`` removed a container that died. When devenv runs as root the
-    container user is UID 1000, so both are handed to that UID.
+    container user copies them with the modes sshd insists on. The status log is the one
+    thing of the host's the container may write: a single file, made anew at every start,
+    where its start-up errors land, so they can be reported even after ``--rm`` removed a
+    container that died. The directory around it is devenv's own (never mounted), so nothing
+    the container does can plant a link that devenv would follow (docs/security.md). When
+    devenv runs as root the container user is UID 1000, so the files are handed to it.
     """
     base = env_dir(project.name)
     keys_dir = ensure_private_dir(base / "keys")
-    status_dir = ensure_private_dir(base / "status")
     atomic_write(keys_dir / "ssh_host_ed25519_key", project.host_key, 0o600)
     atomic_write(keys_dir / "authorized_keys", keys.client_public_key() + "\n", 0o600)
-    atomic_write(status_dir / STATUS_LOG, "", 0o600)
-    if os.getuid() == 0:
-        uid, gid = container_ids()
-        for path in (keys_dir, *keys_dir.iterdir(), status_dir, *status_dir.iterdir()):
-            os.chown(path, uid, gid)
-    return str(keys_dir), str(status_dir)
+    status_dir = base / "status"
+    # Earlier versions mounted this directory writable: whatever is in it goes, unfollowed.
+    if status_dir.is_symlink() or status_dir.is_file():
+        status_dir.unlink()
+    elif status_dir.exists():
+        shutil.rmtree(status_dir)
+    ensure_private_dir(status_dir)
+    log = status_dir / STATUS_LOG
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        if os.getuid() == 0:
+            uid, gid = container_ids()
+            os.fchown(fd, uid, gid)
+            for path in (keys_dir, *keys_dir.iterdir()):
+                os.chown(path, uid, gid, follow_symlinks=False)
+    finally:
+        os.close(fd)
+    return str(keys_dir), str(log)
 
 
 def refresh_files(conn: sqlite3.Connection) -> str:

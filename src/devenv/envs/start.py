@@ -9,7 +9,7 @@ its main process is sshd (as the non-root container user), so the container live
 from __future__ import annotations
 
 import hashlib
-import os
+import shutil
 import sqlite3
 import sys
 import time
@@ -22,6 +22,7 @@ from devenv.envs import (
     container,
     drift,
     fast,
+    gitguard,
     hooks,
     identity,
     image,
@@ -49,18 +50,20 @@ class Env:
     image: str
     instance: str  # the devenv installation it belongs to
     started: bool  # this call started it
+    container_id: str = ""
+    tracked: bool = False  # its start hooks are tracked (see devenv.envs.hooks)
 
     @property
     def container(self) -> str:
         return container_name(self.name)
 
 
-def target(raw_path: str, *, port: int | None = None,
-           name: str | None = None) -> tuple[Target, Env | None]:
+def target(raw_path: str, *, port: int | None = None, name: str | None = None,
+           look_fast: bool = True) -> tuple[Target, Env | None]:
     """Where to ``docker exec`` for PATH, starting the environment first if needed; the
     second item is the environment when this call had to look it up (``None`` on the fast
-    path)."""
-    if port is None and name is None:
+    path). ``look_fast=False`` skips the index (its entry proved stale)."""
+    if port is None and name is None and look_fast:
         hit = fast.lookup(raw_path)
         if hit is not None:
             return hit, None
@@ -70,6 +73,14 @@ def target(raw_path: str, *, port: int | None = None,
     return Target(env.container, env.project.workspace, env.instance, name=env.name,
                   port=env.port, control=paths.env_control_socket(str(control_dir()), env.port)
                   ), env
+
+
+def git_mounts(project: ProjectPath, name: str) -> list[tuple[str, str, bool]]:
+    """The mounts that keep the project's git config and hooks out of the agent's reach
+    (:mod:`devenv.envs.gitguard`); the stubs they need are made anew at every start."""
+    stubs = paths.env_dir(name) / "git"
+    shutil.rmtree(stubs, ignore_errors=True)
+    return gitguard.mounts(project, paths.ensure_private_dir(stubs))
 
 
 @dataclass(frozen=True)
@@ -125,12 +136,14 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
     finally:
         conn.close()
     # Hooks run outside the locks: other terminals can attach (and ssh works) meanwhile.
-    if env.started:  # never on a mere attach
+    if env.started:
         from devenv.ssh import health
 
         # Failures recorded while it was down no longer apply: no backoff for the new one.
         health.reset(health.env_key(env.name))
-        hooks.run_start_hooks(env.name, env.container, env.project.workspace, cfg)
+    if env.started or env.tracked:  # an attach runs only what a killed start left due
+        hooks.run_due_hooks(env.name, env.container_id, env.container,
+                            env.project.workspace, cfg)
     return env
 
 
@@ -162,8 +175,11 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
         try:
             tag = tag or image.image_for(spec.project, spec.name, spec.cfg)
             new_volume = container.ensure_home_volume(spec.name, spec.project, instance)
+            container.ensure_network(spec.name, spec.project, instance,
+                                     host_access=spec.cfg.host_access)
             env = _run(conn, spec, tag=tag, instance=instance)
         except BaseException:
+            container.discard_network(spec.name, instance)
             if new_volume:
                 container.discard_volume(spec.name)
             registry.release(conn, spec.project, before)
@@ -190,6 +206,9 @@ def _existing(conn: sqlite3.Connection, spec: Spec, instance: str) -> Env | None
                 "stop it with that devenv (its DEVENV_HOME), or use --name NAME",
             )
         if docker.is_running(found):
+            if (found.get("State") or {}).get("Paused"):
+                raise DevenvError(f"environment {name} is paused",
+                                  f"resume it with: docker unpause {cname}")
             port = int(labels.get(identity.LABEL_PORT, "0"))
             if (requested is not None and requested.source == "flag" and requested.port != port
                     and not spec.recreate):
@@ -202,7 +221,8 @@ def _existing(conn: sqlite3.Connection, spec: Spec, instance: str) -> Env | None
             if not spec.recreate:
                 _note_drift(labels, spec)
             return Env(name, project, port, str(found["Config"]["Image"]), instance,
-                       started=False)
+                       started=False, container_id=str(found.get("Id", "")),
+                       tracked=labels.get(hooks.LABEL_TRACKED) == "1")
         # Stopped but not yet removed (--rm is asynchronous): wait for it to go.
         if time.monotonic() > deadline:
             docker.remove(cname)
@@ -228,21 +248,27 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
     record = state.project_by_path(conn, project.path)
     if record is None:  # the caller claimed it inside our lock; only state damage gets here
         raise DevenvError(f"devenv's state lost the record of {project.path}")
-    key_dir, status_dir = registry.prepare_mounts(record)
-    status_log = os.path.join(status_dir, registry.STATUS_LOG)
+    key_dir, status_log = registry.prepare_mounts(record)
     tools = image.tool_chain(project, spec.cfg)
     profile_mounts = profiles.prepare(name, tools, key_dir)
+    if project.path in spec.cfg.trust_git_config:
+        print(f"devenv: note: {project.path}'s git config and hooks are writable in the "
+              "environment (trust_git_config in the user config)", file=sys.stderr)
+    else:
+        profile_mounts += git_mounts(project, name)
     container.warn_unwritable(project)
     cname = container_name(name)
     avoid: set[int] = set()
     for _ in range(PORT_RETRIES):
         choice = registry.assign_port(conn, project, spec.requested, avoid, spec.cfg.port_range)
         argv = container.run_argv(project, name, port=choice.port, image=tag,
-                                  instance=instance, key_dir=key_dir, status_dir=status_dir,
-                                  cfg=spec.cfg, extra_labels=drift.labels(project, spec.cfg),
+                                  instance=instance, key_dir=key_dir, status_log=status_log,
+                                  cfg=spec.cfg,
+                                  extra_labels={**drift.labels(project, spec.cfg),
+                                                hooks.LABEL_TRACKED: "1"},
                                   extra_mounts=profile_mounts)
         try:
-            docker.docker(argv, timeout=120)
+            container_id = docker.docker(argv, timeout=120).stdout.strip()
             container.wait_ready(cname, choice.port, status_log=status_log)
         except docker.PortTaken:
             # Docker lost a race for the port to a non-devenv process: take another one.
@@ -264,6 +290,11 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
             raise
         with state.transaction(conn):
             state.set_tools(conn, project.path, [tool.name for tool in tools])
-        return Env(name, project, choice.port, tag, instance, started=True)
+        if record.port is not None and choice.port != record.port:
+            print(f"devenv: note: {name}'s SSH port {record.port} is taken; it now uses "
+                  f"{choice.port} (devenv's ssh_config is updated; reload WezTerm's config)",
+                  file=sys.stderr)
+        return Env(name, project, choice.port, tag, instance, started=True,
+                   container_id=container_id, tracked=True)
     raise DevenvError(f"docker reported every SSH port tried as taken: {sorted(avoid)}",
                       f"free some ports or set {ports.ENV_RANGE}=LOW-HIGH")

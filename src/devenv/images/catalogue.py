@@ -31,6 +31,7 @@ from pathlib import Path
 
 import msgspec
 
+from devenv import hostile
 from devenv.errors import ConfigError
 from devenv.paths import home_relative
 
@@ -98,24 +99,45 @@ def _read_dir(name: str, files: Mapping[str, bytes], source: str) -> Tool:
     return Tool(name, manifest, dict(files), source)
 
 
-def _from_directory(root: Path, *, profiles: bool) -> dict[str, Tool]:
+def _from_directory(root: Path, *, project: str | None = None) -> dict[str, Tool]:
+    """The recipes in ``root``: the user's, or with ``project`` (its root directory) that
+    project's ``.devenv/tools``, read as hostile: an agent can write them, so no link in
+    there is followed (it could carry a host file into the image), and they may not name
+    host files."""
     tools = {}
+    if project is not None:
+        hostile.no_links_beneath(project, ".devenv/tools")
     if root.is_dir():
         for entry in sorted(root.iterdir()):
+            if project is not None:
+                hostile.no_links_beneath(project, f".devenv/tools/{entry.name}")
             if entry.is_dir():
                 try:
-                    files = {p.name: p.read_bytes() for p in entry.iterdir() if p.is_file()}
+                    if project is None:
+                        files = {p.name: p.read_bytes() for p in entry.iterdir()
+                                 if p.is_file()}
+                    else:
+                        files = _read_project_recipe(project, entry)
                 except OSError as e:
                     raise ConfigError(f"{entry}: cannot read the recipe: {e.strerror}") from None
                 tool = _read_dir(entry.name, files, str(entry))
                 profile = tool.manifest.profile
-                if not profiles and (profile.readonly or profile.seeded):
+                if project is not None and (profile.readonly or profile.seeded):
                     # A cloned repository must not be able to mount the user's files.
                     raise ConfigError(f"{entry}/manifest.toml: profile: only the catalogue "
                                       "and the user's own recipes may name host files",
                                       "move the recipe to ~/.config/devenv/tools/")
                 tools[entry.name] = tool
     return tools
+
+
+def _read_project_recipe(project: str, entry: Path) -> dict[str, bytes]:
+    files = {}
+    for path in entry.iterdir():
+        data = hostile.read_beneath(project, f".devenv/tools/{entry.name}/{path.name}")
+        if data is not None:
+            files[path.name] = data
+    return files
 
 
 def builtin() -> dict[str, Tool]:
@@ -129,13 +151,15 @@ def builtin() -> dict[str, Tool]:
     return tools
 
 
-def available(user_dir: Path | None, project_dir: Path | None) -> dict[str, Tool]:
-    """Every recipe visible to a project: catalogue, then user, then project overrides."""
+def available(user_dir: Path | None, project: str | Path | None) -> dict[str, Tool]:
+    """Every recipe visible to a project: catalogue, then the user's (``user_dir``), then
+    the project's own (``project``'s ``.devenv/tools``) overrides."""
     tools = builtin()
     if user_dir is not None:
-        tools.update(_from_directory(user_dir, profiles=True))
-    if project_dir is not None:
-        tools.update(_from_directory(project_dir, profiles=False))
+        tools.update(_from_directory(user_dir))
+    if project is not None:
+        tools.update(_from_directory(Path(project) / ".devenv" / "tools",
+                                     project=str(project)))
     return tools
 
 

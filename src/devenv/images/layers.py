@@ -9,10 +9,12 @@ with ``.devenv/`` as its context, and rebuilt when a file there or its base chan
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv import hostile
 from devenv.engine import docker
 from devenv.errors import ConfigError
 from devenv.images import build
@@ -79,12 +81,20 @@ def build_tools(base: str, tools: list[Tool], *, no_cache: bool = False,
 
 def project_dockerfile(project_dir: str, configured: str | None) -> Path | None:
     """The project's Dockerfile: ``dockerfile`` from config (relative to ``.devenv/``), else
-    ``.devenv/Dockerfile`` when it exists."""
+    ``.devenv/Dockerfile`` when it exists. It must lie inside the project, reached without
+    a link (the project is the agent's to write: docs/security.md)."""
     devenv_dir = Path(project_dir) / ".devenv"
     if configured is None:
+        hostile.no_links_beneath(project_dir, ".devenv/Dockerfile")
         default = devenv_dir / "Dockerfile"
         return default if default.is_file() else None
-    path = (devenv_dir / configured).resolve()
+    rel = os.path.normpath(os.path.join(".devenv", configured))
+    if os.path.isabs(configured) or rel == ".." or rel.startswith("../"):
+        raise ConfigError(f"{devenv_dir / 'devenv.toml'}: dockerfile: {configured!r} is "
+                          "outside the project", "the path is relative to .devenv/ and must "
+                          "stay inside the project")
+    hostile.no_links_beneath(project_dir, rel)
+    path = Path(project_dir) / rel
     if not path.is_file():
         raise ConfigError(f"{devenv_dir / 'devenv.toml'}: dockerfile: {configured!r} is not a "
                           f"file (looked for {path})", "the path is relative to .devenv/")
@@ -94,12 +104,19 @@ def project_dockerfile(project_dir: str, configured: str | None) -> Path | None:
 def project_source(project_dir: str, dockerfile: Path, base: str) -> str:
     """The content digest of a project layer: its base, Dockerfile and build context."""
     context = Path(project_dir) / ".devenv"
-    parts = {"base": base.encode(), "dockerfile": dockerfile.read_bytes()}
+    rel = os.path.relpath(dockerfile, project_dir)
+    parts = {"base": base.encode(),
+             "dockerfile": hostile.read_beneath(project_dir, rel) or b""}
     for path in sorted(context.rglob("*")):
         relative = path.relative_to(context)
         # devenv's own files there (config, tool recipes) do not change this image.
-        if path.is_file() and relative.parts[0] not in ("devenv.toml", "tools"):
-            parts[f"ctx/{relative}"] = path.read_bytes()
+        if relative.parts[0] in ("devenv.toml", "tools"):
+            continue
+        if path.is_symlink():  # docker sends a link as a link: so does the digest
+            parts[f"ctx/{relative}"] = b"link:" + os.readlink(path).encode()
+        elif path.is_file():
+            parts[f"ctx/{relative}"] = hostile.read_beneath(
+                project_dir, f".devenv/{relative}") or b""
     return build.digest(parts)
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from devenv.lockfile import atomic_write
 from devenv.paths import env_control_socket, private_dir, runtime_dir, ssh_dir
 
+CONNECT_TIMEOUT = 10  # seconds, for the TCP connect and the SSH handshake
+
 
 @dataclass(frozen=True)
 class HostEntry:
@@ -77,6 +79,9 @@ def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
             "  PasswordAuthentication no",
             "  ForwardAgent no",
             "  LogLevel ERROR",
+            # Every connection has a bound: a paused or hung environment fails in seconds
+            # (connect and handshake) instead of hanging (docs/reliability.md).
+            f"  ConnectTimeout {CONNECT_TIMEOUT}",
         ]
         if control is not None:
             lines += [
