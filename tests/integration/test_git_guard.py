@@ -112,6 +112,19 @@ def test_agent_cannot_plant_code_the_host_git_runs(dv: Devenv, repo: Path,
     assert "fsmonitor" not in config and not (repo / ".git" / "hooks" / "pre-commit").exists()
     assert (repo / "sub" / ".git").read_text().startswith("gitdir: ../.git/modules/sub")
 
+    # The host's git replaces .git/config by rename, which lifts the read-only mount over it
+    # in the running environment (the kernel detaches a mount from a replaced file). devenv
+    # notices and says so until a restart restores the protection (docs/security.md).
+    assert git(repo, "config", "devenv.test", "from-the-host").returncode == 0
+    warned = dv.run("exec", str(repo), "--", "git", "config", "devenv.test")
+    assert warned.stdout == "from-the-host\n"
+    assert "the host rewrote" in warned.stderr and "--recreate" in warned.stderr
+    dv.ok("up", "--recreate", str(repo))
+    again = dv.run("exec", str(repo), "--", "bash", "-c",
+                   "git config devenv.test; git config core.fsmonitor y; echo rc=$?")
+    assert again.stdout.split() == ["from-the-host", "rc=4"], again.stdout + again.stderr
+    assert "the host rewrote" not in again.stderr
+    assert "fsmonitor" not in (repo / ".git" / "config").read_text()
     assert info["container"]
 
 

@@ -61,8 +61,9 @@ def ssh_answers(port: int, timeout: float = 1.0) -> bool:
 
 def config_stamp(project_dir: str) -> str:
     """Modification times of the files a project's config comes from: the user file, the
-    project file and ``.devenv/Dockerfile``. Cheap enough for every exec; a change sends the
-    exec through the full path, which reports config drift."""
+    project file and ``.devenv/Dockerfile``, and which file ``.git/config`` is. Cheap enough
+    for every exec; a change sends the exec through the full path, which reports config
+    drift (and a host-side rewrite of ``.git/config``: see :func:`git_config_id`)."""
     stamps = []
     for path in (paths.config_file_str(), os.path.join(project_dir, ".devenv", "devenv.toml"),
                  os.path.join(project_dir, ".devenv", "Dockerfile")):
@@ -70,7 +71,18 @@ def config_stamp(project_dir: str) -> str:
             stamps.append(str(os.stat(path).st_mtime_ns))
         except OSError:
             stamps.append("0")
+    stamps.append(git_config_id(project_dir))
     return ",".join(stamps)
+
+
+def git_config_id(project_dir: str) -> str:
+    """The inode of the project's ``.git/config`` ("0" if none). The host's git replaces the
+    file by rename, which lifts the read-only mount over it inside a running environment
+    (docs/security.md): a changed id says so."""
+    try:
+        return str(os.lstat(os.path.join(project_dir, ".git", "config")).st_ino)
+    except OSError:
+        return "0"
 
 
 def lookup(raw_path: str, *, probe: bool = True) -> Target | None:

@@ -34,6 +34,8 @@ from devenv.errors import ConfigError, DevenvError
 from devenv.lockfile import atomic_write
 
 VIEW_MOUNT = "/run/devenv/git"
+# On the container: the inode of .git/config when its read-only stub was mounted.
+LABEL_GUARDED = "devenv.gitguard"
 STUB_MARK = "# devenv: read-only"
 MAX_DEPTH = 8  # nested submodules (.git/modules/a/modules/b/...)
 

@@ -236,6 +236,12 @@ def _note_drift(labels: dict[str, str], spec: Spec) -> None:
         changes = drift.report(labels, spec.project, spec.cfg)
     except DevenvError:
         return  # advisory only: never stands between the user and a running environment
+    guarded = labels.get(gitguard.LABEL_GUARDED)
+    if guarded and guarded != fast.git_config_id(spec.project.path):
+        print(f"devenv: warning: the host rewrote {spec.project.path}/.git/config after "
+              f"{spec.name} started, which makes it writable inside until a restart "
+              f"(docs/security.md); restart with: devenv up --recreate {spec.project.path}",
+              file=sys.stderr)
     if changes:
         print(f"devenv: note: {spec.name}'s config changed since it started: "
               f"{'; '.join(changes)}", file=sys.stderr)
@@ -254,8 +260,10 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
     if project.path in spec.cfg.trust_git_config:
         print(f"devenv: note: {project.path}'s git config and hooks are writable in the "
               "environment (trust_git_config in the user config)", file=sys.stderr)
+        guard = {}
     else:
         profile_mounts += git_mounts(project, name)
+        guard = {gitguard.LABEL_GUARDED: fast.git_config_id(project.path)}
     container.warn_unwritable(project)
     cname = container_name(name)
     avoid: set[int] = set()
@@ -265,7 +273,7 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
                                   instance=instance, key_dir=key_dir, status_log=status_log,
                                   cfg=spec.cfg,
                                   extra_labels={**drift.labels(project, spec.cfg),
-                                                hooks.LABEL_TRACKED: "1"},
+                                                hooks.LABEL_TRACKED: "1", **guard},
                                   extra_mounts=profile_mounts)
         try:
             container_id = docker.docker(argv, timeout=120).stdout.strip()
