@@ -206,7 +206,8 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
 def _check_env(path: Path, cfg: FileConfig) -> None:
     for key, value in (cfg.env or {}).items():
         if not _ENV_NAME.match(key):
-            raise ConfigError(f"{path}: env.{key}: not a valid variable name",
+            shown = key if key.isprintable() else repr(key)
+            raise ConfigError(f"{path}: env.{shown}: not a valid variable name",
                               "use letters, digits and '_', not starting with a digit")
         if "\x00" in value:
             raise ConfigError(f"{path}: env.{key}: holds a NUL character",

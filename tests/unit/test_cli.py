@@ -141,3 +141,14 @@ def test_exec_timeout_must_be_a_positive_number(value: str,
     assert cli.main(["exec", "--timeout", value, "P", "--", "true"]) == 125
     err = capsys.readouterr().err
     assert "--timeout must be a positive number of seconds" in err and "Traceback" not in err
+
+
+def test_errors_never_send_control_characters_to_the_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A message may quote what a container or a file said: escapes and newlines in it are
+    shown escaped, on one line."""
+    (tmp_path / ".devenv").mkdir()
+    (tmp_path / ".devenv" / "devenv.toml").write_text('[env]\n"A\\u001b[31m\\nB" = "x"\n')
+    assert cli.main(["config", str(tmp_path)]) == 7
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and len(err.strip().splitlines()) == 2, err

@@ -51,7 +51,9 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
     port = server.port
     try:
         (devenv_home / "state").mkdir(parents=True)
-        stamp = "0,0,0"
+        from devenv.envs.fast import config_stamp
+
+        stamp = config_stamp(str(project))
         (devenv_home / "state" / "index").write_text(
             f"instance\tabc\n{project}\tx-p\t{port}\t{stamp}\n")
         for argv in (["exec", str(project), "--", "true"], [str(project)]):
