@@ -179,6 +179,9 @@ def _environmental(error: Exception) -> DevenvError | None:
         return DevenvError(f"devenv's state in {where} cannot be used: {text}",
                            "free disk space there or make it writable, or point DEVENV_HOME "
                            "at a writable directory")
+    if isinstance(error, OSError) and error.errno == errno.E2BIG:
+        return DevenvError("the command line is too long for this system",
+                           "pass long input on stdin or in a file instead")
     if isinstance(error, OSError) and errno.errorcode.get(error.errno or 0) in _DISK_ERRNOS:
         place = f"{error.filename}: " if error.filename else ""
         return DevenvError(f"{place}{error.strerror}",

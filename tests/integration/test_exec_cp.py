@@ -69,6 +69,18 @@ def test_exec_warms_the_master_then_goes_over_ssh(env: tuple[Devenv, Path, dict[
     assert proc.stdout == docker.stdout and proc.stdout.startswith("two\nlines|")
 
 
+def test_a_command_longer_than_one_ssh_argument_runs(env: tuple[Devenv, Path, dict[str, Any]]
+                                                     ) -> None:
+    """The remote shell takes the script as one argument (128 KiB at most on Linux): a longer
+    command goes over docker exec, word by word (it was an internal error over SSH)."""
+    dv, project, _ = env
+    dv.ok("exec", str(project), "--", "true")  # warm
+    words = [str(i) for i in range(40000)]  # ~230 KB
+    got = dv.run("exec", str(project), "--", "sh", "-c", 'echo "$#"; echo "$1"', "x", *words)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == "40000\n0\n"
+
+
 def test_exec_interrupted_kills_the_remote_group(env: tuple[Devenv, Path, dict[str, Any]]
                                                 ) -> None:
     dv, project, info = env
