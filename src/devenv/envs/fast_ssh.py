@@ -265,6 +265,10 @@ def outcome(state: _State, rc: int, name: str, workspace: str, *,
         return EXIT_NOT_STARTED
     if b"No such container" in state.held:
         return None  # removed behind devenv's back: the full path starts it again
+    if b"is paused" in state.held:
+        _say(f"environment {name} is paused; resume it with: docker unpause "
+             f"{CONTAINER_PREFIX}{name}")
+        return EXIT_NOT_STARTED
     _flush_held(state)
     if rc != EXIT_NOT_STARTED:
         _say(f"docker exec could not run the command in {name} (exit {rc})")

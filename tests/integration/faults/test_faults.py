@@ -28,7 +28,11 @@ def timed(dv: Devenv, *args: str, timeout: float = 120,
           env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
     began = time.monotonic()
     got = dv.run(*args, timeout=timeout, env=env)
-    return got, time.monotonic() - began
+    took = time.monotonic() - began
+    # Shown with pytest -s (docs/reliability.md's table comes from these lines).
+    print(f"\nfault: devenv {args[0]}: exit {got.returncode} after {took:.2f}s: "
+          f"{(got.stderr.strip().splitlines() or [''])[-1][:120]}")
+    return got, took
 
 
 def no_traceback(got: subprocess.CompletedProcess[str]) -> None:
