@@ -118,12 +118,12 @@ def test_agent_cannot_plant_code_the_host_git_runs(dv: Devenv, repo: Path,
     assert git(repo, "config", "devenv.test", "from-the-host").returncode == 0
     warned = dv.run("exec", str(repo), "--", "git", "config", "devenv.test")
     assert warned.stdout == "from-the-host\n"
-    assert "the host rewrote" in warned.stderr and "--recreate" in warned.stderr
+    assert ".git/config was replaced" in warned.stderr and "--recreate" in warned.stderr
     dv.ok("up", "--recreate", str(repo))
     again = dv.run("exec", str(repo), "--", "bash", "-c",
                    "git config devenv.test; git config core.fsmonitor y; echo rc=$?")
     assert again.stdout.split() == ["from-the-host", "rc=4"], again.stdout + again.stderr
-    assert "the host rewrote" not in again.stderr
+    assert "was replaced" not in again.stderr
     assert "fsmonitor" not in (repo / ".git" / "config").read_text()
     assert info["container"]
 
@@ -141,3 +141,27 @@ def test_a_symlinked_git_piece_is_refused_before_anything_starts(
     assert got.returncode != 0 and "Traceback" not in got.stderr
     assert "symbolic link" in got.stderr and ".git/hooks" in got.stderr
     assert dv.containers() == []
+
+
+def test_linked_worktrees_and_commondir(dv: Devenv, repo: Path, tmp_path: Path) -> None:
+    """The host's linked worktrees read commondir and gitdir under .git/worktrees: read-only
+    inside. A .git/commondir (which sends git to another config) cannot be prevented in a
+    writable .git: devenv warns as soon as one appears and refuses to start with one."""
+    worktree = tmp_path / "linked"
+    assert git(repo, "worktree", "add", "-q", str(worktree)).returncode == 0
+    chown_tree(repo)
+    dv.up(repo)
+    name = worktree.name
+    got = dv.run("exec", str(repo), "--", "sh", "-c",
+                 f"echo ../../evil > .git/worktrees/{name}/commondir && echo WROTE;"
+                 "mkdir .git/worktrees/new 2>/dev/null && echo MADE; echo done")
+    assert got.stdout == "done\n", got.stdout + got.stderr
+    assert (repo / ".git" / "worktrees" / name / "commondir").read_text().strip() == "../.."
+    planted = dv.run("exec", str(repo), "--", "sh", "-c", "echo ../evil > .git/commondir")
+    assert planted.returncode == 0
+    warned = dv.run("exec", str(repo), "--", "true")
+    assert "commondir appeared" in warned.stderr, warned.stderr
+    refused = dv.run("up", "--recreate", str(repo))
+    assert refused.returncode == 7 and "commondir exists" in refused.stderr, refused.stderr
+    (repo / ".git" / "commondir").unlink()
+    dv.up(repo)

@@ -73,3 +73,69 @@ def test_the_project_dockerfile_stays_inside_the_project(tmp_path: Path, secret:
     (project / "docker" / "Dockerfile").write_text("FROM x\n")
     assert layers.project_dockerfile(str(project), "../docker/Dockerfile") == \
         project / "docker" / "Dockerfile"
+
+
+def test_the_project_build_context_is_staged_from_bytes_read_without_links(
+        tmp_path: Path, secret: Path) -> None:
+    project = tmp_path / "project"
+    (project / ".devenv" / "files").mkdir(parents=True)
+    dockerfile = project / ".devenv" / "Dockerfile"
+    dockerfile.write_text("ARG DEVENV_BASE_IMAGE\nFROM ${DEVENV_BASE_IMAGE}\nCOPY . /ctx\n")
+    (project / ".devenv" / "files" / "run.sh").write_text("#!/bin/sh\n")
+    (project / ".devenv" / "files" / "run.sh").chmod(0o755)
+    context = layers.project_context(str(project), dockerfile)
+    assert context.files["files/run.sh"] == b"#!/bin/sh\n"
+    assert context.modes["files/run.sh"] & 0o111  # scripts stay executable in the image
+    assert context.files[layers.PROJECT_DOCKERFILE].startswith(b"ARG DEVENV_BASE_IMAGE")
+    (project / ".devenv" / "files" / "key").symlink_to(secret)
+    with pytest.raises(hostile.LinkRefused):
+        layers.project_context(str(project), dockerfile)
+
+
+@pytest.mark.parametrize("line", ["ADD http://127.0.0.1:8080/secret /x",
+                                  "add --chown=1000 https://169.254.169.254/latest /m",
+                                  "ADD \\\n  git@example.com:org/repo.git /src"])
+def test_add_of_a_url_is_refused(line: str, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / ".devenv").mkdir(parents=True)
+    dockerfile = project / ".devenv" / "Dockerfile"
+    dockerfile.write_text(f"FROM x\n{line}\n")
+    with pytest.raises(ConfigError, match="ADD of a URL"):
+        layers.project_context(str(project), dockerfile)
+    dockerfile.write_text("FROM x\nADD files.tar /x\nRUN echo http://ok\n")
+    assert layers.project_context(str(project), dockerfile).files
+
+
+def test_a_project_may_not_mount_itself_or_its_git_directory(tmp_path: Path) -> None:
+    from devenv import config
+    from devenv.envs import container, identity
+
+    project = tmp_path / "project"
+    (project / ".git" / "objects").mkdir(parents=True)
+    (project / "data").mkdir()
+    (project / ".devenv").mkdir()
+    for source in (".", ".git", ".git/objects"):
+        (project / ".devenv" / "devenv.toml").write_text(
+            f'[[mounts]]\nsource = "{source}"\ntarget = "/g"\nreadonly = false\n')
+        with pytest.raises(ConfigError, match="git directory"):
+            container.config_mounts(identity.project_path(str(project)),
+                                    config.load(str(project)))
+    (project / ".devenv" / "devenv.toml").write_text(
+        '[[mounts]]\nsource = "data"\ntarget = "/data"\n')
+    assert container.config_mounts(identity.project_path(str(project)),
+                                   config.load(str(project)))
+
+
+def test_the_home_directory_is_never_a_project(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv.envs import identity
+    from devenv.errors import UsageError
+
+    home = tmp_path / "home" / "me"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    for path in (home, home.parent):
+        with pytest.raises(UsageError, match="home directory"):
+            identity.project_path(str(path))
+    (home / "src").mkdir()
+    assert identity.project_path(str(home / "src")).path == str(home / "src")

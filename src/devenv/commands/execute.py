@@ -139,6 +139,19 @@ def _library(runtime: Runtime, command: list[str], cwd: str | None,
         return write
 
     async def main() -> int:
+        import signal
+
+        # TERM and HUP end the command like Ctrl-C does: the task is cancelled, which kills
+        # the command's process group on the target (docs/reliability.md).
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        def stop(signum: int) -> None:
+            got.append(signum)
+            if task is not None:
+                task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop, sig)
         try:
             result = await runtime.exec(
                 command, cwd=cwd, timeout=timeout, defaults=False,
@@ -154,8 +167,13 @@ def _library(runtime: Runtime, command: list[str], cwd: str | None,
             return 128 + (result.signal or 9)
         return result.exit_code
 
+    got: list[int] = []
     try:
         return asyncio.run(main())
+    except asyncio.CancelledError:
+        if not got:
+            raise
+        return 128 + got[0]
     except TransportError as e:
         if not e.started:
             raise

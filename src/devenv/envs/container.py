@@ -88,6 +88,14 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
             raise ConfigError(f"{where}.source: {source} is outside the project; the project "
                               "file may only mount paths inside the project",
                               "mounts of other host paths belong in the user config file")
+        if where.scope == "project" and (real == project.path or "/.git" in
+                                         ("/" + real[len(project.path):] + "/")):
+            # A second, writable view of the project or of a git directory would bypass
+            # the read-only git config and hooks (docs/security.md).
+            raise ConfigError(f"{where}.source: {source} is the project itself or a git "
+                              "directory; the project file may not mount those",
+                              "the project is at its workspace already; git's own files "
+                              "stay read-only there")
         if mount.target.rstrip("/") in ("", project.workspace, KEYS_MOUNT, STATUS_MOUNT, HOME):
             raise ConfigError(f"{where}.target: {mount.target} is reserved",
                               f"mount somewhere else than / or {project.workspace}")

@@ -80,9 +80,12 @@ def git_config_id(project_dir: str) -> str:
     file by rename, which lifts the read-only mount over it inside a running environment
     (docs/security.md): a changed id says so."""
     try:
-        return str(os.lstat(os.path.join(project_dir, ".git", "config")).st_ino)
+        ino = str(os.lstat(os.path.join(project_dir, ".git", "config")).st_ino)
     except OSError:
         return "0"
+    # A commondir appearing (it redirects the repository's config and hooks) counts too.
+    return ino if not os.path.lexists(os.path.join(project_dir, ".git", "commondir")) \
+        else ino + "+commondir"
 
 
 def lookup(raw_path: str, *, probe: bool = True) -> Target | None:

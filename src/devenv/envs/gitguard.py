@@ -12,7 +12,9 @@ code on the host the next time the user types ``git status``. Inside the environ
   single-file mount of the real file would keep showing the old one);
 - ``.git/hooks`` and a ``core.hooksPath`` inside the project are read-only;
 - the same for every submodule under ``.git/modules`` (its config and hooks, and the ``.git``
-  file of its checkout, which names its git directory), and for ``config.worktree`` files.
+  file of its checkout, which names its git directory), and ``config.worktree``;
+- ``.git/worktrees`` (the host's linked worktrees: their ``commondir``, ``gitdir`` and
+  config) is read-only as a whole, and a ``.git/commondir`` is refused.
 
 Objects, refs, the index and ``HEAD`` stay writable: an agent commits, branches and fetches.
 What the agent cannot do is write a setting; git's own error is followed by a hint from the
@@ -44,9 +46,8 @@ Mount = tuple[str, str, bool]  # host source, container target, read-only
 
 def _refuse(path: str, what: str) -> ConfigError:
     return ConfigError(f"{path} is {what}; devenv cannot keep it out of the agent's reach",
-                       "make it a plain file or directory inside the project, or set "
-                       "trust_git_config for this project in the user config "
-                       "(docs/security.md)")
+                       "look at what put it there, then replace it with a plain file or "
+                       "directory (docs/security.md)")
 
 
 def _kind(path: str) -> str | None:
@@ -121,11 +122,19 @@ class _Plan:
             gitfile = os.path.join(top, ".git")
             if _kind(gitfile) == "file":  # the submodule checkout's pointer to its git dir
                 self.mounts.append((gitfile, self.inside(gitfile), True))
+        if _kind(os.path.join(gitdir, "commondir")) is not None and depth == 0:
+            # A main repository has none; one here sends git to another config and hooks.
+            raise ConfigError(f"{gitdir}/commondir exists: it points this repository's git "
+                              "at another directory's config and hooks",
+                              "look at what put it there and remove it (docs/security.md)")
         worktrees = os.path.join(gitdir, "worktrees")
         if _kind(worktrees) == "dir":
-            for entry in sorted(os.listdir(worktrees)):
-                if _kind(os.path.join(worktrees, entry)) == "dir":
-                    self.protect_config(os.path.join(worktrees, entry), "config.worktree")
+            # The host's linked worktrees read their commondir, gitdir and config.worktree
+            # there: all of it read-only (the agent cannot add worktrees of its own).
+            for root, dirs, files in os.walk(worktrees):
+                for entry in [*dirs, *files]:
+                    _kind(os.path.join(root, entry))  # refuses links anywhere in there
+            self.mounts.append((worktrees, self.inside(worktrees), True))
         modules = os.path.join(gitdir, "modules")
         if depth < MAX_DEPTH and _kind(modules) == "dir":
             self._protect_modules(modules, depth)

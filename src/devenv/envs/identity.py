@@ -88,6 +88,11 @@ def project_path(raw: str) -> ProjectPath:
     if resolved == "/":
         raise UsageError("the root directory cannot be a project",
                          "pass the project's own directory")
+    home = os.path.realpath(os.path.expanduser("~"))
+    if resolved == home or home.startswith(resolved + "/"):
+        # The agent would get the user's whole home, writable: keys, shell start-up files.
+        raise UsageError(f"{resolved} is your home directory or holds it; devenv will not "
+                         "hand it to an environment", "pass the project's own directory")
     for sock in docker_sockets():
         if sock.startswith(resolved + "/"):
             raise UsageError(f"{resolved} contains the Docker socket {sock}; mounting it "

@@ -54,5 +54,6 @@ def chain_key(project: ProjectPath, cfg: Config) -> str:
     key = top[-1].tag if top else base
     dockerfile = layers.project_dockerfile(project.path, cfg.dockerfile)
     if dockerfile is not None:
-        key += "+project:" + layers.project_source(project.path, dockerfile, key)
+        key += "+project:" + layers.project_source(
+            layers.project_context(project.path, dockerfile), key)
     return key

@@ -42,7 +42,8 @@ HOST_MOUNT = "/run/devenv/host"
 FILES_MOUNT = "/run/devenv/ro"
 SEED_MOUNT = "/run/devenv/seed"
 VIEW_DIR = "view"
-GIT_READONLY = ["~/.config/git/"]  # git is in every image
+# git is in every image. Never ~/.config/git/credentials (git-credential-store's tokens).
+GIT_READONLY = ["~/.config/git/config", "~/.config/git/ignore", "~/.config/git/attributes"]
 GIT_INCLUDED = ".gitconfig"  # included by the environment's own ~/.gitconfig
 
 

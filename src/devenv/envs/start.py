@@ -238,10 +238,11 @@ def _note_drift(labels: dict[str, str], spec: Spec) -> None:
         return  # advisory only: never stands between the user and a running environment
     guarded = labels.get(gitguard.LABEL_GUARDED)
     if guarded and guarded != fast.git_config_id(spec.project.path):
-        print(f"devenv: warning: the host rewrote {spec.project.path}/.git/config after "
-              f"{spec.name} started, which makes it writable inside until a restart "
-              f"(docs/security.md); restart with: devenv up --recreate {spec.project.path}",
-              file=sys.stderr)
+        print(f"devenv: warning: {spec.project.path}/.git/config was replaced (or a "
+              f".git/commondir appeared) after {spec.name} started: the agent may be able "
+              "to write this repository's git config; do not run git on the host in it "
+              "before you checked .git (docs/security.md); restart the environment to "
+              f"protect it again: devenv up --recreate {spec.project.path}", file=sys.stderr)
     if changes:
         print(f"devenv: note: {spec.name}'s config changed since it started: "
               f"{'; '.join(changes)}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 import tempfile
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from devenv import proc
 from devenv.engine import docker
-from devenv.errors import DevenvError
+from devenv.errors import ConfigError, DevenvError
 from devenv.paths import ensure_private_dir, log_dir
 
 BUILD_TIMEOUT = 1800
@@ -32,6 +33,21 @@ def safe(tag: str) -> str:
     return tag.replace(":", "_").replace("/", "_")
 
 
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@)", re.IGNORECASE)
+
+
+def refuse_remote_add(text: bytes, where: str) -> None:
+    """``ADD <url>`` is fetched by the Docker engine itself, from the host's network (its
+    localhost, cloud metadata): a Dockerfile the agent can write must not do that."""
+    joined = re.sub(r"\\\r?\n", " ", text.decode("utf-8", "replace"))
+    for line in joined.splitlines():
+        words = line.split()
+        if words and words[0].upper() == "ADD" and any(_REMOTE.match(w) for w in words[1:]):
+            raise ConfigError(f"{where}: ADD of a URL is not allowed: Docker would fetch it "
+                              "from the host's own network",
+                              "download it in a RUN step (it runs in the build container)")
+
+
 def existing(tags: list[str]) -> set[str]:
     """Which of ``tags`` the engine has (one call)."""
     if not tags:
@@ -44,10 +60,12 @@ def existing(tags: list[str]) -> set[str]:
 
 def build(context: Path | Mapping[str, bytes], tag: str, *, args: Mapping[str, str],
           labels: Mapping[str, str], what: str, no_cache: bool = False,
-          dockerfile: Path | None = None, failure: str | None = None) -> float:
+          dockerfile: Path | str | None = None, failure: str | None = None,
+          modes: Mapping[str, int] | None = None) -> float:
     """Build ``tag``; return the seconds it took. ``context`` is a directory or the files
-    of one (written to a temporary directory). ``failure``, when given, is the error message
-    should the build fail (the usual one quotes the build's last line).
+    of one (written to a temporary directory of devenv's, with ``modes``; a ``str``
+    ``dockerfile`` names one of them). ``failure``, when given, is the error message should
+    the build fail (the usual one quotes the build's last line).
     """
     if isinstance(context, Mapping):
         with tempfile.TemporaryDirectory(prefix="devenv-build-") as tmp:
@@ -55,8 +73,11 @@ def build(context: Path | Mapping[str, bytes], tag: str, *, args: Mapping[str, s
                 target = Path(tmp) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
+                if modes and name in modes:
+                    target.chmod(modes[name] & 0o755)
+            file = Path(tmp) / dockerfile if isinstance(dockerfile, str) else dockerfile
             return build(Path(tmp), tag, args=args, labels=labels, what=what,
-                         no_cache=no_cache, dockerfile=dockerfile, failure=failure)
+                         no_cache=no_cache, dockerfile=file, failure=failure)
     log = ensure_private_dir(log_dir()) / f"build-{safe(tag)}.log"
     print(f"devenv: building {what} (log: {log})", file=sys.stderr, flush=True)
     # --force-rm: a failed step leaves no intermediate container behind (legacy builder).

@@ -137,6 +137,10 @@ def _read_project_recipe(project: str, entry: Path) -> dict[str, bytes]:
         data = hostile.read_beneath(project, f".devenv/tools/{entry.name}/{path.name}")
         if data is not None:
             files[path.name] = data
+    if "Dockerfile" in files:
+        from devenv.images.build import refuse_remote_add
+
+        refuse_remote_add(files["Dockerfile"], f"{entry}/Dockerfile")
     return files
 
 

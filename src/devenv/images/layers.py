@@ -101,30 +101,57 @@ def project_dockerfile(project_dir: str, configured: str | None) -> Path | None:
     return path
 
 
-def project_source(project_dir: str, dockerfile: Path, base: str) -> str:
+PROJECT_DOCKERFILE = ".devenv-project.Dockerfile"  # its name in the staged build context
+
+
+@dataclass(frozen=True)
+class ProjectContext:
+    """A project layer's build context, read once without following links and staged for
+    the build from these bytes (never from the project, which the agent could swap under
+    Docker's feet): file name -> content, and file modes."""
+
+    files: dict[str, bytes]
+    modes: dict[str, int]
+
+
+def project_context(project_dir: str, dockerfile: Path) -> ProjectContext:
+    """``.devenv/`` and the Dockerfile, read as hostile (docs/security.md)."""
+    root = os.path.join(project_dir, ".devenv")
+    hostile.no_links_beneath(project_dir, ".devenv")
+    files: dict[str, bytes] = {}
+    modes: dict[str, int] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in [*dirnames, *filenames]:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            hostile.no_links_beneath(project_dir, f".devenv/{rel}")
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            data = hostile.read_beneath(project_dir, f".devenv/{rel}")
+            if data is not None:
+                files[rel] = data
+                modes[rel] = os.lstat(os.path.join(dirpath, name)).st_mode
+    text = hostile.read_beneath(project_dir, os.path.relpath(dockerfile, project_dir)) or b""
+    build.refuse_remote_add(text, str(dockerfile))
+    files[PROJECT_DOCKERFILE] = text
+    return ProjectContext(files, modes)
+
+
+def project_source(context: ProjectContext, base: str) -> str:
     """The content digest of a project layer: its base, Dockerfile and build context."""
-    context = Path(project_dir) / ".devenv"
-    rel = os.path.relpath(dockerfile, project_dir)
-    parts = {"base": base.encode(),
-             "dockerfile": hostile.read_beneath(project_dir, rel) or b""}
-    for path in sorted(context.rglob("*")):
-        relative = path.relative_to(context)
+    parts = {"base": base.encode(), "dockerfile": context.files[PROJECT_DOCKERFILE]}
+    for rel, data in context.files.items():
         # devenv's own files there (config, tool recipes) do not change this image.
-        if relative.parts[0] in ("devenv.toml", "tools"):
-            continue
-        if path.is_symlink():  # docker sends a link as a link: so does the digest
-            parts[f"ctx/{relative}"] = b"link:" + os.readlink(path).encode()
-        elif path.is_file():
-            parts[f"ctx/{relative}"] = hostile.read_beneath(
-                project_dir, f".devenv/{relative}") or b""
+        if rel != PROJECT_DOCKERFILE and rel.split("/")[0] not in ("devenv.toml", "tools"):
+            parts[f"ctx/{rel}"] = data + b"\0" + oct(context.modes.get(rel, 0) & 0o111).encode()
     return build.digest(parts)
 
 
 def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
                   no_cache: bool = False, report: Report | None = None) -> str:
     """Build ``tag`` from ``dockerfile`` FROM ``base`` if it is stale; return ``tag``."""
-    context = Path(project_dir) / ".devenv"
-    source = project_source(project_dir, dockerfile, base)
+    context = project_context(project_dir, dockerfile)
+    source = project_source(context, base)
 
     def fresh() -> bool:
         current = docker.image(tag)
@@ -136,7 +163,8 @@ def build_project(project_dir: str, dockerfile: Path, tag: str, base: str, *,
     with locked(f"image-{build.safe(tag)}", timeout=build.BUILD_TIMEOUT, what=f"building {tag}",
                 machine=True):
         if no_cache or not fresh():
-            seconds = build.build(context, tag, no_cache=no_cache, dockerfile=dockerfile,
+            seconds = build.build(context.files, tag, no_cache=no_cache,
+                                  dockerfile=PROJECT_DOCKERFILE, modes=context.modes,
                                   args={"DEVENV_BASE_IMAGE": base},
                                   labels={build.LABEL_IMAGE: "project",
                                           build.LABEL_SOURCE: source, "devenv.parent": base},

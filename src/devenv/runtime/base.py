@@ -34,6 +34,7 @@ Command = str | Sequence[str]
 Data = bytes | AsyncIterable[bytes]
 FILE_TIMEOUT = 300.0
 QUICK_TIMEOUT = 30.0
+PROBE_TIMEOUT = 30.0  # the first call on a target finds out what it offers
 # A session that failed before starting within this many seconds is tried once more.
 RETRY_WITHIN = 2.0
 # Streamed data held in memory before it spills to a temp file (write_file of a stream).
@@ -119,11 +120,22 @@ class ShellRuntime(ABC):
             return posixpath.join(self.root, cwd)
         return cwd
 
-    async def tools(self) -> script.Tools:
-        """What the target offers (probed once per runtime: GNU/BSD/busybox tools)."""
+    async def tools(self, deadline: float | None = None) -> script.Tools:
+        """What the target offers (probed once per runtime: GNU/BSD/busybox tools). The
+        probe takes at most :data:`PROBE_TIMEOUT`, less before a caller's ``deadline``; a
+        target that does not answer it is a :class:`TransportError`, never a target that
+        seems to lack every tool."""
         if self._tools is None:
+            timeout = PROBE_TIMEOUT if deadline is None else \
+                max(0.1, min(PROBE_TIMEOUT, deadline - time.monotonic()))
             result = await self._exec(script.Script(script.PROBE), cwd=None, env={},
-                                      timeout=30, probe=True)
+                                      timeout=timeout, probe=True)
+            if result.timed_out or result.exit_code != 0:
+                why = f"within {timeout:.0f}s" if result.timed_out else \
+                    f"(exit {result.exit_code})"
+                raise TransportError(f"{self.label} did not answer devenv's probe {why}",
+                                     "check that the target is not hung or overloaded",
+                                     retry_safe=False)
             self._tools = script.parse_probe(result.stdout.decode("utf-8", "replace"))
         return self._tools
 

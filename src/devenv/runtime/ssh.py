@@ -111,7 +111,7 @@ class SSHBase(ShellRuntime):
     async def _launch(self, command: Command, *, cwd: str | None, env: dict[str, str],
                       timeout: float | None, login: bool, pty: bool, deadline: float | None,
                       pipe_stdin: bool, probe: bool) -> tuple[Execution, Callable[[], None]]:
-        tools = script.Tools(bash=True) if probe else await self.tools()
+        tools = script.Tools(bash=True) if probe else await self.tools(deadline)
         wrapped = script.wrap(command, cwd=cwd, env=env, timeout=timeout, login=login,
                               tools=tools, posix_login=self.posix_login,
                               preamble=self.preamble)

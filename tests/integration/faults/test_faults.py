@@ -231,18 +231,20 @@ def test_up_killed_at_several_points(dv: Devenv, make_project: Any, delay: float
     assert str(project) in listed
 
 
-@pytest.mark.parametrize("connection", ["warm", "cold"])
+@pytest.mark.parametrize("connection", ["warm", "cold", "library"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupting_exec_kills_the_command(dv: Devenv, env: dict[str, Any],
                                               connection: str, signum: int) -> None:
+    """Over the warm master, over docker exec, and through the runtime library (--cwd)."""
     path = env["path"]
-    if connection == "warm":
-        warm(dv, env)
-    else:
+    if connection == "cold":
         cool(dv, env)
+    else:
+        warm(dv, env)
+    library = ["--cwd", "/tmp"] if connection == "library" else []
     marker = f"sleep-{connection}-{signum}"
     pattern = f"[{marker[0]}]{marker[1:]}"  # does not match pgrep's own command line
-    proc = subprocess.Popen([*DEVENV, "exec", path, "--", "bash", "-c",
+    proc = subprocess.Popen([*DEVENV, "exec", *library, path, "--", "bash", "-c",
                              f"exec -a {marker} sleep 300"], env=dv.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
