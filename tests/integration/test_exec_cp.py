@@ -183,6 +183,17 @@ def test_cp_between_local_env_and_host(env: tuple[Devenv, Path, dict[str, Any]],
     assert [p.name for p in tmp_path.iterdir() if "devenv-tmp" in p.name] == []
 
 
+def test_cp_never_writes_through_a_link_the_agent_planted(
+        env: tuple[Devenv, Path, dict[str, Any]], tmp_path: Path) -> None:
+    dv, project, info = env
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's file\n")
+    dv.ok("exec", str(project), "--", "ln", "-s", str(victim), "report.txt")
+    got = dv.run("cp", f"{info['name']}:/etc/hostname", str(project / "report.txt"))
+    assert got.returncode == 2 and "symbolic link" in got.stderr, got.stderr
+    assert victim.read_text() == "the user's file\n"
+
+
 def test_exec_unknown_env_names_close_matches(env: tuple[Devenv, Path, dict[str, Any]]
                                               ) -> None:
     dv, _, info = env

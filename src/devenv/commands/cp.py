@@ -59,8 +59,17 @@ def _environment(name: str) -> str | None:
     return known.path if known is not None else None
 
 
+def _refuse_local_link(target: str) -> None:
+    """A local destination that is a link is refused: an agent may have planted it in the
+    project to make the host's own ``devenv cp`` write elsewhere (docs/security.md)."""
+    if os.path.islink(target):
+        raise UsageError(f"{target} is a symbolic link; devenv cp does not write through "
+                         "links on this machine", "remove the link, or give the path it "
+                         f"points to ({os.readlink(target)})")
+
+
 async def _copy(src: Endpoint, dest: Endpoint) -> str:
-    from devenv.runtime import PathError
+    from devenv.runtime import LocalRuntime, PathError
 
     s, d = src.runtime, dest.runtime
     try:
@@ -72,6 +81,8 @@ async def _copy(src: Endpoint, dest: Endpoint) -> str:
         with contextlib.suppress(PathError):  # no such file yet: it is the target itself
             if (await d.stat(target)).is_dir:
                 target = posixpath.join(target, posixpath.basename(src.path.rstrip("/")))
+        if isinstance(d, LocalRuntime):
+            _refuse_local_link(target)
         await d.write_file(target, s.read_file(src.path), size=info.size, parents=False)
         return target
     finally:
