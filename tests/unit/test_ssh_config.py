@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from devenv.ssh import config as ssh_config
 from devenv.ssh.config import HostEntry
@@ -34,3 +38,21 @@ def test_write_is_private(devenv_home: Path) -> None:
     assert path.read_text().count("Host devenv-x-api") == 1
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert ssh_config.known_hosts_path().read_text().startswith("devenv-x-api ")
+
+
+def test_control_sockets_live_in_devenvs_state_when_they_fit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not under /tmp, where another user could prepare the directory for the ssh clients
+    that use devenv's ssh_config without devenv running; a state directory too deep for
+    a socket path falls back to the verified runtime directory."""
+    short = Path(tempfile.mkdtemp(prefix="dv", dir="/tmp"))
+    try:
+        monkeypatch.setenv("DEVENV_HOME", str(short))
+        assert ssh_config.control_dir() == short / "state" / "ssh" / "cm"
+        assert (short / "state" / "ssh" / "cm").stat().st_mode & 0o777 == 0o700
+        deep = tmp_path / ("d" * 60) / "home"
+        monkeypatch.setenv("DEVENV_HOME", str(deep))
+        fallback = ssh_config.control_dir()
+        assert fallback.name.startswith("cm-") and len(str(fallback)) < 60
+    finally:
+        shutil.rmtree(short)

@@ -15,6 +15,9 @@ from devenv.lockfile import atomic_write
 from devenv.paths import env_control_socket, private_dir, runtime_dir, ssh_dir
 
 CONNECT_TIMEOUT = 10  # seconds, for the TCP connect and the SSH handshake
+# A unix socket path has 107 bytes; ssh adds ".<16 hex>" while it creates one, and devenv's
+# socket names are at most "/h<12 hex>-<n>".
+MAX_CONTROL_DIR = 72
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,12 @@ def control_dir() -> Path:
     limited to ~100 bytes. One per devenv home."""
     import hashlib
 
+    # devenv's own state directory when the socket paths fit there: it outlives reboots
+    # and nothing under /tmp, so no other user can prepare it for the ssh clients that use
+    # devenv's ssh_config without devenv running (git, rsync, editors).
+    local = ssh_dir() / "cm"
+    if len(str(local)) <= MAX_CONTROL_DIR:
+        return private_dir(local)
     home = hashlib.sha256(str(ssh_dir()).encode()).hexdigest()[:8]
     return private_dir(runtime_dir() / f"cm-{home}")
 
