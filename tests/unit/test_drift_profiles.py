@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def test_profile_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     (home / ".claude" / "history.jsonl").write_text("host history")
     (home / ".claude" / "settings.json").write_text("{}")
     (home / ".claude" / ".credentials.json").write_text("secret")
-    (home / ".claude.json").write_text("{}")
+    (home / ".claude.json").write_text(
+        '{"numStartups": 3, "projects": {"/other/project": {"history": ["secret"]}}}')
     (home / ".gitconfig").write_text("[user]\n")
     monkeypatch.setenv("HOME", str(home))
     keys = tmp_path / "keys"
@@ -50,6 +52,9 @@ def test_profile_staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     staged = devenv_home / "state" / "envs" / "env-a" / "profile"
     assert (staged / "seed" / ".claude" / ".credentials.json").read_text() == "secret"
     assert oct((staged / "seed" / ".claude.json").stat().st_mode & 0o777) == "0o600"
+    # Every project's history in ~/.claude.json stays on the host.
+    seeded = json.loads((staged / "seed" / ".claude.json").read_text())
+    assert seeded == {"numStartups": 3}
     # Missing host files are skipped silently.
     monkeypatch.setenv("HOME", str(tmp_path / "nobody"))
     profiles.prepare("env-a", tools, str(keys))

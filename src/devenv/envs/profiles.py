@@ -16,7 +16,8 @@ the tool reads and which it must write:
 - ``~/.gitconfig`` is copied the same way, but the environment's own ``~/.gitconfig`` only
   includes it: ``git config --global`` works inside and never reaches the host;
 - a seeded file (``~/.claude.json``, ``.credentials.json``) is copied once into the home
-  volume, writable there, and never written back to the host.
+  volume, writable there, and never written back to the host; ``omit`` names top-level keys
+  of a seeded JSON file left out (``~/.claude.json``'s ``projects``: every project's history).
 
 Host files that do not exist are skipped silently; nothing outside the home directory is
 ever followed into.
@@ -52,11 +53,16 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
     as (host source, container target, read-only) and write ``profile.tsv`` in ``key_dir``
     for the container's init."""
     readonly, seeded, private = list(GIT_READONLY), [], []
+    omit: dict[str, list[str]] = {}
     for tool in tools:
         profile = tool.manifest.profile
         readonly += profile.readonly
         seeded += profile.seeded
         private += profile.private
+        for path, keys in profile.omit.items():
+            rel = home_relative(path)
+            if rel:
+                omit.setdefault(rel, []).extend(keys)
     home = Path(os.path.realpath(os.path.expanduser("~")))
     staging = env_dir(name) / "profile"
     shutil.rmtree(staging, ignore_errors=True)
@@ -84,11 +90,7 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
         elif not path.endswith("/") and os.path.isfile(host):
             _copy(Path(host), files_dir / rel, 0o444)
             lines.append(f"file\t{FILES_MOUNT}/{rel}\t{rel}")
-    for rel in sorted(seeded_rels):
-        host = _inside(home, rel)
-        if host is not None and os.path.isfile(host):
-            _copy(Path(host), seed_dir / rel, 0o600)
-            lines.append(f"seed\t{SEED_MOUNT}/{rel}\t{rel}")
+    lines += _seed(home, seed_dir, seeded_rels, omit)
     atomic_write(Path(key_dir) / "profile.tsv", "".join(line + "\n" for line in lines), 0o600)
     if os.getuid() == 0:  # the container user (UID 1000) must read what devenv staged
         uid, gid = container_ids()
@@ -138,6 +140,40 @@ def _inside(home: Path, rel: str | None) -> str | None:
         return None
     real = os.path.realpath(home / rel)
     return real if real.startswith(str(home) + "/") else None
+
+
+def _seed(home: Path, seed_dir: Path, rels: set[str],
+          omit: dict[str, list[str]]) -> list[str]:
+    """Stage the seeded files (``omit``: top-level JSON keys left out); their tsv lines."""
+    lines = []
+    for rel in sorted(rels):
+        host = _inside(home, rel)
+        if host is None or not os.path.isfile(host):
+            continue
+        if rel in omit:
+            if not _copy_json_without(Path(host), seed_dir / rel, omit[rel]):
+                continue  # not JSON that can be filtered: not seeded at all
+        else:
+            _copy(Path(host), seed_dir / rel, 0o600)
+        lines.append(f"seed\t{SEED_MOUNT}/{rel}\t{rel}")
+    return lines
+
+
+def _copy_json_without(source: Path, target: Path, keys: list[str]) -> bool:
+    """Seed a JSON object without its top-level ``keys``; ``False`` if it is not one."""
+    import json
+
+    try:
+        data = json.loads(source.read_bytes())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    for key in keys:
+        data.pop(key, None)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(target, json.dumps(data, indent=2) + "\n", 0o600)
+    return True
 
 
 def _copy(source: Path, target: Path, mode: int) -> None:

@@ -16,6 +16,7 @@ The manifest::
     readonly = ["~/.claude/"]
     seeded = ["~/.claude.json"]
     private = ["projects"]         # entries of a read-only dir that stay container-local
+    omit = {"~/.claude.json" = ["projects"]}  # top-level keys of a seeded JSON file left out
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=T
     readonly: list[str] = []
     seeded: list[str] = []
     private: list[str] = []
+    # Top-level keys of a seeded JSON file that are not copied (another project's history).
+    omit: dict[str, list[str]] = {}
 
 
 class Manifest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -93,6 +96,9 @@ def _read_dir(name: str, files: Mapping[str, bytes], source: str) -> Tool:
             if not home_relative(path):
                 raise ConfigError(f"{where}: profile.{kind}[{i}]: {path!r} must be a path "
                                   "inside the home directory, starting with ~/")
+    for path in manifest.profile.omit:
+        if path not in manifest.profile.seeded:
+            raise ConfigError(f"{where}: profile.omit: {path!r} is not one of the seeded files")
     for i, entry in enumerate(manifest.profile.private):
         if not entry or "/" in entry or entry in (".", ".."):
             raise ConfigError(f"{where}: profile.private[{i}]: {entry!r} must be a plain name")
