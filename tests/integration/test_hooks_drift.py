@@ -95,3 +95,15 @@ def test_hooks_run_once_also_when_up_is_killed_during_post_create(
     dv.ok("stop", str(project))
     dv.ok("up", str(project))
     assert counts(dv, project) == (1, 2)
+
+
+def test_logs_on_a_terminal_show_escape_sequences_instead_of_obeying_them(
+        dv: Devenv, make_project: Any) -> None:
+    project = make_project()
+    configure(project, "post_create = \"printf 'a\\\\033]0;title\\\\007b\\\\n'\"\n")
+    dv.ok("up", str(project))
+    shown = subprocess.run(["script", "-qec", " ".join([*DEVENV, "logs", str(project)]),
+                            "/dev/null"], capture_output=True, text=True, env=dv.env,
+                           timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "a\\x1b]0;title\\x07b" in shown.stdout and "\x1b" not in shown.stdout

@@ -14,5 +14,9 @@ def run(target: str) -> int:
         print(f"devenv: {name} has no hook output yet (no post_create/post_start ran)",
               file=sys.stderr)
         return 0
-    sys.stdout.write(log.read_text(errors="replace"))
+    text = log.read_text(errors="replace")
+    if sys.stdout.isatty():
+        # What the container printed, shown, not obeyed: no terminal escape sequences.
+        text = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+    sys.stdout.write(text)
     return 0
