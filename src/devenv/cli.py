@@ -10,7 +10,13 @@ from __future__ import annotations
 import sys
 
 from devenv import __version__
-from devenv.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PRE_CHILD, DevenvError
+from devenv.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_PRE_CHILD,
+    DevenvError,
+    safe_text,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -132,9 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.command = args_list[args_list.index("--") + 1:]
         return _dispatch(args, parser)
     except DevenvError as e:
-        print(f"devenv: error: {_one_line(e.message)}", file=sys.stderr)
+        print(f"devenv: error: {safe_text(e.message)}", file=sys.stderr)
         if e.hint:
-            print(f"devenv: hint: {_one_line(e.hint)}", file=sys.stderr)
+            print(f"devenv: hint: {safe_text(e.hint)}", file=sys.stderr)
         return EXIT_PRE_CHILD if verb in PASSTHROUGH else e.exit_code
     except KeyboardInterrupt:
         print("devenv: interrupted", file=sys.stderr)
@@ -144,21 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the one place unexpected errors are reported
         known = _environmental(e)
         if known is not None:
-            print(f"devenv: error: {_one_line(known.message)}", file=sys.stderr)
-            print(f"devenv: hint: {_one_line(known.hint or '')}", file=sys.stderr)
+            print(f"devenv: error: {safe_text(known.message)}", file=sys.stderr)
+            print(f"devenv: hint: {safe_text(known.hint or '')}", file=sys.stderr)
             return EXIT_PRE_CHILD if verb in PASSTHROUGH else known.exit_code
         log = _crash_log(e)
         print(f"devenv: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         print(f"devenv: hint: please report it; details are in {log}", file=sys.stderr)
         return EXIT_INTERNAL
-
-
-def _one_line(text: str) -> str:
-    """An error as one line: control characters (newlines, terminal escapes, possibly from
-    what a container or a file said) are shown escaped, never sent to the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # errno values that say "the machine's disk or permissions", not "a bug in devenv".

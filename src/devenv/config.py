@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devenv.errors import ConfigError
+from devenv.errors import ConfigError, safe_text
 from devenv.paths import config_file
 
 TYPE_CHECKING = False
@@ -206,8 +206,7 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
 def _check_env(path: Path, cfg: FileConfig) -> None:
     for key, value in (cfg.env or {}).items():
         if not _ENV_NAME.match(key):
-            shown = key if key.isprintable() else repr(key)
-            raise ConfigError(f"{path}: env.{shown}: not a valid variable name",
+            raise ConfigError(f"{path}: env.{safe_text(key)}: not a valid variable name",
                               "use letters, digits and '_', not starting with a digit")
         if "\x00" in value:
             raise ConfigError(f"{path}: env.{key}: holds a NUL character",

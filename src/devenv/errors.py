@@ -29,6 +29,15 @@ EXIT_PRE_CHILD = 125
 EXIT_INTERRUPTED = 130
 
 
+def safe_text(text: str, keep: str = "") -> str:
+    """``text`` safe to print on a terminal: control characters (newlines, escape sequences,
+    possibly from what a container or a file said) appear escaped, never obeyed; ``keep``
+    names the ones left as they are (``"\\n\\t"`` for a log)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
 class DevenvError(Exception):
     """An expected failure: one line for the user, an optional hint, an exit code.
 

@@ -172,5 +172,5 @@ def test_status_log_cannot_lead_the_host_anywhere(dv: Devenv, make_project: Any,
     (dying / ".devenv" / "die.sh").chmod(0o755)
     got = dv.run("up", str(dying), timeout=900)
     assert got.returncode != 0 and "Traceback" not in got.stderr
-    assert "exited while starting: dying ?[31mred" in got.stderr, got.stderr
+    assert "exited while starting: dying \\x1b[31mred" in got.stderr, got.stderr
     assert "secret" not in got.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from devenv.envs import hooks, manage
+from devenv.errors import safe_text
 
 
 def run(target: str) -> int:
@@ -17,6 +18,6 @@ def run(target: str) -> int:
     text = log.read_text(errors="replace")
     if sys.stdout.isatty():
         # What the container printed, shown, not obeyed: no terminal escape sequences.
-        text = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+        text = safe_text(text, keep="\n\t")
     sys.stdout.write(text)
     return 0

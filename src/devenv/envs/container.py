@@ -16,7 +16,7 @@ from devenv.config import Config
 from devenv.engine import docker
 from devenv.envs import identity
 from devenv.envs.identity import ProjectPath, container_name
-from devenv.errors import ConfigError, ConflictError, DevenvError
+from devenv.errors import ConfigError, ConflictError, DevenvError, safe_text
 from devenv.images.default import container_ids
 
 SSH_CONTAINER_PORT = 2222
@@ -193,8 +193,8 @@ def _last_words(status_log: str | None) -> str:
     lines = [line for line in lines if line]
     if not lines:
         return ""
-    shown = "".join(c if c.isprintable() else "?" for c in lines[-1])
-    return ": " + (shown[:LAST_WORDS_SHOWN] + "..." if len(shown) > LAST_WORDS_SHOWN else shown)
+    last = safe_text(lines[-1])
+    return ": " + (last[:LAST_WORDS_SHOWN] + "..." if len(last) > LAST_WORDS_SHOWN else last)
 
 
 def _ssh_banner(port: int) -> bool:
