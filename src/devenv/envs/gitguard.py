@@ -27,13 +27,18 @@ Nothing here follows a link in the project: a ``.git`` piece that is a symlink i
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import sys
 from pathlib import Path
 
 from devenv import proc
+from devenv.config import Config
+from devenv.envs.fast import git_config_id
 from devenv.envs.identity import ProjectPath
 from devenv.errors import ConfigError, DevenvError
 from devenv.lockfile import atomic_write
+from devenv.paths import ensure_private_dir, env_dir
 
 VIEW_MOUNT = "/run/devenv/git"
 # On the container: the inode of .git/config when its read-only stub was mounted.
@@ -197,3 +202,17 @@ def mounts(project: ProjectPath, stubs: Path) -> list[Mount]:
     for name, content in plan.files.items():
         atomic_write(stubs / name, content, 0o644)
     return plan.mounts
+
+
+def prepare(project: ProjectPath, name: str, cfg: Config) -> tuple[list[Mount], dict[str, str]]:
+    """The mounts for environment ``name`` and the container label that records which file
+    ``.git/config`` was (see :func:`devenv.envs.fast.git_config_id`); nothing for a project
+    the user trusts (``trust_git_config``). The stubs are made anew at every start."""
+    if project.path in cfg.trust_git_config:
+        print(f"devenv: note: {project.path}'s git config and hooks are writable in the "
+              "environment (trust_git_config in the user config)", file=sys.stderr)
+        return [], {}
+    stubs = env_dir(name) / "git"
+    shutil.rmtree(stubs, ignore_errors=True)
+    found = mounts(project, ensure_private_dir(stubs))
+    return found, {LABEL_GUARDED: git_config_id(project.path)}

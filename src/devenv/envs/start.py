@@ -9,7 +9,6 @@ its main process is sshd (as the non-root container user), so the container live
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sqlite3
 import sys
 import time
@@ -73,14 +72,6 @@ def target(raw_path: str, *, port: int | None = None, name: str | None = None,
     return Target(env.container, env.project.workspace, env.instance, name=env.name,
                   port=env.port, control=paths.env_control_socket(str(control_dir()), env.port)
                   ), env
-
-
-def git_mounts(project: ProjectPath, name: str) -> list[tuple[str, str, bool]]:
-    """The mounts that keep the project's git config and hooks out of the agent's reach
-    (:mod:`devenv.envs.gitguard`); the stubs they need are made anew at every start."""
-    stubs = paths.env_dir(name) / "git"
-    shutil.rmtree(stubs, ignore_errors=True)
-    return gitguard.mounts(project, paths.ensure_private_dir(stubs))
 
 
 @dataclass(frozen=True)
@@ -258,13 +249,8 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
     key_dir, status_log = registry.prepare_mounts(record)
     tools = image.tool_chain(project, spec.cfg)
     profile_mounts = profiles.prepare(name, tools, key_dir)
-    if project.path in spec.cfg.trust_git_config:
-        print(f"devenv: note: {project.path}'s git config and hooks are writable in the "
-              "environment (trust_git_config in the user config)", file=sys.stderr)
-        guard = {}
-    else:
-        profile_mounts += git_mounts(project, name)
-        guard = {gitguard.LABEL_GUARDED: fast.git_config_id(project.path)}
+    git_mounts, guard = gitguard.prepare(project, name, spec.cfg)
+    profile_mounts += git_mounts
     container.warn_unwritable(project)
     cname = container_name(name)
     avoid: set[int] = set()
