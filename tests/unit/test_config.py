@@ -8,18 +8,7 @@ from devenv import config
 from devenv.config_schema import Mount
 from devenv.errors import ConfigError
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    path = tmp_path / "proj"
-    path.mkdir()
-    return path
+from .conftest import write
 
 
 def test_no_files_no_config(project: Path) -> None:

@@ -14,18 +14,7 @@ from devenv.engine import docker
 from devenv.envs import container, drift
 from devenv.errors import CommandError, ConfigError
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    path = tmp_path / "proj"
-    path.mkdir()
-    return path
+from .conftest import write
 
 
 def test_defaults(project: Path) -> None:

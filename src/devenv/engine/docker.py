@@ -137,20 +137,29 @@ def inspect(kind: str, names: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def container(name: str) -> dict[str, Any] | None:
-    found = inspect("container", [name])
-    return found[0] if found else None
+    return _one("container", name)
 
 
 def image(ref: str) -> dict[str, Any] | None:
-    found = inspect("image", [ref])
+    return _one("image", ref)
+
+
+def _one(kind: str, ref: str) -> dict[str, Any] | None:
+    found = inspect(kind, [ref])
     return found[0] if found else None
+
+
+def _labelled(kind: str, listing: list[str], labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every object ``listing`` (``ps -a``, ``network ls``) shows with all of ``labels``,
+    fully inspected."""
+    filters = [arg for key, value in labels.items() for arg in ("--filter", f"label={key}={value}")]
+    ids = docker([*listing, "-q", "--no-trunc", *filters], timeout=30).stdout.split()
+    return inspect(kind, ids)
 
 
 def containers(labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every container (running or not) carrying all of ``labels``, fully inspected."""
-    filters = [arg for key, value in labels.items() for arg in ("--filter", f"label={key}={value}")]
-    ids = docker(["ps", "-a", "-q", "--no-trunc", *filters], timeout=30).stdout.split()
-    return inspect("container", ids)
+    return _labelled("container", ["ps", "-a"], labels)
 
 
 def running_labels(labels: Mapping[str, str], key: str, value: str) -> dict[str, str]:
@@ -197,15 +206,12 @@ def mount_arg(source: str, target: str, *, readonly: bool = False) -> str:
 
 def network(name: str) -> dict[str, Any] | None:
     """``docker network inspect NAME`` (``None`` when it does not exist)."""
-    found = inspect("network", [name])
-    return found[0] if found else None
+    return _one("network", name)
 
 
 def networks(labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every network carrying all of ``labels``, fully inspected."""
-    filters = [arg for key, value in labels.items() for arg in ("--filter", f"label={key}={value}")]
-    ids = docker(["network", "ls", "-q", "--no-trunc", *filters], timeout=30).stdout.split()
-    return inspect("network", ids)
+    return _labelled("network", ["network", "ls"], labels)
 
 
 def create_network(name: str, *, labels: Mapping[str, str], options: Mapping[str, str]) -> None:
