@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devenv.cli import main
@@ -33,6 +33,8 @@ QUICK = settings(max_examples=150, deadline=None,
 
 @QUICK
 @given(NASTY)
+@example("host:\u00b2")  # a digit to str.isdigit(), not to int() (found by this test)
+@example("host:\u0663")  # an Arabic-Indic three: not a port either
 def test_a_host_is_a_host_or_refused(spec: str) -> None:
     try:
         target = SSHTarget.from_cli(spec)

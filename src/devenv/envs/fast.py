@@ -124,7 +124,7 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
         fields = line.split("\t")
         if len(fields) != 4 or (fields[0] != real and fields[1] != name):
             continue
-        if (fields[2].isdigit() and fields[3] == config_stamp(fields[0])
+        if (fields[2].isdecimal() and fields[3] == config_stamp(fields[0])
                 and (not probe or ssh_answers(int(fields[2])))):
             if control and (paths.dir_problem(control) is not None or paths.dir_problem(
                     os.path.dirname(control), shared=True) is not None):

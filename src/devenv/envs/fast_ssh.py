@@ -201,9 +201,9 @@ def _relay(pid: int, fd: int, nonce: bytes) -> int:
             break
         out, events = parser.feed(data)
         for kind, value in events:
-            if kind == "S" and value.isdigit():
+            if kind == "S" and value.isdecimal():
                 state.pgid = int(value)
-            elif kind == "E" and value.lstrip("-").isdigit():
+            elif kind == "E" and value.lstrip("-").isdecimal():
                 state.code = int(value)
             elif kind == "C":
                 state.bad_cwd = True

@@ -75,7 +75,7 @@ def _info(found: dict[str, Any]) -> EnvInfo:
         container=str(found.get("Name", "")).lstrip("/"),
         path=labels.get(identity.LABEL_PATH, ""),
         project=labels.get(identity.LABEL_PROJECT, ""),
-        port=int(port) if port.isdigit() else None,
+        port=int(port) if port.isdecimal() else None,
         status=str(st.get("Status", "unknown")),
         started_at=str(st["StartedAt"]) if st.get("StartedAt") else None,
         image=str((found.get("Config") or {}).get("Image", "")),

@@ -118,7 +118,7 @@ def parse_sessions(text: str) -> list[Session]:
     rows = []
     for line in text.splitlines():
         parts = line.split("\t", len(FIELDS) - 1)
-        if len(parts) != len(FIELDS) or not all(p.isdigit() for p in parts[1:4]):
+        if len(parts) != len(FIELDS) or not all(p.isdecimal() for p in parts[1:4]):
             continue
         rows.append(Session(name=parts[0], clients=int(parts[1]), created=int(parts[2]),
                             windows=int(parts[3]), running=parts[4],

@@ -105,7 +105,7 @@ def parse_listing(data: bytes, bg_dir: str) -> list[BackgroundInfo]:
     out = []
     for record in data.split(b"\0"):
         fields = record.decode("utf-8", "replace").split("\t", 5)
-        if len(fields) != 6 or not fields[1].isdigit():
+        if len(fields) != 6 or not fields[1].isdecimal():
             continue
         bg_id, pid, started, code, alive, command = fields
         try:  # damaged files (a disk that filled up) must not break the listing

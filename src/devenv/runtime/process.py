@@ -85,12 +85,12 @@ class Execution:
 
     def _events(self, events: list[tuple[str, str]]) -> None:
         for kind, value in events:
-            if kind == "S" and value.isdigit():
+            if kind == "S" and value.isdecimal():
                 self.pgid = int(value)
                 self._started.set()
                 if self.plan.on_transport_success:
                     self.plan.on_transport_success()
-            elif kind == "E" and value.lstrip("-").isdigit():
+            elif kind == "E" and value.lstrip("-").isdecimal():
                 self.ended_rc = int(value)
                 self._ended.set()
             elif kind == "C":

@@ -85,7 +85,7 @@ class SSHTarget:
 
 
 def _port(text: str, spec: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdecimal()):
         raise InvalidArgument(f"invalid port in {spec!r}", "write [user@]host[:port]")
     return int(text)
 
