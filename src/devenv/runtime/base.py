@@ -402,5 +402,5 @@ def parse_list(data: bytes) -> list[DirEntry]:
             continue
         kind, size, name = record.split(b" ", 2)
         entries.append(DirEntry(os.fsdecode(name), _KINDS.get(kind.decode(), "other"),
-                                int(size) if size.isdecimal() else None))
+                                int(size) if size.isdigit() else None))
     return sorted(entries, key=lambda e: e.name)
