@@ -1,7 +1,10 @@
-"""Shared fixtures: every test gets its own DEVENV_HOME; nothing touches the real one."""
+"""Shared fixtures: every test gets its own DEVENV_HOME and runtime-library directory
+(DEVENV_RUNTIME_DIR); nothing touches the real ones."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +15,10 @@ import pytest
 def devenv_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "devenv-home"
     monkeypatch.setenv("DEVENV_HOME", str(home))
+    # Short (ControlMaster socket paths have ~100 bytes), so not under tmp_path.
+    runtime = tempfile.mkdtemp(prefix="dvrt-", dir="/tmp")
+    monkeypatch.setenv("DEVENV_RUNTIME_DIR", runtime)
     for var in ("DEVENV_SSH_PORT", "DEVENV_PORT_RANGE", "DEVENV_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     yield home
+    shutil.rmtree(runtime, ignore_errors=True)

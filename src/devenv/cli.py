@@ -15,8 +15,10 @@ from devenv.errors import (
     EXIT_INTERRUPTED,
     EXIT_PRE_CHILD,
     DevenvError,
+    exit_code_of,
     safe_text,
 )
+from devenv.runtime.errors import RuntimeFailure
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -137,11 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # eat a second "--" that belongs to the command).
             args.command = args_list[args_list.index("--") + 1:]
         return _dispatch(args, parser)
-    except DevenvError as e:
+    except (DevenvError, RuntimeFailure) as e:
         print(f"devenv: error: {safe_text(e.message)}", file=sys.stderr)
         if e.hint:
             print(f"devenv: hint: {safe_text(e.hint)}", file=sys.stderr)
-        return EXIT_PRE_CHILD if verb in PASSTHROUGH else e.exit_code
+        return EXIT_PRE_CHILD if verb in PASSTHROUGH else exit_code_of(e)
     except KeyboardInterrupt:
         print("devenv: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -1,22 +1,29 @@
-"""The one error hierarchy. Only ``cli.main`` turns these into exit codes.
+"""devenv's error hierarchy and every exit code. Only ``cli.main`` turns errors into exit
+codes (the runtime library's own errors, :mod:`devenv.runtime.errors`, too: see
+:func:`exit_code_of`).
 
 Exit codes (documented in the README):
 
-====  =====================================================================
-0     success
-1     an operation failed (docker refused, build failed, a wait timed out)
-2     usage: bad arguments or bad input (path, port, name)
-3     unexpected internal error; the traceback is in the log file named
-4     conflict: name collision, port busy or reserved, already running elsewhere
-5     not found: no such environment
-6     engine unavailable: docker CLI missing or the Docker engine not answering
-7     configuration error: a config file or tool recipe is invalid (message names the field)
-125   ``devenv exec`` / attach: devenv failed before the command started
-130   interrupted (Ctrl-C)
-====  =====================================================================
+=====  ====================================================================
+0      success
+1      an operation failed (docker refused, build failed, a wait timed out)
+2      usage: bad arguments or bad input (path, port, name)
+3      unexpected internal error; the traceback is in the log file named
+4      conflict: name collision, port busy or reserved, already running elsewhere
+5      not found: no such environment
+6      engine unavailable: docker CLI missing or the Docker engine not answering
+7      configuration error: a config file or tool recipe is invalid (message names the field)
+124    ``devenv exec --timeout``: the command did not end in time, and was killed
+125    ``devenv exec`` / attach: devenv failed before the command started
+130    interrupted (Ctrl-C)
+128+N  ``devenv exec``: interrupted by signal N (143: TERM), or the command was killed by it
+255    ``devenv exec``: the connection died while the command ran
+=====  ====================================================================
 """
 
 from __future__ import annotations
+
+from devenv.runtime.errors import InvalidArgument, RuntimeFailure
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -25,8 +32,15 @@ EXIT_CONFLICT = 4
 EXIT_NOT_FOUND = 5
 EXIT_ENGINE = 6
 EXIT_CONFIG = 7
+EXIT_TIMEOUT = 124  # as coreutils' timeout
 EXIT_PRE_CHILD = 125
 EXIT_INTERRUPTED = 130
+EXIT_LOST = 255  # as ssh: the connection died while the command ran
+
+
+def signal_exit(signum: int) -> int:
+    """The exit code of a process ended by signal ``signum``, as shells report it."""
+    return 128 + signum
 
 
 def safe_text(text: str, keep: str = "") -> str:
@@ -51,6 +65,14 @@ class DevenvError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+def exit_code_of(error: DevenvError | RuntimeFailure) -> int:
+    """The exit code for an expected failure: devenv's own carry theirs; the runtime
+    library's (which has no exit codes) give a usage error for bad input, else 1."""
+    if isinstance(error, DevenvError):
+        return error.exit_code
+    return EXIT_USAGE if isinstance(error, InvalidArgument) else EXIT_FAILED
 
 
 class UsageError(DevenvError):

@@ -6,8 +6,8 @@ import fcntl
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from devenv import deadline as call_deadline
@@ -46,30 +46,6 @@ def locked(name: str, *, timeout: float, what: str, machine: bool = False) -> It
                     print(f"devenv: waiting for another devenv ({what})...", file=sys.stderr)
                     told = True
                 time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-@asynccontextmanager
-async def async_locked(name: str, *, timeout: float, what: str) -> AsyncIterator[None]:
-    """:func:`locked` for asyncio code: the wait polls instead of blocking the event loop."""
-    import asyncio
-
-    path = private_dir(locks_dir()) / f"{name}.lock"
-    with _open(path) as fd:
-        give_up = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= give_up:
-                    raise DevenvError(
-                        f"gave up after {timeout:g}s waiting for another devenv ({what})",
-                        f"if no other devenv is running, remove {path}") from None
-                await asyncio.sleep(0.05)
         try:
             yield
         finally:

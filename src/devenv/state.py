@@ -52,6 +52,11 @@ _MIGRATIONS = [
         attempts      INTEGER NOT NULL DEFAULT 0
     )
     """,
+    # 4: the health records moved to the runtime library's own store (files; see
+    # devenv.ssh.health), so the library needs no database of devenv's.
+    """
+    DROP TABLE ssh_health
+    """,
 ]
 
 

@@ -170,7 +170,7 @@ def environment(default_image: str, tmp_path_factory: pytest.TempPathFactory
 
 
 def env_runtime(runner: Any, project: Path) -> Any:
-    from devenv.runtime import EnvRuntime
+    from devenv.envs import EnvRuntime
 
     old = os.environ.get("DEVENV_HOME")
     os.environ["DEVENV_HOME"] = str(runner.home)

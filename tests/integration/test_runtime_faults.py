@@ -30,11 +30,16 @@ from typing import Any, TypeVar
 
 import pytest
 
-from devenv.runtime import ExecResult, SSHRuntime, TransportError
-from devenv.ssh import health
+from devenv.runtime import ExecResult, SSHRuntime, TransportError, health
+from devenv.runtime.dirs import RuntimeDirs
 from tests.integration.runtime_fixtures import Sshd, sshd  # noqa: F401 - fixture
 
 T = TypeVar("T")
+
+
+def record(key: str) -> health.Health:
+    """The pool's health record of ``key`` (the runtimes here use the default store)."""
+    return RuntimeDirs.default().health.get(key)
 
 # How long a recovered target may take to answer again: the backoff of a few failures
 # (1+2+4 s, +20 %) and a probe.
@@ -196,7 +201,7 @@ def test_sshd_session_killed_mid_command(server: Sshd) -> None:
             assert_back(outcome, elapsed, 10)
             new = master_pid(rt, master)
             assert new is not None and new != old  # a new master replaced the dead one
-            assert health.get(rt.endpoint.key).status == "healthy"
+            assert record(rt.endpoint.key).status == "healthy"
         finally:
             await rt.close()
 
@@ -221,19 +226,19 @@ def test_container_killed_mid_command_then_fail_fast(server: Sshd) -> None:
             show("container killed -> lost", after)
             assert after < 5, after
             key = rt.endpoint.key
-            before = health.get(key).attempts
+            before = record(key).attempts
             outcome, elapsed = await call(fast)
             assert isinstance(outcome, TransportError) and not outcome.started, outcome
             assert "unreachable" in str(outcome) and "next try in" in str(outcome), outcome
             show("fail-fast call while down", elapsed)
             assert elapsed < 3, elapsed
-            assert health.get(key).attempts <= before + 1  # at most one connection attempt
-            tried = health.get(key).attempts
+            assert record(key).attempts <= before + 1  # at most one connection attempt
+            tried = record(key).attempts
             outcome, elapsed = await call(fast)  # in backoff: fails without trying
             assert isinstance(outcome, TransportError), outcome
             assert "unreachable" in str(outcome), outcome
             assert elapsed < 1, elapsed
-            assert health.get(key).attempts == tried
+            assert record(key).attempts == tried
             await asyncio.to_thread(server.docker, "start", server.container)
             await asyncio.to_thread(server.wait_ready)
             outcome, elapsed = await call(rt)
@@ -513,7 +518,7 @@ def test_backoff_is_shared_across_processes(server: Sshd) -> None:
     accepted = counter.accepted
     gaps = [b - a for a, b in itertools.pairwise(accepted)]
     key = SSHRuntime(server.target()).endpoint.key
-    recorded = health.get(key)
+    recorded = record(key)
     for result in results:
         assert not result["ok"] and not result["started"], result
         assert "unreachable" in result["error"], result

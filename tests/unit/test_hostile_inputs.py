@@ -17,7 +17,7 @@ from devenv.commands import cp
 from devenv.envs import identity, ports
 from devenv.errors import DevenvError, UsageError
 from devenv.runtime import SSHRuntime, SSHTarget
-from devenv.runtime.types import InvalidArgument
+from devenv.runtime.errors import InvalidArgument
 
 NASTY = st.one_of(
     st.text(max_size=40),

@@ -14,8 +14,9 @@ import pytest
 from devenv import lockfile, paths
 from devenv.envs import fast
 from devenv.errors import ConflictError
-from devenv.runtime import LocalRuntime
-from devenv.runtime.types import PathError
+from devenv.runtime import LocalRuntime, dirs
+from devenv.runtime.errors import PathError, UnsafeDirectory
+from devenv.runtime.locks import async_locked
 from devenv.ssh import config as ssh_config
 
 from .greeter import Greeter
@@ -32,7 +33,7 @@ def runtime_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     tmp.mkdir()
     tmp.chmod(0o1777)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    monkeypatch.setattr(paths, "SHARED_TMP", str(tmp))
+    monkeypatch.setattr(dirs, "SHARED_TMP", str(tmp))
     return tmp / f"devenv-{os.getuid()}"
 
 
@@ -191,10 +192,10 @@ def test_both_lock_kinds_refuse_a_bad_locks_dir(kind: str, devenv_home: Path) ->
         pass
 
     async def take() -> None:
-        async with lockfile.async_locked("t", timeout=1, what="test"):
+        async with async_locked(str(locks), "t", timeout=1, what="test"):
             pass
 
-    with pytest.raises(ConflictError, match=problem):
+    with pytest.raises(UnsafeDirectory, match=problem):
         asyncio.run(take())
     assert contents(locks) == []
 
@@ -202,7 +203,7 @@ def test_both_lock_kinds_refuse_a_bad_locks_dir(kind: str, devenv_home: Path) ->
 @pytest.mark.parametrize("kind", sorted(BAD))
 def test_pool_never_probes_through_a_bad_control_dir(
         kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from devenv.ssh.pool import Endpoint, Pool
+    from devenv.runtime.pool import Endpoint, Pool
 
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -218,7 +219,7 @@ def test_pool_never_probes_through_a_bad_control_dir(
     async def main() -> None:
         await Pool().acquire(ep, max_wait=5)
 
-    with pytest.raises(ConflictError, match=problem):
+    with pytest.raises(UnsafeDirectory, match=problem):
         asyncio.run(main())
     assert not log.exists()  # no ssh ran: neither -O check nor a new master
     assert contents(control) == []
@@ -268,7 +269,7 @@ def test_fast_path_never_uses_an_unverified_control_dir(
 def test_local_background_output_dir_refused(kind: str, tmp_path: Path) -> None:
     bg = tmp_path / "bg"
     problem = prepare(kind, bg)
-    runtime = LocalRuntime(tmp_path, bg_dir=str(bg))
+    runtime = LocalRuntime(tmp_path, dirs=dirs.RuntimeDirs.under(str(bg.parent)))
 
     async def main() -> None:
         with pytest.raises(PathError, match=problem):
@@ -286,7 +287,7 @@ def test_local_background_output_dir_refused(kind: str, tmp_path: Path) -> None:
 
 def test_local_background_output_dir_is_made_private(tmp_path: Path) -> None:
     bg = tmp_path / "cache" / "bg"
-    runtime = LocalRuntime(tmp_path, bg_dir=str(bg))
+    runtime = LocalRuntime(tmp_path, dirs=dirs.RuntimeDirs.under(str(bg.parent)))
 
     async def main() -> bytes:
         info = await runtime.spawn(["echo", "hi"])

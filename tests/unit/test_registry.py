@@ -124,6 +124,7 @@ def test_record_running_keeps_the_key_the_container_serves(
 
 
 def test_wezterm_files_follow_state(tmp_path: Path, running: set[str]) -> None:
+    import devenv.commands  # noqa: F401 - the commands subscribe the integrations
     from devenv.integrations import wezterm
 
     conn = state.connect()

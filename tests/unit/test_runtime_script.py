@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from devenv.runtime import background, script, wire
 from devenv.runtime.base import parse_list, parse_stat
+from devenv.runtime.errors import InvalidArgument, PathError
 from devenv.runtime.script import Tools
-from devenv.runtime.types import DirEntry, FileStat, InvalidArgument, PathError
+from devenv.runtime.types import DirEntry, FileStat
 from devenv.runtime.wire import MARK, MarkerParser
 
 NONCE = b"0123456789ab"

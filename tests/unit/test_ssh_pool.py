@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from devenv.runtime.types import TransportError
-from devenv.ssh import health
-from devenv.ssh.pool import Endpoint, Lease, Pool
+from devenv.runtime import health
+from devenv.runtime.dirs import RuntimeDirs
+from devenv.runtime.errors import TransportError
+from devenv.runtime.pool import Endpoint, Lease, Pool
 
 T = TypeVar("T")
 
@@ -92,6 +93,28 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSSH:
     return FakeSSH(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RuntimeDirs:
+    """Each test's own sockets, locks and health records (what Pool() uses by default)."""
+    mine = RuntimeDirs.under(str(tmp_path / "rt"))
+    monkeypatch.setattr(RuntimeDirs, "default", classmethod(lambda cls: mine))
+    return mine
+
+
+def record(key: str) -> health.Health:
+    return RuntimeDirs.default().health.get(key)
+
+
+async def settled(key: str) -> health.Health:
+    """The record once the probe a caller gave up on has written it: on a loaded machine
+    the fake ssh may outlast a short ``max_wait``."""
+    deadline = time.monotonic() + 10
+    while (h := record(key)).status == "unknown":
+        assert time.monotonic() < deadline, "the probe never finished"
+        await asyncio.sleep(0.02)
+    return h
+
+
 @pytest.fixture
 def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(health, "BACKOFF", (0.6, 1.2))
@@ -139,7 +162,7 @@ def test_first_acquire_probes_once(fake: FakeSSH, tmp_path: Path) -> None:
     for option in ("ControlMaster=auto", "ControlPersist=60", "-T", "ConnectTimeout=",
                    f"ControlPath={ep.control_path(0)}", "BatchMode=yes"):
         assert option in probe
-    h = health.get(ep.key)
+    h = record(ep.key)
     assert (h.status, h.attempts, h.failures) == ("healthy", 1, 0)
     # The control directory is private.
     assert (Path(ep.control_base).parent.stat().st_mode & 0o777) == 0o700
@@ -160,7 +183,7 @@ def test_singleflight_50_concurrent_acquires_one_probe(fake: FakeSSH, tmp_path: 
     assert len(leases) == 50
     assert {lease.control_path for lease in leases} == {ep.control_path(0)}
     assert fake.kinds() == ["echo"]  # one probe, and no other ssh call at all
-    assert health.get(ep.key).attempts == 1
+    assert record(ep.key).attempts == 1
 
 
 def test_fail_fast_during_backoff(fake: FakeSSH, tmp_path: Path) -> None:
@@ -171,8 +194,8 @@ def test_fail_fast_during_backoff(fake: FakeSSH, tmp_path: Path) -> None:
         pool = Pool()
         with pytest.raises(TransportError):
             await pool.acquire(ep, max_wait=0.3)
+        h = await settled(ep.key)
         assert len(fake.probes()) == 1  # no second attempt during the backoff
-        h = health.get(ep.key)
         assert (h.status, h.failures) == ("unhealthy", 1)
         assert "Connection refused" in h.last_error
         calls = len(fake.calls())
@@ -198,7 +221,7 @@ def test_waits_out_the_backoff_then_succeeds(fake: FakeSSH, tmp_path: Path,
         pool = Pool()
         with pytest.raises(TransportError):
             await pool.acquire(ep, max_wait=0.1)  # the probe runs, fails: backoff
-        h = health.get(ep.key)
+        h = await settled(ep.key)
         left = h.backoff_left(time.time())
         assert 0.1 < left <= 0.6 * 1.2, left
         fake.set(echo_rc=0)
@@ -207,7 +230,7 @@ def test_waits_out_the_backoff_then_succeeds(fake: FakeSSH, tmp_path: Path,
         assert elapsed >= left - 0.05  # it waited for the backoff...
         assert elapsed < left + 1.0  # ...and then probed at once
         assert len(fake.probes()) == 2
-        h = health.get(ep.key)
+        h = record(ep.key)
         assert (h.status, h.failures, h.attempts) == ("healthy", 0, 2)
 
     run(main)
@@ -301,7 +324,7 @@ def test_a_healthy_target_is_not_probed_for_the_ttl(fake: FakeSSH, tmp_path: Pat
         assert len(fake.calls()) == 3
 
     run(main)
-    h = health.get(ep.key)
+    h = record(ep.key)
     assert (h.status, h.attempts) == ("healthy", 1)  # one connection made: the master's
 
 
@@ -325,7 +348,7 @@ def test_a_broken_master_is_closed_and_replaced(fake: FakeSSH, tmp_path: Path,
     assert fake.kinds() == ["echo", "check", "exit", "echo"]
     assert all(f"ControlPath={socket} " in call for call in fake.calls())
     assert socket.exists()  # the new master's
-    h = health.get(ep.key)
+    h = record(ep.key)
     assert (h.status, h.attempts) == ("healthy", 2)
 
 
@@ -351,7 +374,7 @@ def test_note_failure_backs_off(fake: FakeSSH, tmp_path: Path, short_backoff: No
         pool = Pool()
         (await pool.acquire(ep, max_wait=5)).release()
         pool.note_failure(ep, "Broken pipe")
-        h = health.get(ep.key)
+        h = await pool.health(ep)
         assert (h.status, h.failures, h.attempts, h.last_error) == ("unhealthy", 1, 1,
                                                                     "Broken pipe")
         assert h.backoff_left(time.time()) > 0.2
@@ -361,7 +384,7 @@ def test_note_failure_backs_off(fake: FakeSSH, tmp_path: Path, short_backoff: No
         # After the backoff the master is probed again before it is trusted.
         (await pool.acquire(ep, max_wait=5)).release()
         assert fake.kinds() == ["echo", "check", "echo"]
-        assert health.get(ep.key).status == "healthy"
+        assert record(ep.key).status == "healthy"
 
     run(main)
 
@@ -372,15 +395,15 @@ def test_note_success_marks_healthy_at_most_every_5s(fake: FakeSSH, tmp_path: Pa
     async def main() -> None:
         pool = Pool()
         pool.note_success(ep)
-        first = health.get(ep.key)
+        first = await pool.health(ep)
         assert first.status == "healthy" and first.attempts == 0
         await asyncio.sleep(0.05)
         pool.note_success(ep)
-        assert health.get(ep.key).last_success == first.last_success
+        assert (await pool.health(ep)).last_success == first.last_success
         # A failure in between makes the next success count at once.
         pool.note_failure(ep, "x")
         pool.note_success(ep)
-        assert health.get(ep.key).status == "healthy"
+        assert (await pool.health(ep)).status == "healthy"
 
     run(main)
     assert fake.calls() == []
@@ -422,7 +445,7 @@ def test_a_short_max_wait_does_not_mark_a_slow_host_unhealthy(fake: FakeSSH,
         with pytest.raises(TransportError):
             await pool.acquire(ep, max_wait=0.2)
         await asyncio.sleep(0.8)  # a probe left running in the background may finish
-        h = health.get(ep.key)
+        h = record(ep.key)
         assert h.status != "unhealthy" and h.backoff_left(time.time()) == 0, h
 
     run(main)
@@ -466,5 +489,5 @@ def test_a_permanent_failure_is_reported_at_once(fake: FakeSSH, tmp_path: Path) 
     message, _ = run(main)
     assert time.monotonic() - began < 3
     assert "Could not resolve hostname" in message
-    assert health.get(ep.key).status == "unhealthy"  # others still back off
+    assert record(ep.key).status == "unhealthy"  # others still back off
     assert len(fake.probes()) == 1

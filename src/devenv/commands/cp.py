@@ -26,6 +26,7 @@ class Endpoint:
 
 def _endpoint(spec: str) -> Endpoint:
     from devenv.runtime import LocalRuntime
+    from devenv.ssh import health
 
     if not spec:
         raise UsageError("empty path", "devenv cp SRC DEST")
@@ -35,19 +36,19 @@ def _endpoint(spec: str) -> Endpoint:
         head, colon, rest = (spec[:close + 1], ":", spec[close + 2:]) if close > 0 else \
             (spec, "", "")
     if not colon or "/" in head or spec.startswith(("~", ".")):
-        return Endpoint(LocalRuntime(os.getcwd()), spec, spec)
+        return Endpoint(LocalRuntime(os.getcwd(), dirs=health.runtime_dirs()), spec, spec)
     if not rest:
         raise UsageError(f"{spec!r} names no file", f"write {head}:PATH")
     env = _environment(head)
     if env is not None:
-        from devenv.envs import start
-        from devenv.runtime import EnvRuntime
+        from devenv.envs import EnvRuntime, start
 
         start.ensure_running(env)
         return Endpoint(EnvRuntime(env, max_wait=CLI_MAX_WAIT), rest, spec)
     from devenv.runtime import SSHRuntime, SSHTarget
 
-    return Endpoint(SSHRuntime(SSHTarget.from_cli(head), max_wait=CLI_MAX_WAIT), rest, spec)
+    return Endpoint(SSHRuntime(SSHTarget.from_cli(head), dirs=health.runtime_dirs(),
+                               max_wait=CLI_MAX_WAIT), rest, spec)
 
 
 def _environment(name: str) -> str | None:

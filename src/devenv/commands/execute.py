@@ -15,14 +15,12 @@ from collections.abc import AsyncIterator, Callable
 
 from devenv import deadline
 from devenv.envs import fast_ssh, start
-from devenv.errors import DevenvError, UsageError
+from devenv.errors import EXIT_LOST, EXIT_TIMEOUT, DevenvError, UsageError, signal_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.runtime import Runtime
 
-EXIT_TIMEOUT = 124  # as coreutils' timeout
-EXIT_LOST = fast_ssh.EXIT_LOST
 # A command line waits this long at most for a host in backoff (the library's default is
 # longer: orchestrators would rather wait than fail).
 CLI_MAX_WAIT = 10.0
@@ -39,9 +37,11 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
             raise UsageError("--host runs on an SSH host; it takes no PATH, ENV or --name",
                              "devenv exec --host user@host -- CMD")
         from devenv.runtime import SSHRuntime, SSHTarget
+        from devenv.ssh import health
 
-        return _library(SSHRuntime(SSHTarget.from_cli(host), max_wait=CLI_MAX_WAIT), command,
-                        cwd, timeout)
+        runtime = SSHRuntime(SSHTarget.from_cli(host), dirs=health.runtime_dirs(),
+                             max_wait=CLI_MAX_WAIT)
+        return _library(runtime, command, cwd, timeout)
     if path is None:
         raise UsageError("no PATH or ENV given", "devenv exec . -- CMD (or --host HOST)")
     started = time.monotonic()
@@ -50,7 +50,7 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
     with deadline.within(timeout):
         target, _ = start.target(_project(path), name=name)
     if cwd is not None or timeout is not None:
-        from devenv.runtime import EnvRuntime
+        from devenv.envs import EnvRuntime
 
         left = deadline_left(timeout, started)
         return _library(EnvRuntime(target.name, max_wait=min(CLI_MAX_WAIT, left or CLI_MAX_WAIT)),
@@ -164,7 +164,7 @@ def _library(runtime: Runtime, command: list[str], cwd: str | None,
                   file=sys.stderr)
             return EXIT_TIMEOUT
         if result.exit_code is None:
-            return 128 + (result.signal or 9)
+            return signal_exit(result.signal or 9)
         return result.exit_code
 
     got: list[int] = []
@@ -173,7 +173,7 @@ def _library(runtime: Runtime, command: list[str], cwd: str | None,
     except asyncio.CancelledError:
         if not got:
             raise
-        return 128 + got[0]
+        return signal_exit(got[0])
     except TransportError as e:
         if not e.started:
             raise

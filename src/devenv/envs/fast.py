@@ -12,6 +12,8 @@ import _socket
 import os
 
 from devenv import paths
+from devenv.errors import EXIT_PRE_CHILD
+from devenv.runtime import dirs
 
 CONTAINER_PREFIX = "devenv-"
 
@@ -21,7 +23,8 @@ CONTROL_HEADER = "control\t"  # second line: the ControlMaster socket directory
 # Runs first in every exec: the container must carry this installation's instance id, so a
 # same-named container of another devenv on a shared engine is never entered (exit 125).
 GUARD = ('[ "${DEVENV_INSTANCE:-}" = "$1" ] || { echo "devenv: $HOSTNAME belongs to another '
-         'devenv installation; not entering it" >&2; exit 125; }; shift; exec "$@"')
+         f'devenv installation; not entering it" >&2; exit {EXIT_PRE_CHILD}; }}; shift; '
+         'exec "$@"')
 
 
 class Target:
@@ -104,7 +107,7 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
 
     The second line, ``control<TAB>dir``, is where the environments' ControlMaster sockets
     are (``dir/e<port>``). A socket there gets our commands, their input and output, so the
-    directory and its base must pass :func:`devenv.paths.dir_problem` (two ``lstat`` calls);
+    directory and its base must pass :func:`devenv.runtime.dirs.dir_problem` (two ``lstat`` calls);
     otherwise this returns ``None`` and the full path reports the problem.
     """
     try:
@@ -126,7 +129,7 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
             continue
         if (fields[2].isdecimal() and fields[3] == config_stamp(fields[0])
                 and (not probe or ssh_answers(int(fields[2])))):
-            if control and (paths.dir_problem(control) is not None or paths.dir_problem(
+            if control and (dirs.dir_problem(control) is not None or dirs.dir_problem(
                     os.path.dirname(control), shared=True) is not None):
                 return None
             port = int(fields[2])

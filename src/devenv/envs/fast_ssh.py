@@ -21,6 +21,7 @@ import os
 
 from devenv import paths
 from devenv.envs.fast import CONTAINER_PREFIX, Target, exec_argv
+from devenv.errors import EXIT_LOST, EXIT_PRE_CHILD, signal_exit
 from devenv.runtime import wire
 
 TYPE_CHECKING = False
@@ -37,8 +38,6 @@ DRAIN_GRACE = 0.5
 # behind a warm master, a paused container): the caller tries the next way in.
 START_TIMEOUT = 15.0
 KILL_TIMEOUT = 10.0  # for killing the remote process group after an interrupt
-EXIT_LOST = 255  # the connection died while the command ran (the message says so)
-EXIT_NOT_STARTED = 125
 
 
 class _Signalled(Exception):
@@ -88,7 +87,7 @@ def _wait(pid: int, timeout: float | None = None) -> int | None:
         done, status = os.waitpid(pid, 0 if timeout is None else os.WNOHANG)
         if done:
             return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else \
-                128 + os.WTERMSIG(status)
+                signal_exit(os.WTERMSIG(status))
         if timeout is not None and waited >= timeout:
             return None
         select.select([], [], [], 0.02)
@@ -233,7 +232,7 @@ def _reap(pid: int, timeout: float | None) -> int:
         if rc is None:
             os.kill(pid, _signal.SIGKILL)
             rc = _wait(pid)
-    return rc if rc is not None else 128 + 9
+    return rc if rc is not None else signal_exit(_signal.SIGKILL)
 
 
 def outcome(state: _State, rc: int, name: str, workspace: str, *,
@@ -243,7 +242,7 @@ def outcome(state: _State, rc: int, name: str, workspace: str, *,
     (125 before the command started, 255 when the connection died while it ran)."""
     if state.bad_cwd:
         _say(f"{workspace} does not exist in environment {name}")
-        return EXIT_NOT_STARTED
+        return EXIT_PRE_CHILD
     if state.code is not None:
         return state.code
     if state.pgid:
@@ -255,24 +254,24 @@ def outcome(state: _State, rc: int, name: str, workspace: str, *,
             _flush_held(state)
             _say(f"environment {name} did not start the command within {START_TIMEOUT:g}s "
                  "(is it paused or overloaded? see 'docker ps')")
-            return EXIT_NOT_STARTED
+            return EXIT_PRE_CHILD
         return None
     if not docker:
-        if rc == 255:
+        if rc == wire.SSH_FAILED:
             return None  # never started over ssh: docker exec instead
         _flush_held(state)
         _say(f"the environment's shell did not run the command (ssh exit {rc})")
-        return EXIT_NOT_STARTED
+        return EXIT_PRE_CHILD
     if b"No such container" in state.held:
         return None  # removed behind devenv's back: the full path starts it again
     if b"is paused" in state.held:
         _say(f"environment {name} is paused; resume it with: docker unpause "
              f"{CONTAINER_PREFIX}{name}")
-        return EXIT_NOT_STARTED
+        return EXIT_PRE_CHILD
     _flush_held(state)
-    if rc != EXIT_NOT_STARTED:
+    if rc != EXIT_PRE_CHILD:
         _say(f"docker exec could not run the command in {name} (exit {rc})")
-    return EXIT_NOT_STARTED
+    return EXIT_PRE_CHILD
 
 
 def _now() -> float:
@@ -323,4 +322,4 @@ def _interrupted(pid: int, signum: int, killer: Callable[[int], list[str]]) -> i
         if _wait(kill, KILL_TIMEOUT) is None:
             os.kill(kill, _signal.SIGKILL)
             _wait(kill)
-    return 128 + signum
+    return signal_exit(signum)

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from devenv import paths, proc, state
 from devenv.engine import docker
-from devenv.envs import drift, fast, identity, ports
+from devenv.envs import drift, events, fast, identity, ports
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConflictError, DevenvError
 from devenv.images.default import USER_NAME, container_ids
-from devenv.integrations import wezterm
 from devenv.lockfile import atomic_write, locked
 from devenv.paths import ensure_private_dir, env_dir
 from devenv.ssh import config as ssh_config
@@ -192,8 +191,8 @@ def refresh_files(conn: sqlite3.Connection) -> str:
         entries = [ssh_config.HostEntry(container_name(p.name), p.port, USER_NAME, p.host_pub)
                    for p in projects if p.port is not None]
         path = ssh_config.write(entries, keys.client_key())
-        wezterm.write([wezterm.Domain(p.name, p.port, USER_NAME,
-                                      "wezterm-mux" in p.tools.split(), p.host_pub)
-                       for p in projects if p.port is not None], keys.client_key())
+        events.environments_changed(
+            [events.KnownEnv(p.name, p.port, USER_NAME, tuple(p.tools.split()), p.host_pub)
+             for p in projects if p.port is not None], keys.client_key())
         return str(path)
 

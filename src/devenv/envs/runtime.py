@@ -7,13 +7,13 @@ from __future__ import annotations
 from devenv import paths
 from devenv.envs import fast
 from devenv.envs.manage import known_project, resolve_names
+from devenv.runtime import pool as pool_mod
 from devenv.runtime import wire
+from devenv.runtime.errors import TransportError
+from devenv.runtime.pool import Endpoint, Pool
 from devenv.runtime.ssh import CONNECT_TIMEOUT, SSHBase
-from devenv.runtime.types import TransportError
 from devenv.ssh import config as ssh_config
 from devenv.ssh import health
-from devenv.ssh import pool as pool_mod
-from devenv.ssh.pool import Endpoint, Pool
 
 
 class EnvRuntime(SSHBase):
@@ -27,7 +27,7 @@ class EnvRuntime(SSHBase):
 
     def __init__(self, project: str, *, pool: Pool | None = None,
                  max_wait: float = pool_mod.DEFAULT_MAX_WAIT) -> None:
-        super().__init__(pool)
+        super().__init__(pool, None if pool is not None else health.runtime_dirs())
         (name,) = resolve_names([project])
         known = known_project(name)
         if known is None or known.port is None:
@@ -42,6 +42,5 @@ class EnvRuntime(SSHBase):
                                  fast.CONTAINER_PREFIX + name,
                                  ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
                                   "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),
-                                 paths.env_control_socket(str(ssh_config.control_dir()),
-                                                          known.port),
+                                 paths.env_control_socket(self.dirs.control_dir, known.port),
                                  max_channels=30, max_masters=4)

@@ -21,6 +21,10 @@ from devenv.lockfile import atomic_write
 from devenv.paths import ensure_private_dir, ssh_dir
 from devenv.ssh.config import render_known_hosts
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.envs.events import KnownEnv
+
 MUX_PATH = "/usr/bin/wezterm"
 SNIPPET = """\
 local devenv = dofile({path})
@@ -103,6 +107,12 @@ def write(domains: list[Domain], identity: Path) -> Path:
     atomic_write(known_hosts_path(), render_known_hosts(pins), 0o644)
     atomic_write(path, render(domains, identity, known_hosts_path()), 0o644)
     return path
+
+
+def on_environments_changed(envs: list[KnownEnv], identity: Path) -> None:
+    """Subscribed to :mod:`devenv.envs.events`: the domains follow the known environments."""
+    write([Domain(e.name, e.port, e.user, "wezterm-mux" in e.tools, e.host_pub)
+           for e in envs], identity)
 
 
 def snippet() -> str:

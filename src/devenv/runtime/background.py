@@ -16,8 +16,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from devenv.runtime import wire
+from devenv.runtime.errors import InvalidArgument
 from devenv.runtime.script import Tools, command_words, exports, quote_path
-from devenv.runtime.types import BackgroundInfo, InvalidArgument
+from devenv.runtime.types import BackgroundInfo
 
 KEEP_DAYS = 3
 TERM_GRACE = 2

@@ -17,18 +17,10 @@ from typing import Protocol, runtime_checkable
 
 from devenv.runtime import background as bg
 from devenv.runtime import script
+from devenv.runtime.errors import InvalidArgument, PathError, RuntimeFailure, TransportError
 from devenv.runtime.process import Execution, Sink, Stdin
 from devenv.runtime.pty import PtySession
-from devenv.runtime.types import (
-    BackgroundInfo,
-    DirEntry,
-    ExecResult,
-    FileStat,
-    InvalidArgument,
-    PathError,
-    RuntimeError_,
-    TransportError,
-)
+from devenv.runtime.types import BackgroundInfo, DirEntry, ExecResult, FileStat
 
 Command = str | Sequence[str]
 Data = bytes | AsyncIterable[bytes]
@@ -215,7 +207,7 @@ class ShellRuntime(ABC):
         result = await self._exec(script.Script(code), cwd=None, env={}, timeout=timeout,
                                   stdin=stdin, on_stdout=on_stdout)
         if result.timed_out:
-            raise RuntimeError_(f"{self.label}: {path}: no answer within {timeout:g}s")
+            raise RuntimeFailure(f"{self.label}: {path}: no answer within {timeout:g}s")
         if result.exit_code != 0:
             raise _path_error(self.label, path, result)
         return result
@@ -284,7 +276,7 @@ class ShellRuntime(ABC):
     async def stat(self, path: str, *, follow: bool = True) -> FileStat:
         tools = await self.tools()
         if tools.stat == "none":
-            raise RuntimeError_(f"{self.label} has no stat command")
+            raise RuntimeFailure(f"{self.label} has no stat command")
         result = await self._script(script.stat(path, tools, follow=follow), path)
         return parse_stat(result.stdout.decode(), bsd=tools.stat == "bsd", path=path)
 

@@ -14,20 +14,15 @@ import re
 import shutil
 import stat as stat_mod
 from collections.abc import AsyncIterator, Callable, Mapping
-from pathlib import Path
 
 from devenv.runtime import process, script
 from devenv.runtime.base import Command, Data, ShellRuntime, kind_of, pty_script
+from devenv.runtime.dirs import RuntimeDirs, private_dir
+from devenv.runtime.errors import InvalidArgument, PathError, RuntimeFailure
+from devenv.runtime.locks import async_locked
 from devenv.runtime.process import Execution
 from devenv.runtime.pty import PtySession, open_session
-from devenv.runtime.types import (
-    BackgroundInfo,
-    DirEntry,
-    FileStat,
-    InvalidArgument,
-    PathError,
-    RuntimeError_,
-)
+from devenv.runtime.types import BackgroundInfo, DirEntry, FileStat
 
 CHUNK = 1 << 20
 
@@ -38,12 +33,11 @@ class LocalRuntime(ShellRuntime):
     root: str
 
     def __init__(self, root: str | os.PathLike[str] = ".", *,
-                 bg_dir: str | None = None) -> None:
+                 dirs: RuntimeDirs | None = None) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.label = f"local:{self.root}"
-        from devenv import paths
-
-        self.bg_dir = bg_dir or str(paths.cache_dir() / "bg")
+        self.dirs = dirs or RuntimeDirs.default()
+        self.bg_dir = self.dirs.background_dir
 
     async def _ready(self) -> None:
         return None
@@ -54,13 +48,7 @@ class LocalRuntime(ShellRuntime):
         """Create the background-output base 0700 and verify it (ours, closed, no link)
         before every use: the script's ``mkdir -p``/``chmod`` would take a directory or link
         another user prepared, and with it the output we read back."""
-        from devenv import paths
-        from devenv.errors import DevenvError
-
-        try:
-            paths.private_dir(Path(os.path.expanduser(self.bg_dir)))
-        except DevenvError as e:
-            raise PathError(e.message, e.hint) from None
+        private_dir(self.bg_dir)
 
     async def spawn(self, command: Command, *, cwd: str | None = None,
                     env: Mapping[str, str] | None = None,
@@ -318,17 +306,16 @@ class WorktreeRuntime(LocalRuntime):
 
     def __init__(self, repo: str | os.PathLike[str], name: str, *,
                  base_dir: str | os.PathLike[str] | None = None,
-                 branch: str | None = None) -> None:
+                 branch: str | None = None, dirs: RuntimeDirs | None = None) -> None:
         if not WORKTREE_NAME.match(name) or ".." in name or name.endswith(".lock"):
             raise InvalidArgument(f"invalid worktree name {name!r}",
                                   "use letters, digits, '.', '_' and '-'")
         self.repo = os.path.abspath(os.path.expanduser(os.fspath(repo)))
-        from devenv import paths
-
-        base = Path(base_dir) if base_dir else paths.state_dir() / "worktrees"
+        dirs = dirs or RuntimeDirs.default()
+        base = os.fspath(base_dir) if base_dir else dirs.worktree_dir
         digest = hashlib.sha256(self.repo.encode()).hexdigest()[:8]
-        path = base / f"{os.path.basename(self.repo) or 'repo'}-{digest}" / name
-        super().__init__(path)
+        path = os.path.join(base, f"{os.path.basename(self.repo) or 'repo'}-{digest}", name)
+        super().__init__(path, dirs=dirs)
         self.label = f"worktree:{name}"
         self.name = name
         self.branch = branch or name
@@ -338,11 +325,10 @@ class WorktreeRuntime(LocalRuntime):
     async def _ready(self) -> None:
         if self._created:
             return
-        from devenv.lockfile import async_locked
-
         # One creator per process (asyncio lock) and across processes (file lock).
         key = hashlib.sha256(self.root.encode()).hexdigest()[:16]
-        async with self._lock, async_locked(f"worktree-{key}", timeout=180,
+        async with self._lock, async_locked(self.dirs.lock_dir, f"worktree-{key}",
+                                            timeout=180,
                                             what=f"creating worktree {self.name}"):
             if not self._created:
                 await self._create()
@@ -358,7 +344,7 @@ class WorktreeRuntime(LocalRuntime):
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise RuntimeError_(f"git {args[0]} in {self.repo} took over 120s") from None
+            raise RuntimeFailure(f"git {args[0]} in {self.repo} took over 120s") from None
         assert proc.returncode is not None  # noqa: S101
         return proc.returncode, out.decode("utf-8", "replace").strip()
 
@@ -383,5 +369,5 @@ class WorktreeRuntime(LocalRuntime):
                 ["worktree", "add", "-b", self.branch, self.root, "HEAD"])
         rc, out = await self._git(*args)
         if rc != 0:
-            raise RuntimeError_(f"git worktree add {self.root} failed: "
+            raise RuntimeFailure(f"git worktree add {self.root} failed: "
                                 f"{out.splitlines()[-1] if out else rc}")

@@ -12,14 +12,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, S
 from dataclasses import dataclass
 from typing import Any
 
+from devenv.runtime.errors import PathError, RuntimeFailure, TransportError
 from devenv.runtime.pty import controlling_tty, eof_for, read_nonblocking, set_size, write_fd
-from devenv.runtime.types import (
-    ExecResult,
-    PathError,
-    RuntimeError_,
-    TransportError,
-)
-from devenv.runtime.wire import MarkerParser
+from devenv.runtime.types import ExecResult
+from devenv.runtime.wire import SSH_FAILED, MarkerParser
 
 Sink = Callable[[bytes], Awaitable[None] | None]
 Stdin = bytes | AsyncIterable[bytes] | None
@@ -324,13 +320,13 @@ class Execution:
                               stdout=out, stderr=err)
         message = _last_line(bytes(self.stderr_tail)) or f"ssh exited with {rc}"
         if self.pgid is None:
-            if rc == 255 or rc is None or rc < 0:
+            if rc == SSH_FAILED or rc is None or rc < 0:
                 if self.plan.on_transport_failure:
                     self.plan.on_transport_failure(message, False)
                 raise TransportError(f"could not run the command on {self.plan.transport}: "
                                      f"{message}", "check the host is up and reachable "
                                      "(ssh -v); devenv retries with backoff", retry_safe=True)
-            raise RuntimeError_(f"{self.plan.transport}: the target's shell did not run the "
+            raise RuntimeFailure(f"{self.plan.transport}: the target's shell did not run the "
                                 f"command (exit {rc}): {message}",
                                 "the login shell must run POSIX sh commands")
         if self.plan.on_transport_failure:
@@ -422,7 +418,7 @@ async def start(plan: Plan, *, deadline: float | None, pipe_stdin: bool) -> Exec
     except FileNotFoundError as e:
         if master_fd is not None:
             os.close(master_fd)
-        raise RuntimeError_(f"'{plan.argv[0]}' is not installed (not found on PATH)",
+        raise RuntimeFailure(f"'{plan.argv[0]}' is not installed (not found on PATH)",
                             f"install {plan.argv[0]}") from e
     finally:
         if slave_fd is not None:

@@ -12,7 +12,7 @@ import struct
 import termios
 from collections.abc import Callable
 
-from devenv.runtime.types import RuntimeError_
+from devenv.runtime.errors import RuntimeFailure
 
 
 def controlling_tty() -> None:
@@ -143,7 +143,7 @@ async def open_session(argv: list[str], *, env: dict[str, str], cwd: str | None,
             start_new_session=True, preexec_fn=controlling_tty)
     except FileNotFoundError as e:
         os.close(master)
-        raise RuntimeError_(f"'{argv[0]}' is not installed (not found on PATH)") from e
+        raise RuntimeFailure(f"'{argv[0]}' is not installed (not found on PATH)") from e
     finally:
         os.close(slave)
     os.set_blocking(master, False)

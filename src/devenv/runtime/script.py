@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from devenv.runtime import wire
-from devenv.runtime.types import InvalidArgument
+from devenv.runtime.errors import InvalidArgument
 from devenv.runtime.wire import MarkerParser, kill_group
 
 __all__ = ["MarkerParser", "kill_group"]

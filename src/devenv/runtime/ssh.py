@@ -1,7 +1,7 @@
 """Runtimes over SSH: :class:`SSHRuntime`, any host the system ``ssh`` reaches (so the
 user's ``~/.ssh/config``, agent and ProxyJump apply), on :class:`SSHBase`, which
 :class:`devenv.envs.runtime.EnvRuntime` shares. They go through the connection pool
-(:mod:`devenv.ssh.pool`) and the marker protocol (:mod:`.script`)."""
+(:mod:`.pool`) and the marker protocol (:mod:`.script`)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from devenv.runtime import pool as pool_mod
 from devenv.runtime import process, script, wire
 from devenv.runtime.base import Command, ShellRuntime, pty_script
+from devenv.runtime.dirs import RuntimeDirs
+from devenv.runtime.errors import InvalidArgument
+from devenv.runtime.pool import Endpoint, Pool
 from devenv.runtime.process import Execution
 from devenv.runtime.pty import PtySession, open_session
-from devenv.runtime.types import InvalidArgument
-from devenv.ssh import pool as pool_mod
-from devenv.ssh.pool import Endpoint, Pool
 
 CONNECT_TIMEOUT = 15
 # Sessions on a pool master: never a master themselves, and never a silent direct
@@ -92,20 +93,23 @@ def _port(text: str, spec: str) -> int:
 
 class SSHBase(ShellRuntime):
     """What SSH runtimes share: the pool, the wrapper, remote kills, terminals; a subclass
-    sets :attr:`endpoint` (and may set :attr:`posix_login`, :attr:`preamble`)."""
+    sets :attr:`endpoint` (and may set :attr:`posix_login`, :attr:`preamble`). ``dirs``
+    (default: the pool's, else :meth:`RuntimeDirs.default`) holds the sockets, locks and
+    health records."""
 
     endpoint: Endpoint
     max_wait: float = pool_mod.DEFAULT_MAX_WAIT
     posix_login = False  # the login shell is known to run POSIX sh code (devenv's images)
     preamble = ""  # shell code run before every command's exports
 
-    def __init__(self, pool: Pool | None) -> None:
+    def __init__(self, pool: Pool | None, dirs: RuntimeDirs | None) -> None:
         self._pool = pool
+        self.dirs = dirs or (pool.dirs if pool is not None else RuntimeDirs.default())
 
     @property
     def pool(self) -> Pool:
         if self._pool is None:
-            self._pool = pool_mod.default_pool()
+            self._pool = pool_mod.default_pool(self.dirs)
         return self._pool
 
     async def _launch(self, command: Command, *, cwd: str | None, env: dict[str, str],
@@ -171,9 +175,10 @@ class SSHRuntime(SSHBase):
     """Commands and files on an SSH host (see :class:`SSHTarget`)."""
 
     def __init__(self, target: SSHTarget, *, pool: Pool | None = None,
-                 root: str | None = None, max_wait: float = pool_mod.DEFAULT_MAX_WAIT,
-                 max_channels: int = 8, max_masters: int = 8) -> None:
-        super().__init__(pool)
+                 dirs: RuntimeDirs | None = None, root: str | None = None,
+                 max_wait: float = pool_mod.DEFAULT_MAX_WAIT, max_channels: int = 8,
+                 max_masters: int = 8) -> None:
+        super().__init__(pool, dirs)
         self.target = target
         self.root = root
         self.label = target.label
@@ -199,8 +204,6 @@ class SSHRuntime(SSHBase):
                                    target.identity_file or "", target.config_file or "",
                                    *target.options])
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        from devenv.ssh.config import control_dir
-
         self.endpoint = Endpoint(key, target.label, target.host, tuple(options),
-                                 str(control_dir() / f"h{digest}"), max_channels,
-                                 max_masters)
+                                 os.path.join(self.dirs.control_dir, f"h{digest}"),
+                                 max_channels, max_masters)

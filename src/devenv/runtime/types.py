@@ -1,14 +1,8 @@
-"""Values the runtimes hand back, and the errors they raise."""
+"""Values the runtimes hand back (their errors are in :mod:`.errors`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from devenv.errors import DevenvError
-
-# Reserved exit codes in :class:`ExecResult` (a command's own codes are 0-255).
-EXIT_TIMEOUT = -998
-EXIT_ABORTED = -997
 
 
 @dataclass
@@ -73,30 +67,3 @@ class BackgroundInfo:
     def running(self) -> bool:
         """Still running (its process is there and it wrote no exit code)."""
         return self.alive and self.exit_code is None
-
-
-class RuntimeError_(DevenvError):
-    """A runtime operation failed."""
-
-
-class TransportError(RuntimeError_):
-    """The target could not be reached, or the connection died: the command's outcome is
-    unknown (``started``: whether it was known to have started). ``retry_safe``: it surely
-    did not start, so running it again cannot run it twice."""
-
-    def __init__(self, message: str, hint: str | None = None, *, started: bool = False,
-                 retry_safe: bool = False) -> None:
-        super().__init__(message, hint)
-        self.started = started
-        self.retry_safe = retry_safe
-
-
-class PathError(RuntimeError_):
-    """A file operation failed on the target (missing file, a directory where a file was
-    expected, permission denied); the message names the path."""
-
-
-class InvalidArgument(RuntimeError_):
-    """Bad input to a runtime call (an env name, an empty command)."""
-
-    exit_code = 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 ENV_FILE = "/var/lib/devenv/sshd/environment"
 ENV_PREAMBLE = f"[ -r {ENV_FILE} ] && . {ENV_FILE}; "
 
+SSH_FAILED = 255  # ssh's own exit code for its errors (a remote command may also exit 255)
 MARK = b"\x1fDVN"
 MARK_OCTAL = "\\037DVN"  # the same, for printf
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")

@@ -13,11 +13,9 @@ from pathlib import Path
 
 from devenv.lockfile import atomic_write
 from devenv.paths import env_control_socket, private_dir, runtime_dir, ssh_dir
+from devenv.runtime.dirs import MAX_CONTROL_DIR
 
 CONNECT_TIMEOUT = 10  # seconds, for the TCP connect and the SSH handshake
-# A unix socket path has 107 bytes; ssh adds ".<16 hex>" while it creates one, and devenv's
-# socket names are at most "/h<12 hex>-<n>".
-MAX_CONTROL_DIR = 72
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ Every command reaches a target through a master connection (``ControlMaster``) w
 lives in devenv's private 0700 control directory. Before a command, :meth:`Pool.acquire`
 makes sure a master is there and the target is believed healthy:
 
-* healthy results are trusted for 15 s (:data:`devenv.ssh.health.HEALTHY_TTL`);
+* healthy results are trusted for 15 s (:data:`devenv.runtime.health.HEALTHY_TTL`);
 * otherwise a probe runs: ``ssh -O check`` on the master (one that fails it is closed with
   ``-O exit`` and replaced), then ``echo ok`` through it, bounded by 10 s;
-* a failed probe puts the target in backoff (1, 2, 4, 7, 10 s, ±20 %), recorded in devenv's
-  state so every process honours it; callers wait for at most ``max_wait`` (0: fail fast);
+* a failed probe puts the target in backoff (1, 2, 4, 7, 10 s, ±20 %), recorded in the
+  health store (:class:`~devenv.runtime.dirs.RuntimeDirs`) so every process honours it;
+  callers wait for at most ``max_wait`` (0: fail fast);
 * concurrent callers in one process share one probe (singleflight), and a file lock per
   target does the same across processes, so a dead host sees a bounded number of
   connection attempts per minute however many callers ask;
@@ -24,20 +25,23 @@ import math
 import os
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-from devenv.errors import DevenvError
-from devenv.lockfile import async_locked
-from devenv.paths import private_dir
+from devenv.runtime import health
+from devenv.runtime.dirs import RuntimeDirs, private_dir
+from devenv.runtime.errors import RuntimeFailure, TransportError
+from devenv.runtime.locks import async_locked
 from devenv.runtime.process import wait_exit
-from devenv.runtime.types import TransportError
-from devenv.ssh import health
 
 PROBE_TIMEOUT = 10.0
 DEFAULT_MAX_WAIT = 30.0
 # Passive health: a success seen by a command is written at most this often per target.
 _PASSIVE_EVERY = 5.0
+# A target's record is read from the store at most this often by one process (concurrent
+# callers share the read); what this process learns itself is seen at once.
+_READ_EVERY = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ class _Target:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)  # a channel freed
     probes: dict[str, asyncio.Future[None]] = field(default_factory=dict)
     passive_at: float = 0.0
+    record: health.Health | None = None  # the last record read or written, and when
+    read_at: float = 0.0
+    reading: asyncio.Future[health.Health] | None = None
+    writes: set[asyncio.Future[None]] = field(default_factory=set)
 
 
 class Lease:
@@ -104,7 +112,10 @@ class Lease:
 class Pool:
     """Connection pool shared by the runtimes of one process (see the module docstring)."""
 
-    def __init__(self, *, probe_timeout: float = PROBE_TIMEOUT) -> None:
+    def __init__(self, dirs: RuntimeDirs | None = None, *,
+                 probe_timeout: float = PROBE_TIMEOUT) -> None:
+        self.dirs = dirs or RuntimeDirs.default()
+        self.store = self.dirs.health
         self.probe_timeout = probe_timeout
         self._targets: dict[str, _Target] = {}
 
@@ -128,7 +139,7 @@ class Pool:
         probed = False
         while True:
             now_wall = time.time()
-            h = health.get(ep.key)
+            h = await self._health(ep, t)
             left = h.backoff_left(now_wall)
             if left > 0:
                 wait = min(left, give_up - time.monotonic())
@@ -167,12 +178,12 @@ class Pool:
             probed = True
             # The probe talks to the socket there and may start a master in it: the
             # directory is verified first, every time (a bad one raises, nothing runs).
-            private_dir(Path(master.path).parent)
+            private_dir(os.path.dirname(master.path))
             if not await self._probe_once(ep, t, master, budget):
                 raise TransportError(f"{ep.label}: no healthy connection within "
                                      f"{max(give_up - began, budget):.3g}s (still probing)",
                                      "check the host (ssh -v)")
-            _fail_if_permanent(ep)
+            _fail_if_permanent(ep, await self._health(ep, t))
             # Callers that shared the probe re-check the channel limit: the master may have
             # filled up while they waited (sshd refuses sessions past MaxSessions).
             if master.ready_at and time.monotonic() - master.ready_at < 1.0 \
@@ -227,16 +238,17 @@ class Pool:
             await asyncio.wait_for(asyncio.shield(running), min(wait, self.probe_timeout + 5))
         except TimeoutError:
             return False
-        except DevenvError:  # a failed probe (recorded) or a probe lock held too long
+        except RuntimeFailure:  # a failed probe (recorded) or a probe lock held too long
             pass
         return True
 
     async def _probe(self, ep: Endpoint, master: _Master, timeout: float) -> None:
-        async with async_locked(f"ssh-{_hash(ep.key)}", timeout=timeout + 5,
-                                what=f"probing {ep.label}"):
+        t = self._target(ep)
+        async with async_locked(self.dirs.lock_dir, f"ssh-{_hash(ep.key)}",
+                                timeout=timeout + 5, what=f"probing {ep.label}"):
             # Another process may have probed while we waited for the lock.
             now = time.time()
-            h = health.get(ep.key)
+            h = await self._health(ep, t, again=True)
             if h.backoff_left(now) > 0:
                 return
             alive = os.path.exists(master.path) and await self._check(ep, master.path)
@@ -247,10 +259,10 @@ class Pool:
                 await self._close_master(ep, master.path)
             ok, error = await self._echo(ep, master.path, timeout)
             if ok:
-                health.mark_healthy(ep.key, attempt=not alive)
+                await self._write(t, self.store.mark_healthy, ep.key, attempt=not alive)
                 master.ready_at = time.monotonic()
             else:
-                health.mark_failed(ep.key, error)
+                await self._write(t, self.store.mark_failed, ep.key, error)
                 master.ready_at = 0.0
 
     async def _check(self, ep: Endpoint, path: str) -> bool:
@@ -283,7 +295,7 @@ class Pool:
         now = time.monotonic()
         if now - t.passive_at >= _PASSIVE_EVERY:
             t.passive_at = now
-            health.mark_healthy(ep.key)
+            self._write_soon(t, self.store.mark_healthy, ep.key)
 
     def note_failure(self, ep: Endpoint, error: str) -> None:
         """A command found the connection broken: back off, and probe before the next."""
@@ -291,13 +303,58 @@ class Pool:
         t.passive_at = 0.0
         for m in t.masters:
             m.ready_at = 0.0
-        health.mark_failed(ep.key, error, attempt=False)
+        self._write_soon(t, self.store.mark_failed, ep.key, error, attempt=False)
 
     async def close(self, ep: Endpoint) -> None:
         """Forget this process's view of ``ep``'s masters. They stay up: their sockets are
         shared (other processes, ``devenv exec``, ssh clients of devenv's ssh_config may be
         using them right now), and each closes itself after 60 s unused (ControlPersist)."""
-        self._targets.pop(ep.key, None)
+        t = self._targets.pop(ep.key, None)
+        if t is not None and t.writes:
+            await asyncio.gather(*t.writes, return_exceptions=True)
+
+    # -- the health store, off the event loop -----------------------------------------------
+
+    async def _health(self, ep: Endpoint, t: _Target, *, again: bool = False) -> health.Health:
+        """``ep``'s record: read from the store at most every 0.5 s (``again``: now), one
+        read shared by concurrent callers, after this process's own pending writes."""
+        if t.writes:
+            await asyncio.gather(*t.writes, return_exceptions=True)
+        if t.record is not None and not again and time.monotonic() - t.read_at < _READ_EVERY:
+            return t.record
+        if t.reading is None or t.reading.done():
+            t.reading = asyncio.ensure_future(asyncio.to_thread(self.store.get, ep.key))
+        h = await asyncio.shield(t.reading)
+        t.record, t.read_at = h, time.monotonic()
+        return h
+
+    async def _write(self, t: _Target, change: Callable[..., health.Health], *args: Any,
+                     **kwargs: Any) -> None:
+        h = await asyncio.to_thread(change, *args, **kwargs)
+        t.record, t.read_at = h, time.monotonic()
+
+    def _write_soon(self, t: _Target, change: Callable[..., health.Health], *args: Any,
+                    **kwargs: Any) -> None:
+        """A write from a synchronous callback, after this target's earlier ones (in order:
+        a failure then a success ends healthy); the next acquire waits for it."""
+        t.read_at = 0.0
+        earlier = list(t.writes)
+
+        async def write() -> None:
+            await asyncio.gather(*earlier, return_exceptions=True)
+            await self._write(t, change, *args, **kwargs)
+
+        try:
+            task = asyncio.get_running_loop().create_task(write())
+        except RuntimeError:  # no loop (closing): write it here
+            change(*args, **kwargs)
+            return
+        t.writes.add(task)
+        task.add_done_callback(t.writes.discard)
+
+    async def health(self, ep: Endpoint) -> health.Health:
+        """``ep``'s health record as the store has it now (after this process's writes)."""
+        return await self._health(ep, self._target(ep), again=True)
 
 
 def _hash(text: str) -> str:
@@ -338,24 +395,25 @@ def permanent(error: str) -> bool:
     return any(words in error for words in _PERMANENT)
 
 
-def _fail_if_permanent(ep: Endpoint) -> None:
+def _fail_if_permanent(ep: Endpoint, h: health.Health) -> None:
     """After a probe: waiting out a backoff cannot fix a typo, a missing key or a changed
     host key, so say so now (other callers still see the backoff)."""
-    h = health.get(ep.key)
     if h.status == "unhealthy" and permanent(h.last_error):
         raise TransportError(f"{ep.label}: {h.last_error}",
                              "fix the host name, key or known_hosts entry (ssh -v shows more)")
 
 
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = \
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Pool]] = \
     weakref.WeakKeyDictionary()
 
 
-def default_pool() -> Pool:
-    """The pool the runtimes of the running event loop share unless given their own (its
-    waits and futures belong to one loop; health is shared by all, through the state)."""
+def default_pool(dirs: RuntimeDirs) -> Pool:
+    """The pool the runtimes of the running event loop share for ``dirs`` unless given their
+    own (its waits and futures belong to one loop; health is shared by all processes,
+    through the store)."""
     loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
+    pools = _pools.setdefault(loop, {})
+    pool = pools.get(dirs.control_dir)
     if pool is None:
-        pool = _pools[loop] = Pool()
+        pool = pools[dirs.control_dir] = Pool(dirs)
     return pool

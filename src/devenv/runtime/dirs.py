@@ -1,0 +1,202 @@
+"""Where the runtime library keeps its own things, and how it keeps them private.
+
+:class:`RuntimeDirs` names them: ControlMaster sockets, cross-process locks, local
+background output, git worktrees and the SSH health records. The caller chooses them (devenv
+passes its own, under ``DEVENV_HOME``); :meth:`RuntimeDirs.default` is for library users
+who do not care: ``$XDG_RUNTIME_DIR/devenv-runtime``, else ``/tmp/devenv-runtime-<uid>``.
+
+Every such directory is created 0700 and verified before use (:func:`private_dir`): one that
+another user owns or can write to, or a link, raises :class:`UnsafeDirectory` and is never
+used. This module imports only ``os`` at load time: ``devenv exec``'s fast path uses it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from devenv.runtime.errors import PathError, UnsafeDirectory
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.runtime.health import HealthStore
+
+_S_IFMT, _S_IFDIR, _S_IFLNK = 0o170000, 0o040000, 0o120000
+SHARED_TMP = "/tmp"  # noqa: S108 - the base's parent without XDG_RUNTIME_DIR (tests move it)
+
+
+def dir_problem(path: str, *, shared: bool = False, any_owner: bool = False) -> str | None:
+    """What makes ``path`` unfit as a private directory of this user, or ``None``: it must
+    exist, be a directory (not a symlink to one), be owned by us and be closed to everyone
+    else (mode ``& 0o077 == 0``); with ``shared`` (a base such as ``$XDG_RUNTIME_DIR``),
+    others may read it but not write to it; ``any_owner`` skips the owner check. One
+    ``lstat``: cheap enough for the exec fast path."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:
+        return f"cannot be checked ({e.strerror})"
+    kind = st.st_mode & _S_IFMT
+    if kind == _S_IFLNK:
+        return "is a symbolic link, not a directory"
+    if kind != _S_IFDIR:
+        return "is not a directory"
+    if st.st_uid != os.getuid() and not any_owner:
+        return f"is owned by uid {st.st_uid}, not by you (uid {os.getuid()})"
+    if st.st_mode & (0o022 if shared else 0o077):
+        return f"is open to other users (mode {st.st_mode & 0o7777:04o})"
+    return None
+
+
+def parent_problem(path: str) -> str | None:
+    """What lets another user swap ``path`` through its parent, or ``None``: the parent
+    (links followed: ``/tmp`` may be one) must belong to us or root and be writable by
+    nobody else, unless it is sticky like ``/tmp`` (then nobody else can rename or remove
+    what is ours). Group write is tolerated for our own primary group (user private groups
+    with umask 002)."""
+    parent = os.path.dirname(path)
+    try:
+        st = os.stat(parent)
+    except OSError as e:
+        return f"has a parent {parent} that cannot be checked ({e.strerror})"
+    if st.st_uid not in (os.getuid(), 0):
+        return f"has a parent {parent} owned by uid {st.st_uid}"
+    group_write = st.st_mode & 0o020 and st.st_gid != os.getgid()
+    if not st.st_mode & 0o1000 and (st.st_mode & 0o002 or group_write):
+        return (f"has a parent {parent} that other users can write to "
+                f"(mode {st.st_mode & 0o7777:04o})")
+    return None
+
+
+def private_dir(path: str, *, shared: bool = False, any_owner: bool = False) -> str:
+    """Create ``path`` and its missing parents with mode 0700, then verify it and its
+    parent (see :func:`dir_problem` and :func:`parent_problem`); return it.
+
+    A directory of ours that nobody else can write to but others may read (made by an older
+    version or a wide umask) is closed to 0700. Anything else that fails the check raises
+    :class:`UnsafeDirectory` naming the path and the problem: it is never used. ``shared``:
+    a base directory (``$XDG_RUNTIME_DIR``) checked with :func:`dir_problem`'s ``shared``
+    rule and left as it is; ``any_owner``: see :func:`dir_problem`."""
+    make_dirs(path)
+    problem = dir_problem(path, shared=shared, any_owner=any_owner)
+    if problem is not None and not shared and _tighten(path, any_owner=any_owner):
+        problem = None
+    if problem is None:
+        problem = parent_problem(path)
+    if problem is None:
+        return path
+    if shared:
+        raise UnsafeDirectory(f"unsafe runtime directory {path} (XDG_RUNTIME_DIR): it "
+                              f"{problem}",
+                              "unset XDG_RUNTIME_DIR or point it at your own runtime directory")
+    raise UnsafeDirectory(f"unsafe private directory {path}: it {problem}",
+                          "remove it and try again; another user may have created it to "
+                          "intercept devenv")
+
+
+def make_dirs(path: str) -> None:
+    """Create ``path`` and its missing parents, each with mode 0700."""
+    missing = []
+    probe = path
+    while not os.path.lexists(probe) and probe != os.path.dirname(probe):
+        missing.append(probe)
+        probe = os.path.dirname(probe)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass  # made by a parallel process: checked like any other
+        except OSError as e:
+            raise PathError(f"cannot create {directory}: {e.strerror}") from None
+
+
+def _tighten(path: str, *, any_owner: bool) -> bool:
+    """Close a directory of ours that nobody else can write to (mode ``& 0o022 == 0``) to
+    0700, through a descriptor (no link is followed); whether it is private now."""
+    if dir_problem(path, shared=True, any_owner=any_owner) is not None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    return dir_problem(path, any_owner=any_owner) is None
+
+
+# Longest control directory: a unix socket path has 107 bytes; ssh adds ".<16 hex>" while it
+# creates one, and the socket names are at most "/h<12 hex>-<n>".
+MAX_CONTROL_DIR = 72
+
+
+def _runtime_base() -> str:
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        return runtime
+    return os.path.join(SHARED_TMP, f"devenv-runtime-{os.getuid()}")
+
+
+def user_runtime_dir() -> str:
+    """This user's runtime base, verified: ``$XDG_RUNTIME_DIR`` when set (it must be ours,
+    no link, writable by nobody else), else ``/tmp/devenv-<uid>``, created 0700 and
+    verified (in the sticky ``/tmp`` nobody else can swap it once it is ours)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        return private_dir(runtime, shared=True)
+    return private_dir(os.path.join(SHARED_TMP, f"devenv-{os.getuid()}"))
+
+
+class RuntimeDirs:
+    """The runtime library's places (see the module docstring). Each is created and
+    verified when a runtime first needs it, not here.
+
+    :param control_dir: ControlMaster sockets (keep it short: a socket path has ~100 bytes).
+    :param lock_dir: cross-process locks (one probe per target at a time, worktree set-up).
+    :param background_dir: output of local background processes.
+    :param worktree_dir: where :class:`~devenv.runtime.WorktreeRuntime` puts worktrees.
+    :param health: the SSH health store shared by processes (default: files in
+        ``<lock_dir>/../health``, see :class:`~devenv.runtime.health.FileHealth`).
+    """
+
+    def __init__(self, control_dir: str, lock_dir: str, background_dir: str,
+                 worktree_dir: str, health: HealthStore | None = None) -> None:
+        self.control_dir = control_dir
+        self.lock_dir = lock_dir
+        self.background_dir = background_dir
+        self.worktree_dir = worktree_dir
+        if health is None:
+            from devenv.runtime.health import FileHealth
+
+            health = FileHealth(os.path.join(os.path.dirname(lock_dir), "health"), lock_dir)
+        self.health = health
+
+    @classmethod
+    def under(cls, root: str) -> RuntimeDirs:
+        """Everything in one directory of the caller's choosing (the sockets in
+        ``<root>/cm``, or, when that path is too long for a socket, in a directory named
+        after it in :func:`user_runtime_dir`)."""
+        root = os.path.abspath(root)
+        control = os.path.join(root, "cm")
+        if len(control) > MAX_CONTROL_DIR:
+            import hashlib
+
+            digest = hashlib.sha256(root.encode()).hexdigest()[:12]
+            control = os.path.join(_runtime_base(), f"cm-{digest}")
+        return cls(control, os.path.join(root, "locks"), os.path.join(root, "bg"),
+                   os.path.join(root, "worktrees"))
+
+    @classmethod
+    def default(cls) -> RuntimeDirs:
+        """``$DEVENV_RUNTIME_DIR`` when set, else ``$XDG_RUNTIME_DIR/devenv-runtime``, else
+        ``/tmp/devenv-runtime-<uid>``."""
+        chosen = os.environ.get("DEVENV_RUNTIME_DIR", "")
+        if chosen:
+            return cls.under(chosen)
+        if os.path.isabs(os.environ.get("XDG_RUNTIME_DIR", "")):
+            return cls.under(os.path.join(_runtime_base(), "devenv-runtime"))
+        return cls.under(_runtime_base())
+
+    def __repr__(self) -> str:
+        return f"RuntimeDirs(control_dir={self.control_dir!r}, lock_dir={self.lock_dir!r})"
