@@ -148,7 +148,7 @@ MAX_SSH_COMMAND = 120 * 1024
 
 def _marked(target: Target, argv: list[str], killer: Callable[[int], list[str]],
             nonce: str, *, docker: bool) -> int | None:
-    _state.reset()
+    _state.reset(nonce.encode())
     read_end, write_end = os.pipe()
     previous = {sig: _signal.signal(sig, _raise)
                 for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)}
@@ -156,7 +156,7 @@ def _marked(target: Target, argv: list[str], killer: Callable[[int], list[str]],
     try:
         pid = _spawn(argv, write_end)
         os.close(write_end)
-        rc = _relay(pid, read_end, nonce.encode())
+        rc = _relay(pid, read_end)
         return outcome(_state, rc, target.name, target.workspace, docker=docker)
     except _Signalled as e:
         return _interrupted(pid, e.signum, killer)
@@ -167,57 +167,50 @@ def _marked(target: Target, argv: list[str], killer: Callable[[int], list[str]],
 
 
 class _State:
-    pgid = 0
-    code: int | None = None
-    bad_cwd = False
-    start_timed_out = False
-    held = b""  # stderr before the start marker: the transport's own errors
+    """One run: what its markers said, whether its start deadline passed, and the stderr
+    held back before the start marker (the transport's own words)."""
 
-    def reset(self) -> None:
-        self.pgid, self.code, self.bad_cwd, self.start_timed_out, self.held = \
-            0, None, False, False, b""
+    marks = wire.MarkerParser(b"")
+    start_timed_out = False
+    held = b""
+
+    def reset(self, nonce: bytes) -> None:
+        self.marks, self.start_timed_out, self.held = wire.MarkerParser(nonce), False, b""
 
 
 _state = _State()
 
 
-def _relay(pid: int, fd: int, nonce: bytes) -> int:
+def _relay(pid: int, fd: int) -> int:
     """Pass stderr through without the markers until the stream ends; the transport's exit
     code. A command that does not start within :data:`START_TIMEOUT` is given up."""
     import select
 
-    parser = wire.MarkerParser(nonce)
     state = _state
+    parser = state.marks
     give_up = _now() + START_TIMEOUT
     while True:
         if not select.select([fd], [], [], _patience(state, give_up))[0]:
-            if state.code is not None:
+            if parser.code is not None:
                 break  # ended, and a background child holds the pipe: stop waiting for it
             state.start_timed_out = True
             break
         data = os.read(fd, 65536)
         if not data:
             break
-        out, events = parser.feed(data)
-        for kind, value in events:
-            if kind == "S" and value.isdecimal():
-                state.pgid = int(value)
-            elif kind == "E" and value.lstrip("-").isdecimal():
-                state.code = int(value)
-            elif kind == "C":
-                state.bad_cwd = True
+        out, _ = parser.feed(data)
         _emit(state, out)
     _emit(state, parser.flush())
-    return _reap(pid, 1.0 if state.code is not None else 0.0 if state.start_timed_out
+    return _reap(pid, 1.0 if parser.code is not None else 0.0 if state.start_timed_out
                  else None)
 
 
 def _patience(state: _State, give_up: float) -> float | None:
     """How long to wait for more stderr: a short grace after the end marker, until the
     start deadline before the start marker, else as long as the command runs."""
-    if state.code is not None:
+    if state.marks.code is not None:
         return DRAIN_GRACE
-    if not state.pgid:
+    if state.marks.pgid is None:
         return max(0.0, give_up - _now())
     return None
 
@@ -240,14 +233,15 @@ def outcome(state: _State, rc: int, name: str, workspace: str, *,
     """What a marked run means, decided in one place: the command's exit code, ``None``
     when it never started and the next way in should be tried, or devenv's own failure
     (125 before the command started, 255 when the connection died while it ran)."""
-    if state.bad_cwd:
+    verdict = wire.outcome(state.marks, rc)
+    if verdict == wire.BAD_CWD:
         _say(f"{workspace} does not exist in environment {name}")
         return EXIT_PRE_CHILD
-    if state.code is not None:
-        return state.code
-    if state.pgid:
+    if verdict == wire.ENDED:
+        return state.marks.code
+    if verdict == wire.LOST:
         _say(f"the connection to {name} was lost while the command ran "
-             f"(remote process group {state.pgid}); it may still be running there")
+             f"(remote process group {state.marks.pgid}); it may still be running there")
         return EXIT_LOST
     if state.start_timed_out:
         if docker:
@@ -257,7 +251,7 @@ def outcome(state: _State, rc: int, name: str, workspace: str, *,
             return EXIT_PRE_CHILD
         return None
     if not docker:
-        if rc == wire.SSH_FAILED:
+        if verdict == wire.NOT_STARTED:
             return None  # never started over ssh: docker exec instead
         _flush_held(state)
         _say(f"the environment's shell did not run the command (ssh exit {rc})")
@@ -283,7 +277,7 @@ def _now() -> float:
 def _emit(state: _State, data: bytes) -> None:
     if not data:
         return
-    if not state.pgid and state.code is None:
+    if state.marks.pgid is None and state.marks.code is None:
         state.held += data
         return
     _flush_held(state)
@@ -317,8 +311,9 @@ def _interrupted(pid: int, signum: int, killer: Callable[[int], list[str]]) -> i
         if _wait(pid, 2) is None:
             os.kill(pid, _signal.SIGKILL)
             _wait(pid)
-    if _state.pgid and _state.code is None:
-        kill = _spawn(killer(_state.pgid), quiet=True)
+    pgid = _state.marks.pgid
+    if pgid is not None and _state.marks.code is None:
+        kill = _spawn(killer(pgid), quiet=True)
         if _wait(kill, KILL_TIMEOUT) is None:
             os.kill(kill, _signal.SIGKILL)
             _wait(kill)

@@ -12,10 +12,18 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, S
 from dataclasses import dataclass
 from typing import Any
 
+from devenv.runtime import wire
 from devenv.runtime.errors import PathError, RuntimeFailure, TransportError
-from devenv.runtime.pty import controlling_tty, eof_for, read_nonblocking, set_size, write_fd
+from devenv.runtime.pty import (
+    controlling_tty,
+    eof_for,
+    read_nonblocking,
+    set_size,
+    until_raw,
+    write_fd,
+)
 from devenv.runtime.types import ExecResult
-from devenv.runtime.wire import SSH_FAILED, MarkerParser
+from devenv.runtime.wire import MarkerParser
 
 Sink = Callable[[bytes], Awaitable[None] | None]
 Stdin = bytes | AsyncIterable[bytes] | None
@@ -23,6 +31,8 @@ Stdin = bytes | AsyncIterable[bytes] | None
 # After the command ended (end marker, or the local child exited), output still in flight is
 # read for this long; a background child that keeps the pipes open does not hold the call.
 DRAIN_GRACE = 0.5
+# ssh's terminal turns raw by then, once the remote command runs (see pty.until_raw).
+RAW_WAIT = 5.0
 # A killed command gets TERM, then KILL after this many seconds.
 KILL_GRACE = 1.0
 # The remote kill of a timed-out or cancelled command (TERM, 1 s, KILL over another channel)
@@ -64,9 +74,6 @@ class Execution:
         self.master_fd = master_fd
         self.deadline = deadline
         self.started = started
-        self.pgid: int | None = None if plan.nonce else proc.pid
-        self.ended_rc: int | None = None
-        self.bad_cwd = False
         self.timed_out = False
         self.aborted = False
         self.stderr_tail = bytearray()
@@ -79,20 +86,26 @@ class Execution:
 
     # -- marker handling -------------------------------------------------------------------
 
+    @property
+    def pgid(self) -> int | None:
+        """The command's process group: the local child's own, or the one the start marker
+        named (``None`` before it)."""
+        return self.proc.pid if self._parser is None else self._parser.pgid
+
+    def _before_start(self) -> bool:
+        """No marker yet: only ssh (or the login shell's profile) has spoken."""
+        p = self._parser
+        return p is not None and p.pgid is None and not p.bad_cwd and p.code is None
+
     def _events(self, events: list[tuple[str, str]]) -> None:
-        for kind, value in events:
-            if kind == "S" and value.isdecimal():
-                self.pgid = int(value)
+        assert self._parser is not None  # noqa: S101 - only marked runs have events
+        for kind, _ in events:
+            if kind == "S" and self._parser.pgid is not None:
                 self._started.set()
-                if self.plan.on_transport_success:
-                    self.plan.on_transport_success()
-            elif kind == "E" and value.lstrip("-").isdecimal():
-                self.ended_rc = int(value)
+            elif kind == "E" and self._parser.code is not None:
                 self._ended.set()
-            elif kind == "C":
-                self.bad_cwd = True
-                if self.plan.on_transport_success:
-                    self.plan.on_transport_success()
+            if kind in ("S", "C") and self.plan.on_transport_success:
+                self.plan.on_transport_success()
 
     async def _pump(self, reader: asyncio.StreamReader | None, sink: Sink, *,
                     parse: bool, tail: bool) -> None:
@@ -106,7 +119,7 @@ class Execution:
             if parse and self._parser is not None:
                 chunk, events = self._parser.feed(chunk)
                 self._events(events)
-                if self.pgid is None and not self.bad_cwd and self.ended_rc is None:
+                if self._before_start():
                     # Before the start marker only ssh (or the login shell's profile)
                     # speaks: that goes into error messages, not the command's stderr.
                     self.stderr_tail += chunk
@@ -156,7 +169,7 @@ class Execution:
                 if self._parser is not None:
                     data, events = self._parser.feed(data)
                     self._events(events)
-                    if self.pgid is None and not self.bad_cwd and self.ended_rc is None:
+                    if self._before_start():
                         self.stderr_tail += data  # ssh's own words: for error messages
                         del self.stderr_tail[:-4096]
                         continue
@@ -175,6 +188,7 @@ class Execution:
                 # ssh has made its terminal raw; before, our terminal would take the
                 # end-of-input character as ssh's own EOF and the remote never sees it).
                 await self._started.wait()
+                await until_raw(self.master_fd, RAW_WAIT)
             last = b""
             with contextlib.suppress(OSError):
                 async for chunk in chunks:
@@ -309,26 +323,29 @@ class Execution:
                                   aborted=self.aborted, stdout=out, stderr=err)
             return ExecResult(rc, duration, timed_out=self.timed_out, aborted=self.aborted,
                               stdout=out, stderr=err)
-        if self.bad_cwd:
+        assert self._parser is not None  # noqa: S101 - the local case returned above
+        verdict = wire.outcome(self._parser, rc)
+        if verdict == wire.BAD_CWD:
             raise PathError(f"{self.plan.cwd_shown}: no such directory on {self.plan.transport}",
                             "create it first (ensure_dir) or pass another cwd")
-        if self.ended_rc is not None and not killed:
-            code = self.ended_rc
+        if verdict == wire.ENDED and not killed:
+            code = self._parser.code
+            assert code is not None  # noqa: S101 - ENDED means the end marker came
             return ExecResult(code if code >= 0 else None, duration, stdout=out, stderr=err)
         if killed:
             return ExecResult(None, duration, timed_out=self.timed_out, aborted=self.aborted,
                               stdout=out, stderr=err)
         message = _last_line(bytes(self.stderr_tail)) or f"ssh exited with {rc}"
-        if self.pgid is None:
-            if rc == SSH_FAILED or rc is None or rc < 0:
-                if self.plan.on_transport_failure:
-                    self.plan.on_transport_failure(message, False)
-                raise TransportError(f"could not run the command on {self.plan.transport}: "
-                                     f"{message}", "check the host is up and reachable "
-                                     "(ssh -v); devenv retries with backoff", retry_safe=True)
+        if verdict == wire.NOT_STARTED:
+            if self.plan.on_transport_failure:
+                self.plan.on_transport_failure(message, False)
+            raise TransportError(f"could not run the command on {self.plan.transport}: "
+                                 f"{message}", "check the host is up and reachable "
+                                 "(ssh -v); devenv retries with backoff", retry_safe=True)
+        if verdict == wire.REFUSED:
             raise RuntimeFailure(f"{self.plan.transport}: the target's shell did not run the "
-                                f"command (exit {rc}): {message}",
-                                "the login shell must run POSIX sh commands")
+                                 f"command (exit {rc}): {message}",
+                                 "the login shell must run POSIX sh commands")
         if self.plan.on_transport_failure:
             self.plan.on_transport_failure(message, True)
         raise TransportError(

@@ -59,15 +59,29 @@ def kill_group(pgid: int, grace: float = 1.0) -> str:
 
 
 class MarkerParser:
-    """Splits a stream into passthrough bytes and marker events ``(kind, value)``.
+    """Splits a stream into passthrough bytes and marker events ``(kind, value)``, and keeps
+    what the markers said: :attr:`pgid` (the command started, in that process group),
+    :attr:`code` (it ended so) and :attr:`bad_cwd` (its directory could not be entered).
 
     Marker lines may arrive split across reads; anything that could be the start of one is
-    held back until it is decided. ``\\r`` before the newline (a PTY) is accepted.
+    held back until it is decided. ``\\r`` before the newline (a PTY) is accepted. Values
+    come from the target and are checked (a number is ASCII digits, or it is ignored).
     """
 
     def __init__(self, nonce: bytes) -> None:
         self.prefix = MARK + nonce + b" "
         self.buffer = b""
+        self.pgid: int | None = None
+        self.code: int | None = None
+        self.bad_cwd = False
+
+    def _note(self, kind: str, value: str) -> None:
+        if kind == "S" and value.isascii() and value.isdecimal():
+            self.pgid = int(value)
+        elif kind == "E" and value.isascii() and value.lstrip("-").isdecimal():
+            self.code = int(value)
+        elif kind == "C":
+            self.bad_cwd = True
 
     def feed(self, chunk: bytes) -> tuple[bytes, list[tuple[str, str]]]:
         data = self.buffer + chunk if self.buffer else chunk
@@ -88,6 +102,7 @@ class MarkerParser:
                 break
             body = data[at + len(self.prefix):end].rstrip(b"\r").decode("ascii", "replace")
             kind, _, value = body.partition(" ")
+            self._note(kind, value)
             events.append((kind, value))
             data = data[end + 1:]
         return b"".join(out), events
@@ -95,6 +110,30 @@ class MarkerParser:
     def flush(self) -> bytes:
         rest, self.buffer = self.buffer, b""
         return rest
+
+
+# What a marked run came to. Decided once, here, for devenv exec's synchronous path and the
+# library's asyncio one; each then says it its own way (an exit code and a message, or an
+# ExecResult and an exception).
+ENDED = "ended"  # the end marker: the command's own exit code
+BAD_CWD = "bad-cwd"  # the working directory could not be entered; nothing ran
+LOST = "lost"  # started, no end marker: the connection died while it ran
+NOT_STARTED = "not-started"  # no marker and the transport failed: safe to run elsewhere
+REFUSED = "refused"  # no marker, yet the transport ended normally: the shell did not run it
+
+
+def outcome(marks: MarkerParser, rc: int | None) -> str:
+    """The outcome of a run whose markers went through ``marks`` and whose transport
+    (ssh, docker exec) exited with ``rc`` (``None`` or negative: killed)."""
+    if marks.bad_cwd:
+        return BAD_CWD
+    if marks.code is not None:
+        return ENDED
+    if marks.pgid is not None:
+        return LOST
+    if rc is None or rc < 0 or rc == SSH_FAILED:
+        return NOT_STARTED
+    return REFUSED
 
 
 def _partial_suffix(data: bytes, prefix: bytes) -> int:
