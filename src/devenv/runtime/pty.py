@@ -20,6 +20,22 @@ def controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+async def until_raw(fd: int, timeout: float) -> None:
+    """Wait (at most ``timeout`` s) until the terminal of ``fd`` no longer edits or echoes
+    its input: ssh makes its terminal raw when its session opens, and a mux client may do so
+    only after the remote command started. Input written before would be taken by our own
+    terminal (an end-of-input character ends ssh's stdin, not the remote command's)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            lflag = termios.tcgetattr(fd)[3]
+        except termios.error:
+            return
+        if not lflag & (termios.ICANON | termios.ECHO):
+            return
+        await asyncio.sleep(0.01)
+
+
 # End of input on a terminal: VEOF at the start of a line (twice after a partial one).
 EOF_CHAR = b"\x04"
 
