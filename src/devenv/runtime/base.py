@@ -91,6 +91,7 @@ class ShellRuntime(ABC):
     root: str | None = None
     bg_dir = "~/.cache/devenv/bg"
     _tools: script.Tools | None = None
+    _probing: asyncio.Future[script.Tools] | None = None  # the first callers' shared probe
 
     @abstractmethod
     async def _launch(self, command: Command, *, cwd: str | None, env: dict[str, str],
@@ -116,19 +117,37 @@ class ShellRuntime(ABC):
         """What the target offers (probed once per runtime: GNU/BSD/busybox tools). The
         probe takes at most :data:`PROBE_TIMEOUT`, less before a caller's ``deadline``; a
         target that does not answer it is a :class:`TransportError`, never a target that
-        seems to lack every tool."""
-        if self._tools is None:
-            timeout = PROBE_TIMEOUT if deadline is None else \
-                max(0.1, min(PROBE_TIMEOUT, deadline - time.monotonic()))
-            result = await self._exec(script.Script(script.PROBE), cwd=None, env={},
-                                      timeout=timeout, probe=True)
-            if result.timed_out or result.exit_code != 0:
-                why = f"within {timeout:.0f}s" if result.timed_out else \
-                    f"(exit {result.exit_code})"
-                raise TransportError(f"{self.label} did not answer devenv's probe {why}",
-                                     "check that the target is not hung or overloaded",
-                                     retry_safe=False)
-            self._tools = script.parse_probe(result.stdout.decode("utf-8", "replace"))
+        seems to lack every tool. Concurrent first callers share one probe (each waits at
+        most until its own deadline); a failed probe is tried again by the next call."""
+        if self._tools is not None:
+            return self._tools
+        if self._probing is None or self._probing.done():
+            self._probing = asyncio.ensure_future(self._probe(deadline))
+            # Every caller may have given up waiting: the failure is then nobody's to log.
+            self._probing.add_done_callback(lambda f: f.cancelled() or f.exception())
+        probing = self._probing
+        if deadline is None:
+            return await asyncio.shield(probing)
+        try:
+            return await asyncio.wait_for(asyncio.shield(probing),
+                                          max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            raise TransportError(f"{self.label} did not answer devenv's probe in time",
+                                 "check that the target is not hung or overloaded",
+                                 retry_safe=False) from None
+
+    async def _probe(self, deadline: float | None) -> script.Tools:
+        timeout = PROBE_TIMEOUT if deadline is None else \
+            max(0.1, min(PROBE_TIMEOUT, deadline - time.monotonic()))
+        result = await self._exec(script.Script(script.PROBE), cwd=None, env={},
+                                  timeout=timeout, probe=True)
+        if result.timed_out or result.exit_code != 0:
+            why = f"within {timeout:.0f}s" if result.timed_out else \
+                f"(exit {result.exit_code})"
+            raise TransportError(f"{self.label} did not answer devenv's probe {why}",
+                                 "check that the target is not hung or overloaded",
+                                 retry_safe=False)
+        self._tools = script.parse_probe(result.stdout.decode("utf-8", "replace"))
         return self._tools
 
     # -- exec ---------------------------------------------------------------------------

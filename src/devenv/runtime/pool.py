@@ -11,8 +11,9 @@ makes sure a master is there and the target is believed healthy:
   health store (:class:`~devenv.runtime.dirs.RuntimeDirs`) so every process honours it;
   callers wait for at most ``max_wait`` (0: fail fast);
 * concurrent callers in one process share one probe (singleflight), and a file lock per
-  target does the same across processes, so a dead host sees a bounded number of
-  connection attempts per minute however many callers ask;
+  master does the same across processes, so a dead host (its callers all wait on the first
+  master) sees a bounded number of connection attempts per minute however many callers
+  ask, and a busy one opens its extra masters side by side;
 * each master carries at most ``max_channels`` concurrent commands (below sshd's
   ``MaxSessions``); more commands open more masters, up to ``max_masters``, then wait.
 """
@@ -39,6 +40,10 @@ PROBE_TIMEOUT = 10.0
 DEFAULT_MAX_WAIT = 30.0
 # Passive health: a success seen by a command is written at most this often per target.
 _PASSIVE_EVERY = 5.0
+# Callers wait this long for a channel on the masters there are before another master
+# opens: a new connection (key exchange, an sshd process) costs more than a short wait for
+# one, measured with 200 concurrent short commands (bench/run's "concurrent" row).
+GROW_AFTER = 0.25
 # A target's record is read from the store at most this often by one process (concurrent
 # callers share the read); what this process learns itself is seen at once.
 _READ_EVERY = 0.5
@@ -137,6 +142,7 @@ class Pool:
         if deadline is not None:
             give_up = min(give_up, deadline)
         probed = False
+        full_since: float | None = None  # when this caller first found every channel taken
         while True:
             now_wall = time.time()
             h = await self._health(ep, t)
@@ -147,16 +153,21 @@ class Pool:
                     raise self._backoff_error(ep, h, left)
                 await asyncio.sleep(wait)
                 continue
-            master = self._free_master(ep, t)
+            now = time.monotonic()
+            master = self._free_master(ep, t, grow=full_since is not None
+                                       and now - full_since >= GROW_AFTER)
             if master is None:
-                remaining = give_up - time.monotonic()
+                full_since = now if full_since is None else full_since
+                remaining = give_up - now
                 if remaining <= 0:
                     raise TransportError(f"{ep.label}: all {ep.max_masters} connections are "
                                          f"busy ({ep.max_channels} commands each)",
                                          "run fewer commands at once or raise max_masters")
+                if len(t.masters) < ep.max_masters:  # wait for a channel, then grow
+                    remaining = min(remaining, full_since + GROW_AFTER - now)
                 async with t.changed:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(t.changed.wait(), remaining)
+                        await asyncio.wait_for(t.changed.wait(), max(remaining, 0.001))
                 continue
             if h.fresh(now_wall) and time.monotonic() - master.ready_at < health.HEALTHY_TTL \
                     and os.path.exists(master.path):
@@ -191,11 +202,14 @@ class Pool:
                 master.channels += 1
                 return Lease(self, ep, master)
 
-    def _free_master(self, ep: Endpoint, t: _Target) -> _Master | None:
+    def _free_master(self, ep: Endpoint, t: _Target, *, grow: bool) -> _Master | None:
+        """A master with a free channel; a new one only when there is none yet or ``grow``
+        (callers waited :data:`GROW_AFTER` for a channel: a new connection costs more than a
+        short wait for one)."""
         for m in t.masters:
             if m.channels < ep.max_channels:
                 return m
-        if len(t.masters) < ep.max_masters:
+        if (grow or not t.masters) and len(t.masters) < ep.max_masters:
             m = _Master(ep.control_path(len(t.masters)))
             t.masters.append(m)
             return m
@@ -244,7 +258,10 @@ class Pool:
 
     async def _probe(self, ep: Endpoint, master: _Master, timeout: float) -> None:
         t = self._target(ep)
-        async with async_locked(self.dirs.lock_dir, f"ssh-{_hash(ep.key)}",
+        # One probe per master across processes: a dead target (whose callers all wait on
+        # the first master) sees one attempt at a time; a busy one opens its extra masters
+        # side by side.
+        async with async_locked(self.dirs.lock_dir, f"ssh-{_hash(master.path)}",
                                 timeout=timeout + 5, what=f"probing {ep.label}"):
             # Another process may have probed while we waited for the lock.
             now = time.time()
