@@ -601,3 +601,35 @@ def test_write_script_variants(tmp_path: Path, tools: script.Tools) -> None:
     assert run_write(tmp_path, str(target), b"again", tools) == 0
     assert [p.name for p in tmp_path.rglob("*devenv-tmp*")] == [
         ".f.devenv-tmp-elsewhere-999999999-live"]
+
+
+def test_concurrent_first_callers_share_one_tool_probe(tmp_path: Path) -> None:
+    """A new runtime's first burst of calls runs the target probe once, not once per call;
+    a failed probe is tried again by the next call."""
+    import asyncio
+
+    from devenv.runtime import LocalRuntime
+    from devenv.runtime.errors import TransportError
+
+    runtime = LocalRuntime(tmp_path)
+    probes = 0
+    real = runtime._probe
+
+    async def counted(deadline: float | None) -> Tools:
+        nonlocal probes
+        probes += 1
+        if probes == 1:
+            await asyncio.sleep(0.1)  # everyone arrives while it runs
+            raise TransportError("no answer")
+        return await real(deadline)
+
+    runtime._probe = counted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        first = await asyncio.gather(*[runtime.tools() for _ in range(20)],
+                                     return_exceptions=True)
+        assert probes == 1 and all(isinstance(r, TransportError) for r in first)
+        again = await asyncio.gather(*[runtime.tools() for _ in range(20)])
+        assert probes == 2 and all(tools is again[0] for tools in again)
+
+    asyncio.run(main())
