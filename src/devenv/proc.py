@@ -1,8 +1,11 @@
-"""The only place that starts processes.
+"""devenv's synchronous way to start processes (the runtime library's asyncio one is
+:mod:`devenv.runtime.child`): :func:`run` and :func:`stream` (captured, bounded),
+:func:`spawn` (light, for the exec fast path) and :func:`exec_replace` (hand-over).
 
 Rules: argv is a list (never a shell); every call has an explicit timeout; environment
 overrides use ``None`` to delete a variable; with ``DEVENV_DEBUG=1`` each command is logged to
-stderr with secrets redacted; a timeout escalates SIGINT -> SIGTERM -> SIGKILL.
+stderr with secrets redacted; a timeout escalates SIGINT -> SIGTERM -> SIGKILL, as the
+runtime library does (:mod:`devenv.runtime.child`).
 
 :func:`exec_replace` is on the attach/exec fast path, so this module imports nothing beyond
 ``os`` and ``sys`` at load time; ``subprocess`` and ``shlex`` come in when first needed.
@@ -23,8 +26,6 @@ if TYPE_CHECKING:
 
 _SECRET_MARKERS = ("PASSWORD", "TOKEN", "SECRET", "KEY=")
 
-# (seconds to wait after SIGINT, after SIGTERM) before the next signal, as tox does.
-_ESCALATION = (0.3, 0.2)
 
 
 class Result:
@@ -81,11 +82,32 @@ def _missing(argv: Sequence[str]) -> DevenvError:
                        f"install {argv[0]} and try again")
 
 
+def spawn(argv: list[str], stderr: int | None = None, *, quiet: bool = False) -> int:
+    """Start ``argv`` with ``posix_spawn`` (no ``subprocess`` import: the exec fast path);
+    its pid, for the caller to wait for. ``stderr``: a descriptor for its stderr (closed in
+    the child); ``quiet``: all three on ``/dev/null``."""
+    actions: list[tuple[int, ...]] = []
+    if quiet:
+        null = os.open(os.devnull, os.O_RDWR)
+        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                   (os.POSIX_SPAWN_DUP2, null, 2), (os.POSIX_SPAWN_CLOSE, null)]
+    elif stderr is not None:
+        actions = [(os.POSIX_SPAWN_DUP2, stderr, 2), (os.POSIX_SPAWN_CLOSE, stderr)]
+    try:
+        return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
+    finally:
+        if quiet:
+            os.close(null)
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
-    import signal
+    """End ``proc`` by the runtime library's one escalation (:data:`devenv.runtime.child.
+    ESCALATION`: INT, TERM, each with a bounded wait, then KILL)."""
     import subprocess
 
-    for sig, wait in zip((signal.SIGINT, signal.SIGTERM), _ESCALATION, strict=True):
+    from devenv.runtime.child import ESCALATION
+
+    for sig, wait in ESCALATION:
         proc.send_signal(sig)
         try:
             proc.wait(wait)

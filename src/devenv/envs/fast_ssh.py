@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from devenv import paths
+from devenv import paths, proc
 from devenv.envs.fast import CONTAINER_PREFIX, Target, exec_argv
 from devenv.errors import EXIT_LOST, EXIT_PRE_CHILD, signal_exit
 from devenv.runtime import wire
@@ -63,21 +63,6 @@ def _mux(target: Target, command: str) -> list[str]:
                 command=command)
 
 
-def _spawn(argv: list[str], stderr: int | None = None, *, quiet: bool = False) -> int:
-    actions: list[tuple[int, ...]] = []
-    if quiet:
-        null = os.open(os.devnull, os.O_RDWR)
-        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
-                   (os.POSIX_SPAWN_DUP2, null, 2), (os.POSIX_SPAWN_CLOSE, null)]
-    elif stderr is not None:
-        actions = [(os.POSIX_SPAWN_DUP2, stderr, 2), (os.POSIX_SPAWN_CLOSE, stderr)]
-    try:
-        return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
-    finally:
-        if quiet:
-            os.close(null)
-
-
 def _wait(pid: int, timeout: float | None = None) -> int | None:
     """Exit code of ``pid`` (128+N for a signal); ``None`` if still running at ``timeout``."""
     import select
@@ -103,7 +88,7 @@ def warm(target: Target) -> None:
     # Through a shell that exits at once, so the master is nobody's child here (we exec
     # docker next, which would never reap it).
     launcher = ["sh", "-c", wire.join(argv) + " </dev/null >/dev/null 2>&1 &"]
-    pid = _spawn(launcher, quiet=True)
+    pid = proc.spawn(launcher, quiet=True)
     _wait(pid, 5)
 
 
@@ -154,7 +139,7 @@ def _marked(target: Target, argv: list[str], killer: Callable[[int], list[str]],
                 for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)}
     pid = 0
     try:
-        pid = _spawn(argv, write_end)
+        pid = proc.spawn(argv, write_end)
         os.close(write_end)
         rc = _relay(pid, read_end)
         return outcome(_state, rc, target.name, target.workspace, docker=docker)
@@ -313,7 +298,7 @@ def _interrupted(pid: int, signum: int, killer: Callable[[int], list[str]]) -> i
             _wait(pid)
     pgid = _state.marks.pgid
     if pgid is not None and _state.marks.code is None:
-        kill = _spawn(killer(pgid), quiet=True)
+        kill = proc.spawn(killer(pgid), quiet=True)
         if _wait(kill, KILL_TIMEOUT) is None:
             os.kill(kill, _signal.SIGKILL)
             _wait(kill)

@@ -15,7 +15,7 @@ import shutil
 import stat as stat_mod
 from collections.abc import AsyncIterator, Callable, Mapping
 
-from devenv.runtime import process, script
+from devenv.runtime import child, process, script
 from devenv.runtime.base import Command, Data, ShellRuntime, kind_of, pty_script
 from devenv.runtime.dirs import RuntimeDirs, private_dir
 from devenv.runtime.errors import InvalidArgument, PathError, RuntimeFailure
@@ -335,15 +335,12 @@ class WorktreeRuntime(LocalRuntime):
                 self._created = True
 
     async def _git(self, *args: str) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(
-            "git", "-C", self.repo, *args, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        proc = await child.spawn(["git", "-C", self.repo, *args], stderr=child.STDOUT,
+                                 env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), 120)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            await child.end(proc)
             raise RuntimeFailure(f"git {args[0]} in {self.repo} took over 120s") from None
         assert proc.returncode is not None  # noqa: S101
         return proc.returncode, out.decode("utf-8", "replace").strip()

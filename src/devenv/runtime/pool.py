@@ -30,11 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from devenv.runtime import health
+from devenv.runtime import child, health
 from devenv.runtime.dirs import RuntimeDirs, private_dir
 from devenv.runtime.errors import RuntimeFailure, TransportError
 from devenv.runtime.locks import async_locked
-from devenv.runtime.process import wait_exit
 
 PROBE_TIMEOUT = 10.0
 DEFAULT_MAX_WAIT = 30.0
@@ -158,16 +157,7 @@ class Pool:
                                        and now - full_since >= GROW_AFTER)
             if master is None:
                 full_since = now if full_since is None else full_since
-                remaining = give_up - now
-                if remaining <= 0:
-                    raise TransportError(f"{ep.label}: all {ep.max_masters} connections are "
-                                         f"busy ({ep.max_channels} commands each)",
-                                         "run fewer commands at once or raise max_masters")
-                if len(t.masters) < ep.max_masters:  # wait for a channel, then grow
-                    remaining = min(remaining, full_since + GROW_AFTER - now)
-                async with t.changed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(t.changed.wait(), max(remaining, 0.001))
+                await self._wait_for_channel(ep, t, full_since, give_up)
                 continue
             if h.fresh(now_wall) and time.monotonic() - master.ready_at < health.HEALTHY_TTL \
                     and os.path.exists(master.path):
@@ -201,6 +191,22 @@ class Pool:
                     and master.channels < ep.max_channels:
                 master.channels += 1
                 return Lease(self, ep, master)
+
+    async def _wait_for_channel(self, ep: Endpoint, t: _Target, full_since: float,
+                                give_up: float) -> None:
+        """Every channel is taken: wait for one to free (until it is time to open another
+        master, when one may still open), or fail at ``give_up``."""
+        now = time.monotonic()
+        remaining = give_up - now
+        if remaining <= 0:
+            raise TransportError(f"{ep.label}: all {ep.max_masters} connections are "
+                                 f"busy ({ep.max_channels} commands each)",
+                                 "run fewer commands at once or raise max_masters")
+        if len(t.masters) < ep.max_masters:
+            remaining = min(remaining, full_since + GROW_AFTER - now)
+        async with t.changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(t.changed.wait(), max(remaining, 0.001))
 
     def _free_master(self, ep: Endpoint, t: _Target, *, grow: bool) -> _Master | None:
         """A master with a free channel; a new one only when there is none yet or ``grow``
@@ -382,20 +388,14 @@ def _hash(text: str) -> str:
 
 async def run_short(argv: list[str], timeout: float) -> tuple[int | None, str]:
     """Run a short ssh command: (exit code or None on timeout, stdout+stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    proc = await child.spawn(argv, stderr=child.STDOUT)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        # Not proc.wait(): through a hung master the pipes stay open after the kill.
-        await wait_exit(proc)
+        await child.end(proc)  # not proc.wait(): through a hung master the pipes stay open
         return None, ""
     except asyncio.CancelledError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+        await asyncio.shield(child.end(proc))
         raise
     return proc.returncode, out.decode("utf-8", "replace")
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devenv.runtime import wire
+from devenv.runtime import child, wire
 from devenv.runtime.errors import PathError, RuntimeFailure, TransportError
 from devenv.runtime.pty import (
-    controlling_tty,
     eof_for,
     read_nonblocking,
     set_size,
@@ -34,7 +32,6 @@ DRAIN_GRACE = 0.5
 # ssh's terminal turns raw by then, once the remote command runs (see pty.until_raw).
 RAW_WAIT = 5.0
 # A killed command gets TERM, then KILL after this many seconds.
-KILL_GRACE = 1.0
 # The remote kill of a timed-out or cancelled command (TERM, 1 s, KILL over another channel)
 # gets this long; then the local ssh is ended anyway. On a hung connection it cannot get
 # through, and the call must still end soon after the caller's timeout, not when ServerAlive
@@ -225,9 +222,7 @@ class Execution:
         if self.plan.kill_remote is not None and self.pgid is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.plan.kill_remote(self.pgid), KILL_REMOTE_TIMEOUT)
-        elif self.plan.kill_remote is None:
-            await _kill_local_group(self.proc, self.proc.pid)
-        await _terminate(self.proc)
+        await child.end(self.proc)  # the local child's group, or the ssh client
 
     # -- the whole run ----------------------------------------------------------------------
 
@@ -256,7 +251,7 @@ class Execution:
                                                  tail=True)),
             ]
         feeder = asyncio.ensure_future(self._feed(stdin))
-        exited = asyncio.ensure_future(wait_exit(self.proc))
+        exited = asyncio.ensure_future(child.wait_exit(self.proc))
         ended = asyncio.ensure_future(self._ended.wait())
         try:
             await self._until_done(exited, ended)
@@ -264,7 +259,7 @@ class Execution:
             if not exited.done():
                 await asyncio.wait([exited], timeout=DRAIN_GRACE)
             if not exited.done():
-                await _terminate(self.proc)
+                await child.end(self.proc)
             if self._killing is not None:
                 await self._killing
         except asyncio.CancelledError:
@@ -364,80 +359,24 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def wait_exit(proc: asyncio.subprocess.Process) -> int:
-    """``proc``'s exit status, as soon as it exited.
-
-    ``Process.wait()`` (Python 3.11) returns only once the process's pipes are closed too.
-    An ssh mux client hands its stdin/stdout/stderr to the master, which keeps them open
-    until it is done with the session -- on a hung connection, until ServerAlive gives up
-    (10-15 s) -- so a client killed at the caller's timeout would hold the call that long.
-    The exit status is set as soon as the child is reaped: poll it alongside ``wait()``."""
-    waiter = asyncio.ensure_future(proc.wait())
-    try:
-        while proc.returncode is None:
-            await asyncio.wait([waiter], timeout=0.05)
-        return proc.returncode
-    finally:
-        waiter.cancel()
-
-
-async def _kill_local_group(proc: asyncio.subprocess.Process, pgid: int) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
-        if sig == signal.SIGKILL:
-            return
-        try:
-            await asyncio.wait_for(wait_exit(proc), KILL_GRACE)
-        except TimeoutError:
-            continue
-        # The leader is gone; children in its group may not be.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        return
-
-
-async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    try:
-        await asyncio.wait_for(wait_exit(proc), KILL_GRACE)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await wait_exit(proc)
-
-
 async def start(plan: Plan, *, deadline: float | None, pipe_stdin: bool) -> Execution:
-    """Start ``plan``'s process; raise :class:`TransportError` if it cannot be started."""
+    """Start ``plan``'s process (:func:`.child.spawn`)."""
     started = time.monotonic()
-    master_fd: int | None = None
-    slave_fd: int | None = None
-    kwargs: dict[str, object] = {}
-    if plan.pty:
-        # A terminal here for ssh -tt too: ssh (and through a master, the mux client) takes
-        # the remote terminal's modes from its own stdin; a pipe would give a raw one, where
-        # the end-of-input character is just a byte.
-        master_fd, slave_fd = os.openpty()
+    if not plan.pty:
+        proc = await child.spawn(plan.argv, env=plan.env, cwd=plan.cwd,
+                                 stdin=child.PIPE if pipe_stdin else child.DEVNULL)
+        return Execution(plan, proc, None, deadline=deadline, started=started)
+    # A terminal here for ssh -tt too: ssh (and through a master, the mux client) takes the
+    # remote terminal's modes from its own stdin; a pipe would give a raw one, where the
+    # end-of-input character is just a byte.
+    master_fd, slave_fd = os.openpty()
+    try:
         set_size(slave_fd, 80, 24)
         os.set_blocking(master_fd, False)
-        kwargs = {"stdin": slave_fd, "stdout": slave_fd, "stderr": slave_fd,
-                  "preexec_fn": controlling_tty}
-    else:
-        kwargs = {"stdin": asyncio.subprocess.PIPE if pipe_stdin else asyncio.subprocess.DEVNULL,
-                  "stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *plan.argv, env=plan.env, cwd=plan.cwd, start_new_session=True,
-            **kwargs)  # type: ignore[arg-type]
-    except FileNotFoundError as e:
-        if master_fd is not None:
-            os.close(master_fd)
-        raise RuntimeFailure(f"'{plan.argv[0]}' is not installed (not found on PATH)",
-                            f"install {plan.argv[0]}") from e
+        proc = await child.spawn(plan.argv, env=plan.env, cwd=plan.cwd, terminal=slave_fd)
+    except BaseException:
+        os.close(master_fd)
+        raise
     finally:
-        if slave_fd is not None:
-            os.close(slave_fd)
+        os.close(slave_fd)
     return Execution(plan, proc, master_fd, deadline=deadline, started=started)

@@ -7,17 +7,11 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import signal
 import struct
 import termios
 from collections.abc import Callable
 
-from devenv.runtime.errors import RuntimeFailure
-
-
-def controlling_tty() -> None:
-    """In the child, after ``setsid``: make the PTY (fd 0) its controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+from devenv.runtime import child
 
 
 async def until_raw(fd: int, timeout: float) -> None:
@@ -132,16 +126,9 @@ class PtySession:
         return None if rc < 0 else rc
 
     async def close(self) -> None:
-        """Hang up (SIGHUP, then KILL after 2 s) and release the session."""
+        """Hang up (SIGHUP first, see :func:`.child.end`) and release the session."""
         if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGHUP)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 2)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                await self.proc.wait()
+            await child.end(self.proc, hangup=True)
         with contextlib.suppress(ValueError, OSError):
             asyncio.get_running_loop().remove_reader(self.master)
         with contextlib.suppress(OSError):
@@ -154,12 +141,10 @@ async def open_session(argv: list[str], *, env: dict[str, str], cwd: str | None,
     master, slave = os.openpty()
     try:
         set_size(slave, cols, rows)
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
-            start_new_session=True, preexec_fn=controlling_tty)
-    except FileNotFoundError as e:
+        proc = await child.spawn(argv, env=env, cwd=cwd, terminal=slave)
+    except BaseException:
         os.close(master)
-        raise RuntimeFailure(f"'{argv[0]}' is not installed (not found on PATH)") from e
+        raise
     finally:
         os.close(slave)
     os.set_blocking(master, False)
