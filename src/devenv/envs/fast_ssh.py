@@ -53,9 +53,9 @@ def _raise(signum: int, _frame: object) -> None:
 def _ssh(target: Target, *options: str, command: str) -> list[str]:
     # ProxyCommand=false: a session the master cannot carry fails at once instead of
     # silently opening a direct connection; ConnectTimeout bounds the master's own connect.
-    return ["ssh", "-F", paths.ssh_config_str(), "-o", "BatchMode=yes",
-            "-o", f"ControlPath={target.control}", "-o", "ConnectTimeout=10", *options,
-            CONTAINER_PREFIX + target.name, command]
+    return wire.ssh_argv(["-F", paths.ssh_config_str(), "-o", "BatchMode=yes",
+                          "-o", f"ControlPath={target.control}", "-o", "ConnectTimeout=10",
+                          *options], CONTAINER_PREFIX + target.name, command)
 
 
 def _mux(target: Target, command: str) -> list[str]:

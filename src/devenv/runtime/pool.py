@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from devenv.runtime import child, health
+from devenv.runtime import child, health, wire
 from devenv.runtime.dirs import RuntimeDirs, private_dir
 from devenv.runtime.errors import RuntimeFailure, TransportError
 from devenv.runtime.locks import async_locked
@@ -70,9 +70,8 @@ class Endpoint:
 
     def argv(self, control_path: str, *extra: str, command: str | None = None) -> list[str]:
         """``ssh`` with this endpoint's options, ``extra`` ones, the host and ``command``."""
-        tail = [] if command is None else [command]
-        return ["ssh", *self.options, "-o", f"ControlPath={control_path}", *extra, self.host,
-                *tail]
+        return wire.ssh_argv([*self.options, "-o", f"ControlPath={control_path}", *extra],
+                             self.host, command)
 
 
 @dataclass

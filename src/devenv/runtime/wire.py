@@ -24,6 +24,14 @@ MARK_OCTAL = "\\037DVN"  # the same, for printf
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
 
 
+def ssh_argv(options: list[str] | tuple[str, ...], host: str,
+             command: str | None = None) -> list[str]:
+    """The one ``ssh`` command line: the options, then the host, then the remote command (one
+    word: ssh joins its words with spaces for the remote shell, so the caller quotes). The
+    host is one positional word after every option: nothing after it is read as one."""
+    return ["ssh", *options, host, *([] if command is None else [command])]
+
+
 def quote(word: str) -> str:
     """``word`` as one POSIX shell word (exactly what ``shlex.quote`` returns)."""
     if not word:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from devenv.lockfile import atomic_write
 from devenv.paths import env_control_socket, private_dir, runtime_dir, ssh_dir
+from devenv.runtime import wire
 from devenv.runtime.dirs import MAX_CONTROL_DIR
 
 CONNECT_TIMEOUT = 10  # seconds, for the TCP connect and the SSH handshake
@@ -41,7 +42,7 @@ def ssh_argv(alias: str, *options: str) -> list[str]:
     ControlPath directory is verified private first (:func:`control_dir`): ssh itself would
     use a socket another user put there."""
     control_dir()
-    return ["ssh", "-F", str(config_path()), *options, alias]
+    return wire.ssh_argv(["-F", str(config_path()), *options], alias)
 
 
 def _quote(value: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from devenv import proc
 from devenv.errors import DevenvError
 from devenv.lockfile import atomic_write, locked
+from devenv.runtime import wire
 
 # ssh_config has no trailing comments, so the explanation is a line of its own above.
 COMMENT = ("# Added by devenv: lets ssh, git, rsync... reach devenv-<name> "
@@ -44,7 +45,7 @@ def _read(path: Path) -> bytes | None:
 
 
 def _check_parses(path: Path) -> None:
-    result = proc.run(["ssh", "-G", "-F", str(path), "devenv-parse-check"], timeout=30,
+    result = proc.run(wire.ssh_argv(["-G", "-F", str(path)], "devenv-parse-check"), timeout=30,
                       check=False)
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["ssh -G failed"])[-1]
