@@ -203,7 +203,8 @@ def test_both_lock_kinds_refuse_a_bad_locks_dir(kind: str, devenv_home: Path) ->
 @pytest.mark.parametrize("kind", sorted(BAD))
 def test_pool_never_probes_through_a_bad_control_dir(
         kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from devenv.runtime.pool import Endpoint, Pool
+    from devenv.runtime.master import Endpoint
+    from devenv.runtime.pool import Pool
 
     bindir = tmp_path / "bin"
     bindir.mkdir()

@@ -15,7 +15,8 @@ import pytest
 from devenv.runtime import health
 from devenv.runtime.dirs import RuntimeDirs
 from devenv.runtime.errors import TransportError
-from devenv.runtime.pool import Endpoint, Lease, Pool
+from devenv.runtime.master import Endpoint
+from devenv.runtime.pool import Lease, Pool
 
 T = TypeVar("T")
 

@@ -10,7 +10,8 @@ from devenv.envs.manage import known_project, resolve_names
 from devenv.runtime import pool as pool_mod
 from devenv.runtime import wire
 from devenv.runtime.errors import TransportError
-from devenv.runtime.pool import Endpoint, Pool
+from devenv.runtime.master import Endpoint
+from devenv.runtime.pool import Pool
 from devenv.runtime.ssh import CONNECT_TIMEOUT, SSHBase
 from devenv.ssh import config as ssh_config
 from devenv.ssh import health

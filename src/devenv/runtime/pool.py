@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import hashlib
 import os
 import time
 import weakref
@@ -30,10 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from devenv.runtime import child, health, wire
+from devenv.runtime import health
+from devenv.runtime import master as master_mod
 from devenv.runtime.dirs import RuntimeDirs, private_dir
 from devenv.runtime.errors import RuntimeFailure, TransportError
 from devenv.runtime.locks import async_locked
+from devenv.runtime.master import Endpoint
 
 PROBE_TIMEOUT = 10.0
 DEFAULT_MAX_WAIT = 30.0
@@ -46,32 +48,6 @@ GROW_AFTER = 0.25
 # A target's record is read from the store at most this often by one process (concurrent
 # callers share the read); what this process learns itself is seen at once.
 _READ_EVERY = 0.5
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One SSH target as the pool sees it.
-
-    ``options`` are the ssh arguments before the host (``-F``, ``-p``, ``-l``, ``-i``,
-    ``-o``...); ``control_base`` is the socket path of the first master (others add
-    ``-1``, ``-2``...).
-    """
-
-    key: str
-    label: str
-    host: str
-    options: tuple[str, ...]
-    control_base: str
-    max_channels: int = 8
-    max_masters: int = 8
-
-    def control_path(self, shard: int) -> str:
-        return self.control_base if shard == 0 else f"{self.control_base}-{shard}"
-
-    def argv(self, control_path: str, *extra: str, command: str | None = None) -> list[str]:
-        """``ssh`` with this endpoint's options, ``extra`` ones, the host and ``command``."""
-        return wire.ssh_argv([*self.options, "-o", f"ControlPath={control_path}", *extra],
-                             self.host, command)
 
 
 @dataclass
@@ -266,48 +242,27 @@ class Pool:
         # One probe per master across processes: a dead target (whose callers all wait on
         # the first master) sees one attempt at a time; a busy one opens its extra masters
         # side by side.
-        async with async_locked(self.dirs.lock_dir, f"ssh-{_hash(master.path)}",
-                                timeout=timeout + 5, what=f"probing {ep.label}"):
+        lock = f"ssh-{hashlib.sha256(master.path.encode()).hexdigest()[:16]}"
+        async with async_locked(self.dirs.lock_dir, lock, timeout=timeout + 5,
+                                what=f"probing {ep.label}"):
             # Another process may have probed while we waited for the lock.
             now = time.time()
             h = await self._health(ep, t, again=True)
             if h.backoff_left(now) > 0:
                 return
-            alive = os.path.exists(master.path) and await self._check(ep, master.path)
+            alive = os.path.exists(master.path) and await master_mod.alive(ep, master.path)
             if alive and h.fresh(now):
                 master.ready_at = time.monotonic()
                 return
             if not alive:
-                await self._close_master(ep, master.path)
-            ok, error = await self._echo(ep, master.path, timeout)
+                await master_mod.close_master(ep, master.path)
+            ok, error = await master_mod.open_master(ep, master.path, timeout)
             if ok:
                 await self._write(t, self.store.mark_healthy, ep.key, attempt=not alive)
                 master.ready_at = time.monotonic()
             else:
                 await self._write(t, self.store.mark_failed, ep.key, error)
                 master.ready_at = 0.0
-
-    async def _check(self, ep: Endpoint, path: str) -> bool:
-        rc, _ = await run_short(ep.argv(path, "-O", "check"), 5)
-        return rc == 0
-
-    async def _echo(self, ep: Endpoint, path: str, timeout: float) -> tuple[bool, str]:
-        connect = max(1, min(math.ceil(timeout), 15))
-        argv = ep.argv(path, "-T", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
-                       "-o", f"ConnectTimeout={connect}", command="echo ok")
-        rc, out = await run_short(argv, timeout)
-        if rc == 0 and out.strip().endswith("ok"):
-            return True, ""
-        if rc is None:
-            return False, f"no answer within {timeout:g}s"
-        lines = [ln for ln in out.splitlines() if ln.strip()]
-        return False, lines[-1].strip() if lines else f"ssh exited with {rc}"
-
-    async def _close_master(self, ep: Endpoint, path: str) -> None:
-        if os.path.exists(path):
-            await run_short(ep.argv(path, "-O", "exit"), 5)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
 
     # -- passive health and shutdown --------------------------------------------------------
 
@@ -385,36 +340,10 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-async def run_short(argv: list[str], timeout: float) -> tuple[int | None, str]:
-    """Run a short ssh command: (exit code or None on timeout, stdout+stderr)."""
-    proc = await child.spawn(argv, stderr=child.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        await child.end(proc)  # not proc.wait(): through a hung master the pipes stay open
-        return None, ""
-    except asyncio.CancelledError:
-        await asyncio.shield(child.end(proc))
-        raise
-    return proc.returncode, out.decode("utf-8", "replace")
-
-
-# ssh's own words for failures that retrying does not fix.
-_PERMANENT = ("Could not resolve hostname", "Permission denied", "Host key verification failed",
-              "REMOTE HOST IDENTIFICATION HAS CHANGED", "Bad configuration option",
-              "no argument after keyword", "Too many authentication failures",
-              "Bad owner or permissions", "No such file or directory")
-
-
-def permanent(error: str) -> bool:
-    """Whether ssh's error is one that waiting and retrying cannot fix."""
-    return any(words in error for words in _PERMANENT)
-
-
 def _fail_if_permanent(ep: Endpoint, h: health.Health) -> None:
     """After a probe: waiting out a backoff cannot fix a typo, a missing key or a changed
     host key, so say so now (other callers still see the backoff)."""
-    if h.status == "unhealthy" and permanent(h.last_error):
+    if h.status == "unhealthy" and master_mod.permanent(h.last_error):
         raise TransportError(f"{ep.label}: {h.last_error}",
                              "fix the host name, key or known_hosts entry (ssh -v shows more)")
 

@@ -16,7 +16,8 @@ from devenv.runtime import process, script, wire
 from devenv.runtime.base import Command, ShellRuntime, pty_script
 from devenv.runtime.dirs import RuntimeDirs
 from devenv.runtime.errors import InvalidArgument
-from devenv.runtime.pool import Endpoint, Pool
+from devenv.runtime.master import Endpoint, run_short
+from devenv.runtime.pool import Pool
 from devenv.runtime.process import Execution
 from devenv.runtime.pty import PtySession, open_session
 
@@ -162,7 +163,7 @@ class SSHBase(ShellRuntime):
         try:
             argv = self.endpoint.argv(lease.control_path, *SESSION_OPTIONS, "-T",
                                       command=script.kill_group(pgid))
-            await pool_mod.run_short(argv, 10)
+            await run_short(argv, 10)
         finally:
             lease.release()
 
