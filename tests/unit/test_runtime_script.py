@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from devenv.runtime import background, script, wire
-from devenv.runtime.base import parse_list, parse_stat
 from devenv.runtime.errors import InvalidArgument, PathError
+from devenv.runtime.parse import parse_list, parse_stat
 from devenv.runtime.script import Tools
 from devenv.runtime.types import DirEntry, FileStat
 from devenv.runtime.wire import MARK, MarkerParser
@@ -633,3 +633,10 @@ def test_concurrent_first_callers_share_one_tool_probe(tmp_path: Path) -> None:
         assert probes == 2 and all(tools is again[0] for tools in again)
 
     asyncio.run(main())
+
+
+def test_parse_list_refuses_a_garbled_record() -> None:
+    """What a (hostile) target prints is read, not trusted: a record without its fields is
+    a PathError naming it, never a traceback."""
+    with pytest.raises(PathError, match="unexpected directory listing"):
+        parse_list(b"f 12 ok\0garbage\0")

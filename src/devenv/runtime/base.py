@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import posixpath
-import stat as stat_mod
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -18,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from devenv.runtime import background as bg
 from devenv.runtime import script
 from devenv.runtime.errors import InvalidArgument, PathError, RuntimeFailure, TransportError
+from devenv.runtime.parse import parse_list, parse_stat
 from devenv.runtime.process import Execution, Sink, Stdin
 from devenv.runtime.pty import PtySession
 from devenv.runtime.types import BackgroundInfo, DirEntry, ExecResult, FileStat
@@ -382,36 +381,3 @@ def _path_error(label: str, path: str, result: ExecResult) -> PathError:
     lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
     detail = lines[-1] if lines else f"exit {code}"
     return PathError(f"{path}: {detail} (on {label})")
-
-
-_KINDS = {"f": "file", "d": "dir", "l": "symlink"}
-
-
-def parse_stat(text: str, *, bsd: bool, path: str) -> FileStat:
-    try:
-        size, mtime, raw = text.split()
-        mode = int(raw, 8 if bsd else 16)
-        return FileStat(int(size), float(mtime), stat_mod.S_IMODE(mode), kind_of(mode))
-    except ValueError:
-        raise PathError(f"{path}: unexpected stat output {text!r}") from None
-
-
-def kind_of(mode: int) -> str:
-    if stat_mod.S_ISDIR(mode):
-        return "dir"
-    if stat_mod.S_ISREG(mode):
-        return "file"
-    if stat_mod.S_ISLNK(mode):
-        return "symlink"
-    return "other"
-
-
-def parse_list(data: bytes) -> list[DirEntry]:
-    entries = []
-    for record in data.split(b"\0"):
-        if not record:
-            continue
-        kind, size, name = record.split(b" ", 2)
-        entries.append(DirEntry(os.fsdecode(name), _KINDS.get(kind.decode(), "other"),
-                                int(size) if size.isdigit() else None))
-    return sorted(entries, key=lambda e: e.name)
