@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from devenv.errors import ConfigError, safe_text
-from devenv.paths import config_file
+from devenv.paths import PROJECT_FILE, config_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from devenv.config_schema import FileConfig, Mount
 
-PROJECT_FILE = ".devenv/devenv.toml"
 PROJECT_ONLY = ("name", "dockerfile", "ssh_port")
 # host_access opens the host to the container: the user's decision, never a repository's.
 # trust_git_config lets the agent write the project's git config and hooks (docs/security.md).

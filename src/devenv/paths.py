@@ -44,6 +44,13 @@ def _path(kind: str, *parts: str) -> Path:
     return Path(_root(kind), *parts)
 
 
+# A project's own files, relative to its directory (read as hostile: devenv.hostile).
+PROJECT_DIR = ".devenv"
+PROJECT_FILE = ".devenv/devenv.toml"
+PROJECT_DOCKERFILE = ".devenv/Dockerfile"
+PROJECT_TOOLS = ".devenv/tools"
+
+
 def config_file() -> Path:
     """The user config file (defaults for every project)."""
     return _path("config", "config.toml")

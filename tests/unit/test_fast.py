@@ -71,3 +71,34 @@ def test_guard_runs_the_command_only_in_our_container() -> None:
     code, out, err = run_guard("other", "abc", "touch", "/tmp/never")
     assert (code, out) == (125, "") and "box belongs to another devenv installation" in err
     assert run_guard(None, "abc", "true")[0] == 125
+
+
+def test_the_stamp_covers_every_input_of_the_environment(tmp_path: Path,
+                                                         devenv_home: Path) -> None:
+    """A tool recipe under .devenv/tools and a Dockerfile configured outside .devenv feed
+    the image: editing either is drift the fast path must not skip (it saw only the
+    project file and .devenv/Dockerfile)."""
+    project = tmp_path / "p"
+    recipe = project / ".devenv" / "tools" / "mytool"
+    recipe.mkdir(parents=True)
+    (recipe / "Dockerfile").write_text("FROM base\n")
+    elsewhere = project / "docker" / "Dockerfile"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("FROM base\n")
+    (project / ".devenv" / "devenv.toml").write_text('dockerfile = "../docker/Dockerfile"\n')
+    stamps = {fast.config_stamp(str(project))}
+
+    def touched(path: Path) -> str:
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        return fast.config_stamp(str(project))
+
+    for path in (recipe / "Dockerfile", elsewhere, project / ".devenv" / "devenv.toml"):
+        stamp = touched(path)
+        assert stamp not in stamps, path
+        stamps.add(stamp)
+    (recipe / "extra.sh").write_text("true\n")  # a new file in a recipe
+    assert fast.config_stamp(str(project)) not in stamps
+    # A link planted in .devenv is stamped as a link, never followed.
+    (project / ".devenv" / "loop").symlink_to(project)
+    assert len(fast.config_stamp(str(project))) == 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from devenv import config
+from devenv import config, paths
 from devenv.errors import ConflictError, UsageError
 from devenv.lockfile import atomic_write
 
@@ -42,7 +42,7 @@ def run(path: str, *, template: str | None = None, force: bool = False) -> int:
                              f"choose one of: {', '.join(templates())}")
         root = resources.files("devenv") / "templates" / template
         files = {entry.name: entry.read_bytes() for entry in root.iterdir() if entry.is_file()}
-    target = project / ".devenv"
+    target = project / paths.PROJECT_DIR
     existing = [name for name in files if (target / name).exists()]
     if existing and not force:
         raise ConflictError(f"{target / existing[0]} already exists",

@@ -63,19 +63,71 @@ def ssh_answers(port: int, timeout: float = 1.0) -> bool:
 
 
 def config_stamp(project_dir: str) -> str:
-    """Modification times of the files a project's config comes from: the user file, the
-    project file and ``.devenv/Dockerfile``, and which file ``.git/config`` is. Cheap enough
-    for every exec; a change sends the exec through the full path, which reports config
-    drift (and a host-side rewrite of ``.git/config``: see :func:`git_config_id`)."""
-    stamps = []
-    for path in (paths.config_file_str(), os.path.join(project_dir, ".devenv", "devenv.toml"),
-                 os.path.join(project_dir, ".devenv", "Dockerfile")):
-        try:
-            stamps.append(str(os.stat(path).st_mtime_ns))
-        except OSError:
-            stamps.append("0")
+    """A digest of what a project's environment is made from, cheap enough for every exec:
+    the modification times of the user file, of every file under ``.devenv/`` (the project
+    file, its Dockerfile, its tool recipes; no link followed) and of a ``dockerfile``
+    configured elsewhere, and which file ``.git/config`` is. A change sends the exec through
+    the full path, which reports config drift (and a host-side rewrite of ``.git/config``:
+    see :func:`git_config_id`)."""
+    import hashlib
+
+    stamps = [_mtime(paths.config_file_str())]
+    devenv_dir = os.path.join(project_dir, paths.PROJECT_DIR)
+    stamps += _tree(devenv_dir)
+    configured = _configured_dockerfile(os.path.join(project_dir, paths.PROJECT_FILE))
+    if configured:
+        stamps.append(f"{configured}={_mtime(os.path.join(devenv_dir, configured))}")
     stamps.append(git_config_id(project_dir))
-    return ",".join(stamps)
+    return hashlib.sha256("\0".join(stamps).encode()).hexdigest()[:20]
+
+
+def _mtime(path: str) -> str:
+    try:
+        return str(os.stat(path, follow_symlinks=False).st_mtime_ns)
+    except OSError:
+        return "0"
+
+
+_TREE_LIMIT = 512  # entries of .devenv/ looked at (a tree this big is not a config)
+
+
+def _tree(root: str) -> list[str]:
+    """``relative path=mtime`` of every entry under ``root``, sorted; links not followed."""
+    found: list[str] = []
+    pending = [""]
+    while pending and len(found) < _TREE_LIMIT:
+        rel = pending.pop()
+        try:
+            entries = list(os.scandir(os.path.join(root, rel)))
+        except OSError:
+            continue
+        for entry in entries:
+            name = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            found.append(f"{name}={st.st_mtime_ns}")
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(name)
+    return sorted(found)
+
+
+def _configured_dockerfile(project_file: str) -> str | None:
+    """The ``dockerfile = "..."`` line of the project file, read without a TOML parser (the
+    full path parses and checks it; this only says which file to watch)."""
+    try:
+        with open(project_file, "rb") as f:
+            text = f.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "dockerfile":
+            value = value.strip().split("#", 1)[0].strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                return value[1:-1]
+    return None
 
 
 def git_config_id(project_dir: str) -> str:
