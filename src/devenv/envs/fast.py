@@ -69,7 +69,10 @@ def config_stamp(project_dir: str) -> str:
     configured elsewhere, and which file ``.git/config`` is. A change sends the exec through
     the full path, which reports config drift (and a host-side rewrite of ``.git/config``:
     see :func:`git_config_id`)."""
-    import hashlib
+    try:  # the C module: hashlib loads OpenSSL (4 ms, on every exec)
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - an interpreter without it
+        from hashlib import blake2b
 
     stamps = [_mtime(paths.config_file_str())]
     devenv_dir = os.path.join(project_dir, paths.PROJECT_DIR)
@@ -78,7 +81,7 @@ def config_stamp(project_dir: str) -> str:
     if configured:
         stamps.append(f"{configured}={_mtime(os.path.join(devenv_dir, configured))}")
     stamps.append(git_config_id(project_dir))
-    return hashlib.sha256("\0".join(stamps).encode()).hexdigest()[:20]
+    return blake2b("\0".join(stamps).encode(), digest_size=10).hexdigest()
 
 
 def _mtime(path: str) -> str:
