@@ -2,7 +2,8 @@
 
 Command modules are imported only when their verb runs, and the plain forms of attach and
 exec (``devenv [PATH]``, ``devenv exec PATH -- CMD``) skip argparse when their environment
-already runs (:mod:`devenv.envs.fast`), so they stay fast (DESIGN §3.8).
+already runs (:mod:`devenv.envs.reach`), so they stay fast (docs/architecture.md,
+start-up).
 """
 
 from __future__ import annotations
@@ -102,23 +103,16 @@ def _fast(argv: list[str]) -> int | None:
         tty = sys.stdin.isatty() and sys.stdout.isatty()
     else:
         return None
-    from devenv.envs import fast
+    from devenv.envs import reach
 
     # exec tries the environment's warm SSH master first: a live master is proof enough
     # that it runs (no port probe, which would make sshd fork for nothing).
-    target = fast.lookup(path, probe=argv[0] != "exec")
+    target = reach.find(path, probe=argv[0] != "exec")
     if target is None:
         return None
     if argv[0] == "exec":
-        from devenv.envs import fast_ssh
-
-        code = fast_ssh.run(target, command)
-        if code is None:
-            code = fast_ssh.run_docker(target, command)
-        return code  # None: the container is gone; the full path starts it again
-    from devenv import proc
-
-    proc.exec_replace(fast.exec_argv(target, command, tty=tty))
+        return reach.run(target, command)  # None: the container is gone; the full path
+    reach.attach(target, command, tty=tty)  # starts it again
 
 
 def main(argv: Sequence[str] | None = None) -> int:

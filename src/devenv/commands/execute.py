@@ -1,8 +1,8 @@
 """``devenv exec PATH|ENV -- CMD...`` and ``devenv exec --host H -- CMD...``: run a
 command in an environment or on an SSH host; its exit code passes through.
 
-The plain form goes over the environment's warm SSH master when there is one (see
-:mod:`devenv.envs.fast_ssh`), else ``docker exec``. ``--cwd``, ``--timeout`` and ``--host``
+The plain form goes over the environment's warm SSH master when there is one, else
+``docker exec`` (:mod:`devenv.envs.reach`). ``--cwd``, ``--timeout`` and ``--host``
 go through the runtime library (:mod:`devenv.runtime`), which kills the remote process group
 on timeout or Ctrl-C.
 """
@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from devenv import deadline
-from devenv.envs import fast_ssh, start
+from devenv.envs import reach
 from devenv.errors import EXIT_LOST, EXIT_TIMEOUT, DevenvError, UsageError, signal_exit
 
 TYPE_CHECKING = False
@@ -48,21 +48,19 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
     # --timeout bounds the whole call: finding (or starting) the environment counts, and
     # running out of time before the command started is reported as that (125).
     with deadline.within(timeout):
-        target, _ = start.target(_project(path), name=name)
+        target, _ = reach.target(path, name=name)
     if cwd is not None or timeout is not None:
         from devenv.envs import EnvRuntime
 
         left = deadline_left(timeout, started)
         return _library(EnvRuntime(target.name, max_wait=min(CLI_MAX_WAIT, left or CLI_MAX_WAIT)),
                         command, cwd, left)
-    code = fast_ssh.run(target, command)
-    if code is None:
-        code = fast_ssh.run_docker(target, command)
+    code = reach.run(target, command)
     if code is None:
         # The container went away behind devenv's back (the index still listed it): start
         # it again, on another port if its old one was taken meanwhile.
-        target, _ = start.target(_project(path), name=name, look_fast=False)
-        code = fast_ssh.run_docker(target, command)
+        target, _ = reach.target(path, name=name, look_fast=False)
+        code = reach.run(target, command)
     if code is None:
         raise DevenvError(f"environment {target.name} went away while starting the command",
                           "try again; see 'devenv list'")
@@ -78,18 +76,6 @@ def deadline_left(timeout: float | None, started: float) -> float | None:
         raise deadline.NotStarted(f"the command did not start within {timeout:g}s",
                                   "give a longer --timeout")
     return left
-
-
-def _project(raw: str) -> str:
-    """A PATH, or the project path of the environment named ``raw`` (a name has no "/" and
-    is no existing file or directory)."""
-    if os.sep in raw or os.path.lexists(raw):
-        return raw
-    from devenv.envs.manage import known_project, resolve_names
-
-    (name,) = resolve_names([raw])
-    known = known_project(name)
-    return known.path if known is not None else raw
 
 
 def _piped_stdin() -> bool:

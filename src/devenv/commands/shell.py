@@ -1,4 +1,4 @@
-"""``devenv [PATH] [--session NAME] [-- CMD...]``: start the environment if needed, then
+"""``devenv [PATH|ENV] [--session NAME] [-- CMD...]``: start the environment if needed, then
 attach a shell (or CMD), optionally inside a persistent tmux session; replaces devenv."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 import sys
 
 from devenv import proc
-from devenv.envs import fast, start
+from devenv.envs import reach
 
 
 def run(path: str, *, port: int | None = None, name: str | None = None,
@@ -16,16 +16,17 @@ def run(path: str, *, port: int | None = None, name: str | None = None,
         from devenv.integrations import tmux
 
         tmux.check_name(session)  # before anything starts
-    target, env = start.target(path, port=port, name=name)
+    project = reach.project_of(path)  # PATH, or the project of the environment NAME
+    target, env = reach.target(project, port=port, name=name)
     if env is not None and env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     if session is None:
-        proc.exec_replace(fast.exec_argv(target, command or ["bash", "-l"], tty=tty))
+        reach.attach(target, command or ["bash", "-l"], tty=tty)
     from devenv.ssh.config import ssh_argv
 
     # Over ssh, not docker exec: see devenv.integrations.tmux for why.
     remote = tmux.attach_script(target.workspace, session, command or [], tty=tty,
-                                project=os.path.realpath(path))
+                                project=os.path.realpath(project))
     options = ["-t"] if tty else ["-T", "-n"]
     proc.exec_replace([*ssh_argv(target.container, *options), remote])

@@ -4,35 +4,16 @@ passes through."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 
-from devenv import proc, state
-from devenv.envs import manage, start
+from devenv import proc
+from devenv.envs import reach, start
 from devenv.ssh.config import ssh_argv
 
 
-def _project_path(target: str) -> str:
-    """PATH as given, or the project directory of environment NAME."""
-    if os.path.isdir(target):
-        return target
-    (name,) = manage.resolve_names([target])  # unknown: an error naming close matches
-    conn = state.connect()
-    try:
-        project = state.project_by_name(conn, name)
-    finally:
-        conn.close()
-    if project is None:
-        from devenv.errors import NotFoundError
-
-        raise NotFoundError(f"devenv no longer knows the project of {name!r}",
-                            "start it again by its path: devenv up PATH")
-    return project.path
-
-
 def run(target: str, command: list[str]) -> int:
-    env = start.ensure_running(_project_path(target))
+    env = start.ensure_running(reach.project_of(target))
     if env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
     argv = ssh_argv(env.container, *(["-t"] if not command and sys.stdin.isatty() else []))

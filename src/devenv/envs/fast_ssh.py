@@ -1,4 +1,4 @@
-"""``devenv exec``'s two transports, both with the marker wrapper (DESIGN §3.8: no asyncio
+"""``devenv exec``'s two transports, both with the marker wrapper (docs/architecture.md, start-up: no asyncio
 here): the environment's warm SSH master (~10 ms a command) and ``docker exec`` (~60 ms).
 
 The far side is the wrapper of :mod:`devenv.runtime.wire`, so the outcome is never guessed

@@ -1,6 +1,6 @@
 """POSIX shell scripts the runtimes run on a target, and the marker protocol around them.
 
-Remote command strings are built here (DESIGN §3.3): every value is quoted with
+Remote command strings are built here (docs/architecture.md, owners): every value is quoted with
 :func:`devenv.runtime.wire.quote`, ``~`` becomes a quoted ``"$HOME"``, env names are validated.
 Nothing here starts a process.
 

@@ -1,7 +1,7 @@
 """Shell quoting and the exec marker protocol, with nothing heavier than builtins to import:
 ``devenv exec``'s SSH fast path uses it on every call (``shlex`` and ``re`` cost ~15 ms).
 
-This is the one place remote command strings are quoted (DESIGN §3.3); :func:`quote` is
+This is the one place remote command strings are quoted (docs/architecture.md); :func:`quote` is
 ``shlex.quote`` (same output).
 
 The protocol: the target's shell prints ``\\x1fDVN<nonce> S <pgid>`` on stderr before the

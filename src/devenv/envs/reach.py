@@ -1,0 +1,78 @@
+"""One way into an environment (docs/architecture.md): PATH or NAME is resolved once into a
+:class:`~devenv.envs.fast.Target`, then a command runs in it (its exit code comes back) or a
+terminal attaches to it (devenv's process is replaced).
+
+- :func:`find`: the environment if it runs now, from the index alone (no database, no
+  docker call): the fast path ``cli`` tries before argparse.
+- :func:`target`: the same, or the full path: the project resolved through devenv's state,
+  the environment started if needed.
+- :func:`run`: the warm SSH master, else ``docker exec`` (:mod:`devenv.envs.fast_ssh`);
+  ``None`` when the container is gone (the caller starts it again).
+- :func:`attach`: ``docker exec -it`` hand-over (Python never proxies a terminal).
+
+The runtime library's :class:`~devenv.envs.runtime.EnvRuntime` resolves through
+:func:`project_of` too.
+"""
+
+from __future__ import annotations
+
+import os
+
+from devenv.envs import fast, fast_ssh
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from devenv.envs.start import Env
+
+
+def find(spec: str, *, probe: bool = True) -> fast.Target | None:
+    """The running environment of PATH or NAME ``spec``, from the index alone; ``None``
+    when the full path must decide. ``probe``: trust its port only when sshd answers (an
+    exec skips it: a live master is proof enough, and the transport falls back)."""
+    return fast.lookup(spec, probe=probe)
+
+
+def project_of(spec: str) -> str:
+    """PATH as given, or the project directory of the environment NAME (a name has no "/"
+    and is no existing file or directory); an unknown name is a NotFoundError naming close
+    matches."""
+    if os.sep in spec or os.path.lexists(spec):
+        return spec
+    from devenv.envs.manage import known_project, resolve_names
+
+    (name,) = resolve_names([spec])
+    known = known_project(name)
+    if known is None:
+        from devenv.errors import NotFoundError
+
+        raise NotFoundError(f"devenv no longer knows the project of {name!r}",
+                            "start it again by its path: devenv up PATH")
+    return known.path
+
+
+def target(spec: str, *, port: int | None = None, name: str | None = None,
+           look_fast: bool = True) -> tuple[fast.Target, Env | None]:
+    """Where PATH or NAME ``spec`` runs, starting it first if needed; the environment too
+    when this call looked it up (``None`` when the index answered). ``look_fast=False``
+    skips the index (its entry proved stale)."""
+    from devenv.envs import start
+
+    return start.target(project_of(spec), port=port, name=name, look_fast=look_fast)
+
+
+def run(where: fast.Target, command: list[str]) -> int | None:
+    """Run ``command`` in the environment: over its warm SSH master when there is one, else
+    over ``docker exec``; its exit code, or ``None`` when the container is gone."""
+    code = fast_ssh.run(where, command)
+    if code is None:
+        code = fast_ssh.run_docker(where, command)
+    return code
+
+
+def attach(where: fast.Target, command: list[str], *, tty: bool) -> NoReturn:
+    """Replace devenv with ``command`` in the environment, on our terminal when ``tty``."""
+    from devenv import proc
+
+    proc.exec_replace(fast.exec_argv(where, command, tty=tty))
