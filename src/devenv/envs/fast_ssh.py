@@ -1,5 +1,6 @@
-"""``devenv exec``'s two transports, both with the marker wrapper (docs/architecture.md, start-up: no asyncio
-here): the environment's warm SSH master (~10 ms a command) and ``docker exec`` (~60 ms).
+"""``devenv exec``'s two transports, both with the marker wrapper (no asyncio here: see
+docs/architecture.md, start-up): the environment's warm SSH master (~10 ms a command) and
+``docker exec`` (~60 ms).
 
 The far side is the wrapper of :mod:`devenv.runtime.wire`, so the outcome is never guessed
 from an exit code (ssh's 255, docker's 1): no start marker means the command never ran (the

@@ -21,9 +21,6 @@ from dataclasses import dataclass
 
 from devenv.runtime import wire
 from devenv.runtime.errors import InvalidArgument
-from devenv.runtime.wire import MarkerParser, kill_group
-
-__all__ = ["MarkerParser", "kill_group"]
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -162,7 +162,7 @@ class SSHBase(ShellRuntime):
         lease = await self.pool.acquire(self.endpoint, max_wait=5)
         try:
             argv = self.endpoint.argv(lease.control_path, *SESSION_OPTIONS, "-T",
-                                      command=script.kill_group(pgid))
+                                      command=wire.kill_group(pgid))
             await run_short(argv, 10)
         finally:
             lease.release()
