@@ -118,6 +118,11 @@ def _fast(argv: list[str]) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run devenv with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if args_list[0] == "--version":
+        # What argparse's version action prints (it acts on the first argument before it
+        # looks at any other), without building the parser.
+        print(f"devenv {__version__}")
+        return 0
     verb = args_list[0] if args_list and args_list[0] in VERBS else None
     try:
         if verb in PASSTHROUGH:

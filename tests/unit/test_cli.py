@@ -152,3 +152,14 @@ def test_errors_never_send_control_characters_to_the_terminal(
     assert cli.main(["config", str(tmp_path)]) == 7
     err = capsys.readouterr().err
     assert "\x1b" not in err and len(err.strip().splitlines()) == 2, err
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--version", "up", "--bogus"]])
+def test_version_needs_no_parser(argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    got = subprocess.run([sys.executable, "-X", "importtime", "-m", "devenv", *argv],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert (got.returncode, got.stdout) == (0, f"devenv {__version__}\n")
+    assert "argparse" not in got.stderr and "devenv.cli_args" not in got.stderr
