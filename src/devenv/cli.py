@@ -3,7 +3,8 @@
 Command modules are imported only when their verb runs, and the plain forms of attach and
 exec (``devenv [PATH]``, ``devenv exec PATH -- CMD``) skip argparse when their environment
 already runs (:mod:`devenv.envs.reach`), so they stay fast (docs/architecture.md,
-start-up).
+start-up); so does a plain ``devenv list`` (:mod:`devenv.envs.quicklist`), and
+``--version`` answers at once.
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ def _fast(argv: list[str]) -> int | None:
     reach.attach(target, command, tty=tty)  # starts it again
 
 
+def _plain(argv: list[str]) -> int | None:
+    """The plain forms of the quick verbs without argparse (whose parser costs more than
+    some of them): ``list`` with no option. ``None``: argparse's turn."""
+    verb, words = argv[0], argv[1:]
+    if any(w.startswith("-") for w in words):
+        return None
+    if verb == "list" and not words:
+        from devenv.envs import quicklist
+
+        return quicklist.run()  # None: the full listing below
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run devenv with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     args_list = _normalise(list(sys.argv[1:] if argv is None else argv))
@@ -127,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if verb in PASSTHROUGH:
             code = _fast(args_list)
+            if code is not None:
+                return code
+        else:
+            code = _plain(args_list)
             if code is not None:
                 return code
         from devenv.cli_args import build

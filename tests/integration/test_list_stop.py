@@ -65,3 +65,37 @@ def test_stop_a_project_whose_directory_is_gone(dv: Devenv, make_project: Any) -
     got = dv.ok("stop", str(project))
     assert got.stdout.strip() == f"stopped {info['name']}"
     assert dv.containers() == []
+
+
+def _columns(lines: list[str]) -> list[list[str]]:
+    """A table's rows, split into its columns (two or more spaces between them)."""
+    import re
+
+    return [re.split(r"\s{2,}", line.strip()) for line in lines]
+
+
+def test_the_quick_list_prints_what_the_full_listing_prints(dv: Devenv,
+                                                             make_project: Any) -> None:
+    import subprocess
+    import sys
+
+    infos = [dv.up(make_project(f"q{i}")) for i in range(2)]
+    paused = infos[1]["container"]
+    subprocess.run(["docker", "pause", paused], capture_output=True, check=True, timeout=60)
+    try:
+        quick = dv.ok("list").stdout.splitlines()  # devenv.envs.quicklist
+        full = subprocess.run(  # the listing argparse dispatches to (docker inspect)
+            [sys.executable, "-c", "from devenv.commands import listing; listing.run()"],
+            env=dv.env, capture_output=True, text=True, check=True, timeout=60,
+        ).stdout.splitlines()
+    finally:
+        subprocess.run(["docker", "unpause", paused], capture_output=True, timeout=60,
+                       check=False)
+    assert len(quick) == len(full) == 3
+    assert {r[1]: r[3] for r in _columns(quick)[1:]} == {infos[0]["path"]: "running",
+                                                         infos[1]["path"]: "paused"}
+    started = 4  # the ages may differ by the second between the two calls
+    for mine, theirs in zip(_columns(quick), _columns(full), strict=True):
+        assert mine[:started] + mine[started + 1:] == theirs[:started] + theirs[started + 1:]
+        assert mine[started].endswith(("seconds ago", "second ago", "minute ago", "STARTED"))
+

@@ -1,4 +1,5 @@
-"""``devenv list``: this installation's environments."""
+"""``devenv list``: this installation's environments. (``devenv list`` without options
+usually never gets here: :mod:`devenv.envs.quicklist` answers it.)"""
 
 from __future__ import annotations
 

@@ -8,16 +8,17 @@ import difflib
 import os
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from devenv import state
 from devenv.engine import docker
-from devenv.envs import fast, identity, registry
+from devenv.envs import fast, identity, quicklist, registry
 from devenv.envs.identity import container_name
 from devenv.errors import ConflictError, DevenvError, NotFoundError
 from devenv.integrations import tmux
 
+human_age = quicklist.human_age  # how an age is worded (sessions use it too)
 STOP_GRACE = 5
 REMOVE_TIMEOUT = 20.0
 
@@ -47,15 +48,6 @@ def parse_time(value: str) -> datetime:
     head, _, frac = value.rstrip("Z").partition(".")
     micro = (frac + "000000")[:6] if frac else "000000"
     return datetime.fromisoformat(f"{head}.{micro}+00:00")
-
-
-def human_age(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def instance() -> str:
