@@ -99,3 +99,15 @@ def test_the_quick_list_prints_what_the_full_listing_prints(dv: Devenv,
         assert mine[:started] + mine[started + 1:] == theirs[:started] + theirs[started + 1:]
         assert mine[started].endswith(("seconds ago", "second ago", "minute ago", "STARTED"))
 
+
+def test_stopping_an_idle_environment_is_quick(dv: Devenv, make_project: Any) -> None:
+    # A gross-regression guard (real figures come from bench/): an environment whose init
+    # ignored TERM would take docker stop's whole grace period (5 s).
+    import time
+
+    project = make_project("quick")
+    dv.up(project)
+    start = time.monotonic()
+    assert dv.ok("stop", str(project)).stdout.strip().startswith("stopped ")
+    assert time.monotonic() - start < 4.0
+    assert dv.containers() == []

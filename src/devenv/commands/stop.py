@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from devenv import state
 from devenv.envs import manage
 from devenv.errors import UsageError
 
@@ -11,7 +12,13 @@ def run(targets: list[str], *, all_: bool = False, force: bool = False) -> int:
         raise UsageError("give either PATH|NAME arguments or --all, not both")
     if not all_ and not targets:
         raise UsageError("nothing to stop", "name an environment (PATH or NAME) or use --all")
-    names = [r.name for r in manage.list_envs()] if all_ else manage.resolve_names(targets)
-    for name, was_running in manage.stop(names, force=force):
+    conn = state.connect()  # one connection for the whole command
+    try:
+        names = ([r.name for r in manage.list_envs(exact=False, conn=conn)] if all_
+                 else manage.resolve_names(targets, conn=conn))
+        stopped = manage.stop(names, force=force, conn=conn)
+    finally:
+        conn.close()
+    for name, was_running in stopped:
         print(f"stopped {name}" if was_running else f"{name} was not running")
     return 0

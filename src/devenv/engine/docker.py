@@ -9,33 +9,43 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from devenv import proc
 from devenv.errors import CommandError, ConflictError, DevenvError, EngineUnavailable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
 DOCKER = "docker"
 
 # Only the docker CLI's own error lines are classified: a command's output (a build step, an
-# exec) may say "connection refused" about something else entirely.
-_OWN_LINE = re.compile(r"^(docker: )?(Error|error during connect|Cannot connect|"
-                       r"permission denied|Conflict)", re.IGNORECASE)
-_PERMISSION = re.compile(r"permission denied while trying to connect to the Docker daemon",
-                         re.IGNORECASE)
-_ENGINE_DOWN = re.compile(
-    r"Cannot connect to the Docker daemon|error during connect|Is the docker daemon running",
-    re.IGNORECASE)
-_NO_SUCH = re.compile(r"No such (container|object|image|volume|network)|network \S+ not found",
-                      re.IGNORECASE)
-_PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.IGNORECASE)
-_NAME_TAKEN = re.compile(r"is already in use by container|Conflict\. The container name",
-                         re.IGNORECASE)
-_NETWORK_EXISTS = re.compile(r"network with name \S+ already exists", re.IGNORECASE)
-_NETWORK_IN_USE = re.compile(r"has active endpoints", re.IGNORECASE)
-_NO_ADDRESS_POOL = re.compile(r"could not find an available, non-overlapping IPv\d address pool",
-                              re.IGNORECASE)
+# exec) may say "connection refused" about something else entirely. The patterns are compiled
+# on the first failure (``re`` costs start-up time every command would pay).
+_PATTERNS = {
+    "own_line": r"^(docker: )?(Error|error during connect|Cannot connect|"
+                r"permission denied|Conflict)",
+    "permission": r"permission denied while trying to connect to the Docker daemon",
+    "engine_down": r"Cannot connect to the Docker daemon|error during connect|"
+                   r"Is the docker daemon running",
+    "no_such": r"No such (container|object|image|volume|network)|network \S+ not found",
+    "port_taken": r"port is already allocated|address already in use",
+    "name_taken": r"is already in use by container|Conflict\. The container name",
+    "network_exists": r"network with name \S+ already exists",
+    "network_in_use": r"has active endpoints",
+    "no_address_pool": r"could not find an available, non-overlapping IPv\d address pool",
+}
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    if not _compiled:
+        import re
+
+        _compiled.update({k: re.compile(v, re.IGNORECASE) for k, v in _PATTERNS.items()})
+    return _compiled[name]
 
 
 class PortTaken(ConflictError):
@@ -60,27 +70,28 @@ class NetworkInUse(ConflictError):
 
 def classify(error: CommandError) -> DevenvError:
     """Turn a failed docker call into the error it really is."""
-    err = "\n".join(line for line in error.stderr.splitlines() if _OWN_LINE.match(line.strip()))
-    if _PERMISSION.search(err):
+    own = _pattern("own_line")
+    err = "\n".join(line for line in error.stderr.splitlines() if own.match(line.strip()))
+    if _pattern("permission").search(err):
         return EngineUnavailable(
             "permission denied talking to the Docker engine",
             "add your user to the 'docker' group and log in again, or use rootless Docker",
         )
-    if _ENGINE_DOWN.search(err):
+    if _pattern("engine_down").search(err):
         return EngineUnavailable(
             "the Docker engine is not answering",
             "start it (scripts/engine.sh does, on Debian as root), or check DOCKER_HOST / "
             "'docker context'",
         )
-    if _PORT_TAKEN.search(err):
+    if _pattern("port_taken").search(err):
         return PortTaken(f"docker could not publish the port: {_last_line(err)}")
-    if _NAME_TAKEN.search(err):
+    if _pattern("name_taken").search(err):
         return NameTaken(_last_line(err))
-    if _NETWORK_EXISTS.search(err):
+    if _pattern("network_exists").search(err):
         return NetworkExists(_last_line(err))
-    if _NETWORK_IN_USE.search(err):
+    if _pattern("network_in_use").search(err):
         return NetworkInUse(_last_line(err))
-    if _NO_ADDRESS_POOL.search(err):
+    if _pattern("no_address_pool").search(err):
         return DevenvError(
             "the Docker engine has no free address range for another network "
             "(each environment has its own)",
@@ -88,7 +99,7 @@ def classify(error: CommandError) -> DevenvError:
             "'docker network prune'), or give the engine more ranges: "
             "default-address-pools in /etc/docker/daemon.json, e.g. "
             '[{"base": "10.210.0.0/16", "size": 24}]')
-    if _NO_SUCH.search(err):
+    if _pattern("no_such").search(err):
         return NoSuchObject(_last_line(err))
     return error
 
@@ -160,6 +171,89 @@ def _labelled(kind: str, listing: list[str], labels: Mapping[str, str]) -> list[
 def containers(labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """Every container (running or not) carrying all of ``labels``, fully inspected."""
     return _labelled("container", ["ps", "-a"], labels)
+
+
+def listed(labels: Mapping[str, str], keys: Sequence[str], *,
+           names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Every container (running or not) carrying all of ``labels`` (and, given ``names``,
+    named one of them), as one ``docker ps`` call tells it (no inspect): per container its
+    ``Id``, ``Name``, ``Image`` (what it was started from, or its image id ``sha256:...``
+    when that name now means another image), ``State`` (inspect's ``State.Status``),
+    ``Status`` (docker's words: "Up 5 minutes"), ``CreatedAt`` (docker's words:
+    "2006-01-02 15:04:05 -0700 MST") and ``Labels``: those of ``keys`` it carries with a
+    value."""
+    filters = [arg for k, v in labels.items() for arg in ("--filter", f"label={k}={v}")]
+    if names is not None:
+        # Docker's name filter is a regular expression; a name no container can have
+        # (Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-]*) matches nothing.
+        valid = [n for n in names if n[:1].isalnum() and n.isascii()
+                 and n.replace("_", "").replace(".", "").replace("-", "").isalnum()]
+        if not valid:
+            return []
+        filters += [arg for n in valid
+                    for arg in ("--filter", "name=^/?" + n.replace(".", "\\.") + "$")]
+    # One JSON array a line: every value JSON-quoted, whatever a label holds.
+    fields = [*(f"{{{{json .{f}}}}}" for f in ("ID", "Names", "Image", "State", "Status",
+                                                "CreatedAt")),
+              *(f'{{{{json (.Label "{key}")}}}}' for key in keys)]
+    out = docker(["ps", "-a", "--no-trunc", *filters, "--format", "[" + ",".join(fields) + "]"],
+                 timeout=30).stdout
+    found = []
+    for line in out.splitlines():
+        try:
+            values = json.loads(line)
+        except ValueError:
+            values = None
+        if not isinstance(values, list) or len(values) != len(fields) or not all(
+                isinstance(v, str) for v in values):
+            raise DevenvError(f"docker ps printed an unexpected line: {line[:200]!r}")
+        cid, its_names, image, status, words, created = values[:6]
+        # Legacy links add "other/alias" names; the container's own name has no "/".
+        name = next((n for n in its_names.split(",") if "/" not in n), its_names)
+        if names is not None and name not in names:
+            continue  # the filter is a pattern: only exact names count
+        found.append({"Id": cid, "Name": name, "Image": image, "State": status,
+                      "Status": words, "CreatedAt": created,
+                      "Labels": {k: v for k, v in zip(keys, values[6:], strict=True) if v}})
+    return found
+
+
+def concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """Run ``calls`` (docker calls, as a rule: each waits on its own process) at the same
+    time; return their results in order once all are done, or raise the first one's
+    exception (in order) once all are done."""
+    return started(*calls)()
+
+
+def started(*calls: Callable[[], Any]) -> Callable[[], list[Any]]:
+    """Start ``calls`` in threads of their own; the function returned waits for them all and
+    returns their results in order, or raises the first one's exception (in order). The
+    caller does other work meanwhile (Python work runs while docker processes are waited
+    for)."""
+    import threading
+
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            errors[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+
+    def wait() -> list[Any]:
+        for thread in threads:
+            thread.join()
+        for error in errors:
+            if error is not None:
+                raise error
+        return results
+
+    return wait
 
 
 def running_labels(labels: Mapping[str, str], key: str, value: str) -> dict[str, str]:

@@ -19,6 +19,10 @@ from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConfigError, ConflictError, DevenvError, safe_text
 from devenv.images.default import container_ids
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Container
+
 SSH_CONTAINER_PORT = 2222
 KEYS_MOUNT = "/run/devenv/keys"
 STATUS_MOUNT = "/run/devenv/status"
@@ -310,11 +314,16 @@ def _claim_network(found: dict[str, Any], net: str, instance: str) -> bool:
     return labels.get(identity.LABEL_INSTANCE) == instance
 
 
-def discard_network(name: str, instance: str) -> None:
+def discard_network(name: str, instance: str, *,
+                    listed: list[dict[str, Any]] | None = None) -> None:
     """Best-effort removal of the environment's network if it is this installation's (after
-    it stopped, or when a first start failed); never masks a real error."""
+    it stopped, or when a first start failed); never masks a real error. ``listed``: every
+    network of this installation, inspected (the network is not looked up again)."""
     with contextlib.suppress(DevenvError):
-        found = docker.network(network_name(name))
+        if listed is None:
+            found = docker.network(network_name(name))
+        else:
+            found = next((n for n in listed if n.get("Name") == network_name(name)), None)
         if found is not None and (found.get("Labels") or {}).get(
                 identity.LABEL_INSTANCE) == instance:
             _remove_network(str(found["Id"]))
@@ -334,11 +343,16 @@ def _remove_network(net_id: str) -> bool:
             time.sleep(0.1)
 
 
-def unused_networks(instance: str) -> list[dict[str, Any]]:
+def unused_networks(instance: str, listed: list[dict[str, Any]] | None = None
+                    ) -> list[dict[str, Any]]:
     """This installation's environment networks that no container uses (leftovers of
-    environments that ended without ``devenv stop``: a crash, ``docker rm -f``, a reboot)."""
-    found = docker.networks({"devenv": "true", identity.LABEL_INSTANCE: instance})
+    environments that ended without ``devenv stop``: a crash, ``docker rm -f``, a reboot).
+    ``listed``: every network of this installation, inspected (not listed again)."""
+    found = listed if listed is not None else docker.networks(
+        {"devenv": "true", identity.LABEL_INSTANCE: instance})
     return [n for n in found if not n.get("Containers")
+            and (n.get("Labels") or {}).get("devenv") == "true"
+            and (n.get("Labels") or {}).get(identity.LABEL_INSTANCE) == instance
             and str(n.get("Name", "")).startswith(NETWORK_PREFIX)]
 
 
@@ -365,8 +379,11 @@ def remove_unused_network(found: dict[str, Any]) -> bool:
         return False  # being started, or Docker refused: left for later
 
 
-def sweep_networks(instance: str) -> None:
-    """Remove this installation's unused environment networks; best effort."""
+def sweep_networks(instance: str, listed: list[dict[str, Any]] | None = None, *,
+                   skip: Container[str] = ()) -> None:
+    """Remove this installation's unused environment networks (but those named in
+    ``skip``); best effort. ``listed``: every network of this installation, inspected."""
     with contextlib.suppress(DevenvError):
-        for found in unused_networks(instance):
-            remove_unused_network(found)
+        for found in unused_networks(instance, listed):
+            if found.get("Name") not in skip:
+                remove_unused_network(found)
