@@ -118,8 +118,8 @@ def _fast(argv: list[str]) -> int | None:
 
 def _plain(argv: list[str]) -> int | None:
     """The plain forms of the quick verbs without argparse (whose parser costs more than
-    some of them): ``list`` and ``stop PATH|NAME...`` with no option and no word argparse
-    could read as one. ``None``: argparse's turn."""
+    some of them): ``list``, ``up [PATH]`` and ``stop PATH|NAME...`` with no option and no
+    word argparse could read as one. ``None``: argparse's turn."""
     verb, words = argv[0], argv[1:]
     if any(w.startswith("-") for w in words):
         return None
@@ -127,6 +127,10 @@ def _plain(argv: list[str]) -> int | None:
         from devenv.envs import quicklist
 
         return quicklist.run()  # None: the full listing below
+    if verb == "up" and len(words) <= 1:
+        from devenv.commands import up
+
+        return up.run(words[0] if words else ".")
     if verb == "stop" and words:
         from devenv.commands import stop
 

@@ -154,6 +154,32 @@ def test_errors_never_send_control_characters_to_the_terminal(
     assert "\x1b" not in err and len(err.strip().splitlines()) == 2, err
 
 
+def test_plain_forms_skip_argparse_with_the_same_arguments(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv import cli_args
+    from devenv.commands import stop
+
+    seen: list[tuple[str, tuple[object, ...], dict[str, object]]] = []
+    monkeypatch.setattr(up, "run", lambda *a, **k: seen.append(("up", a, k)) or 0)
+    monkeypatch.setattr(stop, "run", lambda *a, **k: seen.append(("stop", a, k)) or 0)
+    build = cli_args.build
+
+    def no_parser(*args: object) -> object:
+        raise AssertionError("argparse was built")
+
+    monkeypatch.setattr(cli_args, "build", no_parser)
+    assert cli.main(["up"]) == cli.main(["up", "p"]) == cli.main(["stop", "a", "b"]) == 0
+    assert seen == [("up", (".",), {}), ("up", ("p",), {}), ("stop", (["a", "b"],), {})]
+    # Anything else is argparse's: options, a second PATH, no target.
+    monkeypatch.setattr(cli_args, "build", build)
+    seen.clear()
+    assert cli.main(["up", "--json", "p"]) == 0
+    assert cli.main(["stop", "-x"]) == 2
+    assert cli.main(["up", "p", "q"]) == 2
+    assert seen == [("up", ("p",), {"port": None, "name": None, "as_json": True,
+                                    "recreate": False, "rebuild": False, "force": False})]
+
+
 @pytest.mark.parametrize("argv", [["--version"], ["--version", "up", "--bogus"]])
 def test_version_needs_no_parser(argv: list[str]) -> None:
     import subprocess

@@ -280,21 +280,23 @@ def ensure_network(name: str, project: ProjectPath, instance: str, *,
     labels = {"devenv": "true", identity.LABEL_NAME: name, identity.LABEL_PATH: project.path,
               identity.LABEL_INSTANCE: instance}
     for _ in range(3):
-        found = docker.network(net)
-        if found is not None:
-            ours = _claim_network(found, net, instance)
-            if (ours and (found.get("Options") or {}).get(BRIDGE_OPTION) == bridge
-                    and (found.get("Labels") or {}).get(identity.LABEL_PATH) == project.path):
-                return net
-            try:  # a leftover, or made for the other host_access or path: make it anew
-                docker.remove_network(str(found["Id"]))
-            except docker.NetworkInUse:
-                continue  # a container joined meanwhile: look again (and refuse)
+        # Made outright as a rule (stop removed it); an existing one is looked at.
         try:
             docker.create_network(net, labels=labels, options={BRIDGE_OPTION: bridge})
             return net
         except docker.NetworkExists:
-            continue  # another devenv made it meanwhile: look again
+            pass  # a leftover, or another devenv made it meanwhile
+        found = docker.network(net)
+        if found is None:
+            continue  # removed meanwhile: make it
+        ours = _claim_network(found, net, instance)
+        if (ours and (found.get("Options") or {}).get(BRIDGE_OPTION) == bridge
+                and (found.get("Labels") or {}).get(identity.LABEL_PATH) == project.path):
+            return net
+        # A leftover, or made for the other host_access or path: made anew. A container
+        # that joined meanwhile keeps it: looking again refuses it.
+        with contextlib.suppress(docker.NetworkInUse):
+            docker.remove_network(str(found["Id"]))
     raise ConflictError(f"the Docker network {net} keeps changing under devenv",
                         "another devenv may be starting the same name; try again")
 

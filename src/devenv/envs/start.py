@@ -8,6 +8,8 @@ its main process is sshd (as the non-root container user), so the container live
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import sqlite3
 import sys
@@ -33,7 +35,12 @@ from devenv.envs import (
 from devenv.envs.fast import Target
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConfigError, ConflictError, DevenvError, UsageError
+from devenv.images import default
 from devenv.lockfile import locked
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from devenv.images.catalogue import Tool
 
 START_LOCK_TIMEOUT = 1800.0  # a first start may build the image
 PORT_RETRIES = 5
@@ -148,7 +155,13 @@ def _refuse_rename_while_running(old: str, new: str) -> None:
 
 def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
     instance = state.instance_id(conn)
-    env = _existing(conn, spec, instance)
+    # The base image's id is wanted either way (a start's image, a running one's config
+    # drift): looked up while the container is.
+    base = docker.started(_base_image_id)
+    try:
+        env = _existing(conn, spec, instance)
+    finally:
+        base()
     tag = None
     if spec.recreate:
         if env is not None and not spec.force:  # before a long build, not after it
@@ -156,28 +169,48 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
         # Build before stopping anything: a failed rebuild leaves the environment running.
         tag = image.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
         if env is not None:
-            manage.stop([spec.name], force=True)
+            manage.stop([spec.name], force=True, conn=conn)
         hooks.forget_creation(spec.name)
         env = None
     if env is None:
         # Claim the name first: a collision is reported before any image is built.
         before = registry.claim(conn, spec.project, spec.name)
-        new_volume = False
+        made: list[bool] = []  # [whether the home volume was made now], once it is there
         try:
-            tag = tag or image.image_for(spec.project, spec.name, spec.cfg)
-            new_volume = container.ensure_home_volume(spec.name, spec.project, instance)
-            container.ensure_network(spec.name, spec.project, instance,
-                                     host_access=spec.cfg.host_access)
-            env = _run(conn, spec, tag=tag, instance=instance)
+            return _start(conn, spec, tag, instance, made)  # it wrote the files too
         except BaseException:
             container.discard_network(spec.name, instance)
-            if new_volume:
+            if made and made[0]:
                 container.discard_volume(spec.name)
             registry.release(conn, spec.project, before)
             raise
     # Also when it was already running: repairs a deleted or stale ssh_config or index.
     registry.refresh_files(conn)
     return env
+
+
+def _start(conn: sqlite3.Connection, spec: Spec, tag: str | None, instance: str,
+           made: list[bool]) -> Env:
+    """Start the environment's container: its home volume and network are made while its
+    image is found (or built) and its mounts are prepared, then it runs."""
+    making = docker.started(
+        lambda: made.append(container.ensure_home_volume(spec.name, spec.project, instance)),
+        lambda: container.ensure_network(spec.name, spec.project, instance,
+                                         host_access=spec.cfg.host_access))
+    try:
+        tag = tag or image.image_for(spec.project, spec.name, spec.cfg)
+        prepared = _prepare(conn, spec)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            making()  # the image's error is the one to report; nothing is left running
+        raise
+    making()
+    return _run(conn, spec, tag=tag, instance=instance, prepared=prepared)
+
+
+def _base_image_id() -> None:
+    with contextlib.suppress(DevenvError):  # asked again (and reported) where it is needed
+        default.base_image_id()
 
 
 def _existing(conn: sqlite3.Connection, spec: Spec, instance: str) -> Env | None:
@@ -241,7 +274,19 @@ def _note_drift(labels: dict[str, str], spec: Spec) -> None:
               "(the home volume is kept)", file=sys.stderr)
 
 
-def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> Env:
+@dataclass(frozen=True)
+class _Prepared:
+    """The host side of a start: the files the container mounts, its tools, its labels."""
+
+    record: state.Project
+    key_dir: str
+    status_log: str
+    tools: list[Tool]
+    mounts: list[tuple[str, str, bool]]
+    guard: dict[str, str]
+
+
+def _prepare(conn: sqlite3.Connection, spec: Spec) -> _Prepared:
     project, name = spec.project, spec.name
     record = state.project_by_path(conn, project.path)
     if record is None:  # the caller claimed it inside our lock; only state damage gets here
@@ -252,6 +297,14 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
     git_mounts, guard = gitguard.prepare(project, name, spec.cfg)
     profile_mounts += git_mounts
     container.warn_unwritable(project)
+    return _Prepared(record, key_dir, status_log, tools, profile_mounts, guard)
+
+
+def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str,
+         prepared: _Prepared) -> Env:
+    project, name = spec.project, spec.name
+    record, key_dir, status_log = prepared.record, prepared.key_dir, prepared.status_log
+    tools, profile_mounts, guard = prepared.tools, prepared.mounts, prepared.guard
     cname = container_name(name)
     avoid: set[int] = set()
     for _ in range(PORT_RETRIES):
@@ -264,7 +317,19 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
                                   extra_mounts=profile_mounts)
         try:
             container_id = docker.docker(argv, timeout=120).stdout.strip()
-            container.wait_ready(cname, choice.port, status_log=status_log)
+            # devenv's files are written while sshd comes up: this start's tools, then
+            # ssh_config, the index and WezTerm's domains (a failed start restores them).
+            ready = docker.started(functools.partial(container.wait_ready, cname, choice.port,
+                                                     status_log=status_log))
+            try:
+                with state.transaction(conn):
+                    state.set_tools(conn, project.path, [tool.name for tool in tools])
+                registry.refresh_files(conn)
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    ready()
+                raise
+            ready()
         except docker.PortTaken:
             # Docker lost a race for the port to a non-devenv process: take another one.
             container.discard(cname)  # a "Created" leftover, if any
@@ -278,13 +343,12 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str) -> En
             env = _existing(conn, Spec(project, name, None, spec.cfg), instance)
             if env is None:
                 raise
+            registry.refresh_files(conn)
             return env
         except BaseException:
             # The daemon may have created the container before the failure (or Ctrl-C).
             container.discard(cname)
             raise
-        with state.transaction(conn):
-            state.set_tools(conn, project.path, [tool.name for tool in tools])
         if record.port is not None and choice.port != record.port:
             print(f"devenv: note: {name}'s SSH port {record.port} is taken; it now uses "
                   f"{choice.port} (devenv's ssh_config is updated; reload WezTerm's config)",

@@ -49,12 +49,30 @@ def _cas(ca_bundle: str | None) -> dict[str, bytes]:
     return cas
 
 
-def _plan(ca_bundle: str | None) -> tuple[str, dict[str, str], dict[str, bytes]]:
-    """The default image's tag, build args and build context (no building)."""
+BASE_ID_FRESH = 10.0  # seconds a looked-up base image id is used again
+_base_id: dict[str, tuple[float, str]] = {}  # BASE_IMAGE -> (when, id)
+
+
+def base_image_id() -> str:
+    """The id of :data:`BASE_IMAGE`. A start needs it twice (the image, and the config's
+    fingerprint): it is looked up again only after :data:`BASE_ID_FRESH` seconds."""
+    import time
+
+    now = time.monotonic()
+    known = _base_id.get(BASE_IMAGE)
+    if known is not None and now - known[0] < BASE_ID_FRESH:
+        return known[1]
     base = docker.image(BASE_IMAGE)
     if base is None:
         raise DevenvError(f"the base image {BASE_IMAGE} is missing",
                           "run scripts/engine.sh (pulls it, or builds it with debootstrap)")
+    _base_id[BASE_IMAGE] = (now, str(base["Id"]))
+    return str(base["Id"])
+
+
+def _plan(ca_bundle: str | None) -> tuple[str, dict[str, str], dict[str, bytes]]:
+    """The default image's tag, build args and build context (no building)."""
+    base_id = base_image_id()
     uid, gid = container_ids()
     args = {"BASE_IMAGE": BASE_IMAGE, "USER_NAME": USER_NAME,
             "USER_UID": str(uid), "USER_GID": str(gid)}
@@ -62,7 +80,7 @@ def _plan(ca_bundle: str | None) -> tuple[str, dict[str, str], dict[str, bytes]]
     context.update({f"ca-certificates/{k}": v for k, v in _cas(ca_bundle).items()})
     parts = {f"ctx/{k}": v for k, v in context.items()}
     parts.update({f"arg/{k}": v.encode() for k, v in args.items()})
-    parts["base"] = str(base["Id"]).encode()
+    parts["base"] = base_id.encode()
     return f"{DEFAULT_REPO}:{build.digest(parts)}", args, context
 
 
