@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from devenv.envs import sessions as tmux
 from devenv.errors import UsageError
-from devenv.integrations import tmux
 
 
 @pytest.mark.parametrize("name", ["agent", "a-b_C9", "x" * 64])

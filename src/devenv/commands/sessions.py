@@ -9,8 +9,8 @@ from dataclasses import asdict
 from datetime import timedelta
 
 from devenv.envs import manage
+from devenv.envs import sessions as tmux
 from devenv.errors import NotFoundError
-from devenv.integrations import tmux
 from devenv.table import print_table
 
 

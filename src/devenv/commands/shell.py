@@ -13,7 +13,7 @@ from devenv.envs import reach
 def run(path: str, *, port: int | None = None, name: str | None = None,
         session: str | None = None, command: list[str] | None = None) -> int:
     if session is not None:
-        from devenv.integrations import tmux
+        from devenv.envs import sessions as tmux
 
         tmux.check_name(session)  # before anything starts
     project = reach.project_of(path)  # PATH, or the project of the environment NAME
@@ -25,7 +25,7 @@ def run(path: str, *, port: int | None = None, name: str | None = None,
         reach.attach(target, command or ["bash", "-l"], tty=tty)
     from devenv.ssh.config import ssh_argv
 
-    # Over ssh, not docker exec: see devenv.integrations.tmux for why.
+    # Over ssh, not docker exec: see devenv.envs.sessions for why.
     remote = tmux.attach_script(target.workspace, session, command or [], tty=tty,
                                 project=os.path.realpath(project))
     options = ["-t"] if tty else ["-T", "-n"]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from devenv.integrations import tmux
+    from devenv.envs import sessions as tmux
 
 human_age = quicklist.human_age  # how an age is worded (sessions use it too)
 STOP_GRACE = 5
@@ -217,7 +217,7 @@ def exec_in(env: EnvInfo, argv: list[str], timeout: float = 30,
 
 def sessions(env: EnvInfo, this: str | None = None) -> list[tmux.Session]:
     """The persistent (tmux) sessions in the running ``env``."""
-    from devenv.integrations import tmux
+    from devenv.envs import sessions as tmux
 
     return tmux.parse_sessions(exec_in(env, tmux.list_argv(), this=this))
 
