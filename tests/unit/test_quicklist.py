@@ -140,13 +140,17 @@ def test_prints_the_table_from_one_ps_call(fake_docker: Path, devenv_home: Path,
     (fake_docker / "ps.out").write_text("\n".join([
         ps_line("zeta", "Up 3 seconds"), ps_line("alpha", "Up About a minute (Paused)",
                                                  state="paused", port=""),
-        ps_line("gone", "Exited (0) 2 seconds ago", state="exited")]) + "\n")
+        ps_line("gone", "Exited (0) 2 seconds ago", state="exited"),
+        ps_line("odd", "Up 2 seconds", port="0"), ps_line("odder", "Up 2 seconds", port="007")]
+        ) + "\n")
     assert quicklist.run() == 0
     assert capsys.readouterr().out.splitlines() == [
         "NAME   PROJECT   PORT   STATUS   STARTED        IMAGE",
         "alpha  /p/alpha  -      paused   1 minute ago   devenv-default:abc",
+        "odd    /p/odd    -      running  2 seconds ago  devenv-default:abc",
+        "odder  /p/odder  7      running  2 seconds ago  devenv-default:abc",
         "zeta   /p/zeta   22200  running  3 seconds ago  devenv-default:abc",
-    ]
+    ]  # the ports as the full listing shows them (int(), 0 as "-")
 
 
 @pytest.mark.parametrize("line", [

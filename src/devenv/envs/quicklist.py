@@ -1,6 +1,6 @@
 """``devenv list`` (no options) quickly: the instance id from the index, one ``docker ps``
 call, a table. Like the exec fast path (:mod:`devenv.envs.fast`), it imports only ``os`` and
-C modules (``select``, ``_json``, ``_signal``; ``datetime`` for environments up for an hour
+C modules (``select``, ``_json``; ``datetime`` for environments up for an hour
 or more): ``subprocess``, ``json`` and argparse would cost more than the ``docker ps`` call.
 
 What ``docker ps`` says is read as hostile: every value comes JSON-quoted and is decoded by
@@ -23,12 +23,11 @@ from devenv import paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import signal as _signal
     from collections.abc import Callable
     from datetime import datetime, timedelta
     from typing import Any
 else:  # the C module: ``signal`` would import ``enum``
-    import _signal
+    pass
 
 # devenv.envs.identity's labels (importing it costs ``re``; a unit test keeps them equal).
 LABEL_NAME = "devenv.name"
@@ -76,8 +75,8 @@ def run() -> int | None:
                 return None
         if not name or image == "<no image>":
             return None  # the full path words these as inspect has them
-        rows.append((name, path, port if port.isdecimal() else "-", status, age + " ago",
-                     image))
+        shown_port = str(int(port)) if port.isdecimal() and int(port) else "-"  # as int()
+        rows.append((name, path, shown_port, status, age + " ago", image))
     if not rows:
         print("no environments running")
         return 0
@@ -129,18 +128,16 @@ def _ps(instance: str) -> str | None:
 def _spawn(argv: list[str]) -> tuple[int, int] | None:
     """Start ``argv`` (stdin empty, stderr discarded); its pid and the read end of its
     stdout, or ``None`` if it could not start."""
+    from devenv import proc
+
     read, write = os.pipe()
-    null = os.open(os.devnull, os.O_RDWR)
     try:
-        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
-            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, write, 1),
-            (os.POSIX_SPAWN_DUP2, null, 2), (os.POSIX_SPAWN_CLOSE, read)])
+        pid = proc.spawn(argv, stdout=write, quiet=True)
     except OSError:
         os.close(read)
         return None
     finally:
         os.close(write)
-        os.close(null)
     return pid, read
 
 
@@ -156,8 +153,9 @@ def _collect(pid: int, read: int, timeout: float, wait: Callable[..., Any]
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not wait([read], [], [], left)[0]:
-                os.kill(pid, _signal.SIGKILL)
-                os.waitpid(pid, 0)
+                from devenv import proc
+
+                proc.end_pid(pid)
                 return None, b""
             chunk = os.read(read, 65536)
             if not chunk:
