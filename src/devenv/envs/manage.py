@@ -274,9 +274,9 @@ def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
     ended without ``stop``) go too.
 
     Docker calls that do not wait on each other's answers run at the same time: the
-    containers, their processes and this installation's networks are listed at once; once
-    the containers stopped, their removal is awaited and the networks go while devenv's
-    files are written."""
+    containers and their processes are listed at once, this installation's networks while
+    the containers stop; once they stopped, their removal is awaited and the networks go
+    while devenv's files are written."""
     conn, close = _connected(conn)
     try:
         this = state.instance_id(conn)
@@ -284,18 +284,18 @@ def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
         looking = docker.started(
             lambda: {r["Name"]: r for r in docker.listed({}, _KEYS, names=cnames)},
             *([] if force else [lambda c=c: _top(c) for c in cnames]))
-        # Needed once the containers stopped: listed meanwhile.
+        from devenv.envs import container, registry  # imported while docker answers
+
+        found, *tops = looking()
+        if not force:
+            # The sessions of the running ones of ours (the others are left to the checks
+            # of each stop, as ever).
+            ours = [_brief(r) for r in found.values()
+                    if r["Labels"].get(identity.LABEL_INSTANCE) == this and _running(r)]
+            _refuse(ours, this, doing, dict(zip(cnames, tops, strict=True)))
+        # The networks are needed once the containers stopped: listed while they stop.
         listing = docker.started(lambda: _networks(this))
         try:
-            from devenv.envs import container, registry  # imported while docker answers
-
-            found, *tops = looking()
-            if not force:
-                # The sessions of the running ones of ours (the others are left to the
-                # checks of each stop, as ever).
-                ours = [_brief(r) for r in found.values()
-                        if r["Labels"].get(identity.LABEL_INSTANCE) == this and _running(r)]
-                _refuse(ours, this, doing, dict(zip(cnames, tops, strict=True)))
             outcomes = docker.concurrently(*(
                 lambda n=n: _attempt(n, found.get(identity.container_name(n)), this)
                 for n in names))
