@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 
-from devenv.errors import CommandError, DevenvError, EngineUnavailable
+from devenv.errors import CommandError, DevenvError, EngineUnavailable, signal_exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -82,30 +82,65 @@ def _missing(argv: Sequence[str]) -> DevenvError:
                        f"install {argv[0]} and try again")
 
 
-def spawn(argv: list[str], stderr: int | None = None, *, quiet: bool = False) -> int:
-    """Start ``argv`` with ``posix_spawn`` (no ``subprocess`` import: the exec fast path);
-    its pid, for the caller to wait for. ``stderr``: a descriptor for its stderr (closed in
-    the child); ``quiet``: all three on ``/dev/null``."""
-    actions: list[tuple[int, ...]] = []
-    if quiet:
-        null = os.open(os.devnull, os.O_RDWR)
-        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
-                   (os.POSIX_SPAWN_DUP2, null, 2), (os.POSIX_SPAWN_CLOSE, null)]
-    elif stderr is not None:
-        actions = [(os.POSIX_SPAWN_DUP2, stderr, 2), (os.POSIX_SPAWN_CLOSE, stderr)]
+def spawn(argv: list[str], *, stdout: int | None = None, stderr: int | None = None,
+          quiet: bool = False) -> int:
+    """Start ``argv`` with ``posix_spawn`` (no ``subprocess`` import: the fast paths); its
+    pid, for the caller to wait for. ``stdout``/``stderr``: descriptors for them (else ours);
+    ``quiet``: what is not given is ``/dev/null``, stdin too. Descriptors Python opened are
+    not inherited (PEP 446): the child gets only these three."""
+    null = os.open(os.devnull, os.O_RDWR) if quiet else None
+    actions = [(os.POSIX_SPAWN_DUP2, source, target)
+               for target, source in ((0, null), (1, stdout if stdout is not None else null),
+                                      (2, stderr if stderr is not None else null))
+               if source is not None]
     try:
         return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
     finally:
-        if quiet:
+        if null is not None:
             os.close(null)
 
 
+def wait_pid(pid: int, timeout: float | None = None) -> int | None:
+    """Exit code of the :func:`spawn` child ``pid`` (128+N for a signal); ``None`` if it
+    still runs at ``timeout``."""
+    import select
+
+    waited = 0.0
+    while True:
+        done, status = os.waitpid(pid, 0 if timeout is None else os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else \
+                signal_exit(os.WTERMSIG(status))
+        if timeout is not None and waited >= timeout:
+            return None
+        select.select([], [], [], 0.02)
+        waited += 0.02
+
+
+def end_pid(pid: int) -> int:
+    """End the :func:`spawn` child ``pid`` by the one escalation
+    (:data:`devenv.runtime.wire.ESCALATION`, KILL last); its exit code."""
+    from devenv.runtime.wire import ESCALATION
+
+    for sig, wait in ESCALATION:
+        try:  # noqa: SIM105 - contextlib costs an import on the exec path
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        rc = wait_pid(pid, wait)
+        if rc is not None:
+            return rc
+    os.kill(pid, 9)  # SIGKILL
+    rc = wait_pid(pid)
+    return rc if rc is not None else signal_exit(9)
+
+
 def _stop(proc: subprocess.Popen[str]) -> None:
-    """End ``proc`` by the runtime library's one escalation (:data:`devenv.runtime.child.
-    ESCALATION`: INT, TERM, each with a bounded wait, then KILL)."""
+    """End ``proc`` by the one escalation (:data:`devenv.runtime.wire.ESCALATION`: INT,
+    TERM, each with a bounded wait, then KILL)."""
     import subprocess
 
-    from devenv.runtime.child import ESCALATION
+    from devenv.runtime.wire import ESCALATION
 
     for sig, wait in ESCALATION:
         proc.send_signal(sig)

@@ -12,8 +12,8 @@ given up, and ssh never falls back to a direct connection without a timeout (doc
 reliability.md). When the master socket is missing, :func:`run` starts a master in the
 background for the next call and says "fall back".
 
-Only ``os``, ``select`` and ``_signal`` are imported; stdout and stdin are the caller's own,
-stderr passes through a pipe so that the markers can be taken out.
+Only ``os``, ``select``, ``_signal`` and :mod:`devenv.proc` are imported; stdout and stdin
+are the caller's own, stderr passes through a pipe so that the markers can be taken out.
 """
 
 from __future__ import annotations
@@ -64,22 +64,6 @@ def _mux(target: Target, command: str) -> list[str]:
                 command=command)
 
 
-def _wait(pid: int, timeout: float | None = None) -> int | None:
-    """Exit code of ``pid`` (128+N for a signal); ``None`` if still running at ``timeout``."""
-    import select
-
-    waited = 0.0
-    while True:
-        done, status = os.waitpid(pid, 0 if timeout is None else os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else \
-                signal_exit(os.WTERMSIG(status))
-        if timeout is not None and waited >= timeout:
-            return None
-        select.select([], [], [], 0.02)
-        waited += 0.02
-
-
 def warm(target: Target) -> None:
     """Start the environment's master in the background (it persists 60 s when idle)."""
     if not target.control:
@@ -90,7 +74,7 @@ def warm(target: Target) -> None:
     # docker next, which would never reap it).
     launcher = ["sh", "-c", wire.join(argv) + " </dev/null >/dev/null 2>&1 &"]
     pid = proc.spawn(launcher, quiet=True)
-    _wait(pid, 5)
+    proc.wait_pid(pid, 5)
 
 
 def run(target: Target, command: list[str]) -> int | None:
@@ -140,7 +124,7 @@ def _marked(target: Target, argv: list[str], killer: Callable[[int], list[str]],
                 for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)}
     pid = 0
     try:
-        pid = proc.spawn(argv, write_end)
+        pid = proc.spawn(argv, stderr=write_end)
         os.close(write_end)
         rc = _relay(pid, read_end)
         return outcome(_state, rc, target.name, target.workspace, docker=docker)
@@ -203,20 +187,15 @@ def _patience(state: _State, give_up: float) -> float | None:
 
 def _reap(pid: int, timeout: float | None) -> int:
     """The client's exit code; one still running after ``timeout`` (held open by a
-    background child, or a command that never started) is ended: TERM, then KILL."""
-    rc = _wait(pid, timeout)
-    if rc is None:
-        os.kill(pid, _signal.SIGTERM)
-        rc = _wait(pid, 2.0)
-        if rc is None:
-            os.kill(pid, _signal.SIGKILL)
-            rc = _wait(pid)
-    return rc if rc is not None else signal_exit(_signal.SIGKILL)
+    background child, or a command that never started) is ended (:func:`_end`)."""
+    rc = proc.wait_pid(pid, timeout)
+    return rc if rc is not None else proc.end_pid(pid)
 
 
 def outcome(state: _State, rc: int, name: str, workspace: str, *,
             docker: bool) -> int | None:
-    """What a marked run means, decided in one place: the command's exit code, ``None``
+    """What a marked run means (:func:`devenv.runtime.wire.outcome` decides; this says it
+    as an exit code and a message): the command's exit code, ``None``
     when it never started and the next way in should be tried, or devenv's own failure
     (125 before the command started, 255 when the connection died while it ran)."""
     verdict = wire.outcome(state.marks, rc)
@@ -290,17 +269,10 @@ def _interrupted(pid: int, signum: int, killer: Callable[[int], list[str]]) -> i
     """Interrupted: end the local client and the remote process group; 128+N."""
     _signal.signal(signum, _signal.SIG_IGN)
     if pid:
-        try:  # noqa: SIM105 - contextlib costs an import on the exec path
-            os.kill(pid, _signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        if _wait(pid, 2) is None:
-            os.kill(pid, _signal.SIGKILL)
-            _wait(pid)
+        proc.end_pid(pid)
     pgid = _state.marks.pgid
     if pgid is not None and _state.marks.code is None:
         kill = proc.spawn(killer(pgid), quiet=True)
-        if _wait(kill, KILL_TIMEOUT) is None:
-            os.kill(kill, _signal.SIGKILL)
-            _wait(kill)
+        if proc.wait_pid(kill, KILL_TIMEOUT) is None:
+            proc.end_pid(kill)
     return signal_exit(signum)

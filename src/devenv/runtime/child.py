@@ -4,9 +4,9 @@
 
 A child starts in a session of its own, so its whole process group can be signalled; on
 pipes, or on a terminal it gets as its controlling terminal. A missing program is a
-:class:`RuntimeFailure` naming it. Ending follows :data:`ESCALATION` (``devenv.proc``, the
-synchronous side, follows the same): each signal to the group, a bounded wait, the next;
-KILL last, so no wait is unbounded.
+:class:`RuntimeFailure` naming it. Ending follows :data:`.wire.ESCALATION` (so do
+``devenv.proc`` and ``devenv exec``, synchronously): each signal to the group, a bounded
+wait, the next; KILL last, so no wait is unbounded.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import termios
 from collections.abc import Mapping, Sequence
 
 from devenv.runtime.errors import RuntimeFailure
+from devenv.runtime.wire import ESCALATION
 
-# Signal, then seconds to wait for the process to go before the next; SIGKILL comes last.
-ESCALATION = ((signal.SIGINT, 0.3), (signal.SIGTERM, 1.0))
 HANGUP_WAIT = 2.0  # a terminal's session gets SIGHUP first, and this long
 
 PIPE = asyncio.subprocess.PIPE

@@ -12,12 +12,22 @@ stream.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+else:  # the C module: ``signal`` would import ``enum``
+    import _signal
+
 # In devenv's environments: the container's whole environment as shell exports (written by
 # devenv-init), which sshd's SetEnv cannot fully carry (values with newlines). Commands that
 # devenv runs there over SSH read it first, so they get what docker exec would give them.
 ENV_FILE = "/var/lib/devenv/sshd/environment"
 ENV_PREAMBLE = f"[ -r {ENV_FILE} ] && . {ENV_FILE}; "
 
+# How every child of devenv and of the library is ended (runtime/child.py, devenv.proc,
+# devenv exec): each signal, then at most that many seconds for it to go; SIGKILL comes
+# last.
+ESCALATION = ((_signal.SIGINT, 0.3), (_signal.SIGTERM, 1.0))
 SSH_FAILED = 255  # ssh's own exit code for its errors (a remote command may also exit 255)
 MARK = b"\x1fDVN"
 MARK_OCTAL = "\\037DVN"  # the same, for printf
