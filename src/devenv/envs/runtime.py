@@ -38,10 +38,12 @@ class EnvRuntime(SSHBase):
         self.label = f"environment {name}"
         self.root = fast.workspace_of(known.path)
         self.max_wait = max_wait
-        # sshd in the image allows 64 sessions per connection (headroom: slots free late).
+        # sshd in the image allows 64 sessions per connection: 60 leave room for devenv exec
+        # and ssh clients on the shared first master; a session refused while slots free is
+        # tried again after a probe. One master this full beats opening more (bench/run).
         self.endpoint = Endpoint(health.env_key(name), self.label,
                                  fast.CONTAINER_PREFIX + name,
                                  ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
                                   "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),
                                  paths.env_control_socket(self.dirs.control_dir, known.port),
-                                 max_channels=30, max_masters=4)
+                                 max_channels=60, max_masters=4)
