@@ -15,12 +15,12 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from devenv.errors import EXIT_CONFLICT, UsageError
+from devenv.errors import EXIT_CONFLICT, EXIT_PRE_CHILD, UsageError
 
 # tmux refuses ':' and '.' in names; keeping to this set also keeps them shell-safe.
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MISSING = ('command -v tmux >/dev/null 2>&1 || { echo "devenv: tmux is not installed in '
-           'this environment" >&2; exit 125; }')
+           f'this environment" >&2; exit {EXIT_PRE_CHILD}; }}')
 # One line per session; the start command comes last because it may hold tabs.
 FIELDS = ("session_name", "session_attached", "session_created", "session_windows",
           "pane_current_command", "pane_start_command")
