@@ -23,7 +23,7 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
-from devenv.runtime.errors import InvalidArgument, RuntimeFailure
+from devenv.runtime.errors import InvalidArgument, RuntimeFailure, UnsafeDirectory
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -72,6 +72,8 @@ def exit_code_of(error: DevenvError | RuntimeFailure) -> int:
     library's (which has no exit codes) give a usage error for bad input, else 1."""
     if isinstance(error, DevenvError):
         return error.exit_code
+    if isinstance(error, UnsafeDirectory):  # as paths.private_dir's ConflictError
+        return EXIT_CONFLICT
     return EXIT_USAGE if isinstance(error, InvalidArgument) else EXIT_FAILED
 
 

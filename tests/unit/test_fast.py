@@ -102,3 +102,36 @@ def test_the_stamp_covers_every_input_of_the_environment(tmp_path: Path,
     # A link planted in .devenv is stamped as a link, never followed.
     (project / ".devenv" / "loop").symlink_to(project)
     assert len(fast.config_stamp(str(project))) == 20
+
+
+def test_the_stamp_never_blocks_nor_wanders_on_what_a_container_planted(
+        tmp_path: Path, devenv_home: Path) -> None:
+    """.devenv/ is container-writable: a FIFO as the project file, a link as .devenv or
+    inside it, and a huge directory all give a stamp at once (review finding: a FIFO hung
+    every exec of the project)."""
+    import threading
+
+    project = tmp_path / "p"
+    devenv_dir = project / ".devenv"
+    devenv_dir.mkdir(parents=True)
+    os.mkfifo(devenv_dir / "devenv.toml")
+    (devenv_dir / "up").symlink_to(tmp_path)  # a loop through a link
+    many = devenv_dir / "many"
+    many.mkdir()
+    for i in range(2000):
+        (many / f"f{i}").touch()
+    done: list[str] = []
+    worker = threading.Thread(target=lambda: done.append(fast.config_stamp(str(project))),
+                              daemon=True)
+    worker.start()
+    worker.join(10)
+    assert done, "config_stamp blocked"
+    # .devenv itself a link (to a tree that changes): not followed.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    other = tmp_path / "q"
+    other.mkdir()
+    (other / ".devenv").symlink_to(elsewhere)
+    before = fast.config_stamp(str(other))
+    (elsewhere / "new").write_text("x")
+    assert fast.config_stamp(str(other)) == before

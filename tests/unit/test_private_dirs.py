@@ -317,3 +317,27 @@ def test_as_root_a_dir_handed_to_the_container_user_stays_usable(tmp_path: Path)
         paths.ensure_private_dir(keys)
     with pytest.raises(ConflictError, match="is owned by uid 1000"):
         paths.private_dir(keys)
+
+
+def test_the_librarys_default_base_is_verified_before_use(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding: without XDG_RUNTIME_DIR the library's base /tmp/devenv-runtime-<uid>
+    was only checked as a parent, links followed: a link planted there by another user sent
+    the sockets where that user could later point. It is refused now, nothing is made."""
+    from devenv.runtime.errors import UnsafeDirectory
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    tmp.chmod(0o1777)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("DEVENV_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(dirs, "SHARED_TMP", str(tmp))
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    (tmp / f"devenv-runtime-{os.getuid()}").symlink_to(victim)
+    with pytest.raises(UnsafeDirectory, match="symbolic link"):
+        dirs.RuntimeDirs.default()
+    long_root = tmp_path / ("x" * 80)
+    with pytest.raises(UnsafeDirectory, match="symbolic link"):
+        dirs.RuntimeDirs.under(str(long_root))  # its sockets would go to the base
+    assert list(victim.iterdir()) == []

@@ -615,13 +615,13 @@ def test_concurrent_first_callers_share_one_tool_probe(tmp_path: Path) -> None:
     probes = 0
     real = runtime._probe
 
-    async def counted(deadline: float | None) -> Tools:
+    async def counted() -> Tools:
         nonlocal probes
         probes += 1
         if probes == 1:
             await asyncio.sleep(0.1)  # everyone arrives while it runs
             raise TransportError("no answer")
-        return await real(deadline)
+        return await real()
 
     runtime._probe = counted  # type: ignore[method-assign]
 
@@ -640,3 +640,41 @@ def test_parse_list_refuses_a_garbled_record() -> None:
     a PathError naming it, never a traceback."""
     with pytest.raises(PathError, match="unexpected directory listing"):
         parse_list(b"f 12 ok\0garbage\0")
+
+
+def test_a_short_deadline_does_not_shorten_the_shared_probe(tmp_path: Path) -> None:
+    """The probe is shared: the first caller's short deadline bounds only its own wait,
+    never the probe that later callers wait for (review finding)."""
+    import asyncio
+    import time
+
+    from devenv.runtime import LocalRuntime
+    from devenv.runtime.errors import TransportError
+
+    runtime = LocalRuntime(tmp_path)
+    real = runtime._probe
+
+    async def slow() -> Tools:
+        await asyncio.sleep(0.6)
+        return await real()
+
+    runtime._probe = slow  # type: ignore[method-assign]
+
+    async def main() -> None:
+        hurried, patient = await asyncio.gather(
+            runtime.tools(deadline=time.monotonic() + 0.2), runtime.tools(),
+            return_exceptions=True)
+        assert isinstance(hurried, TransportError), hurried
+        assert isinstance(patient, Tools), patient
+
+    asyncio.run(main())
+
+
+def test_hostile_marker_and_listing_values_are_no_tracebacks() -> None:
+    """Values a target prints are checked: an end marker of '--5' and a listing kind that
+    is not ASCII are ignored or unknown, never a ValueError or UnicodeDecodeError."""
+    parser = MarkerParser(b"n")
+    parser.feed(MARK + b"n E --5\n" + MARK + "n S 1\u00b2\n".encode())
+    assert parser.code is None and parser.pgid is None
+    assert parse_list(b"\xff 1 x\0") == [DirEntry("x", "other", 1)]
+

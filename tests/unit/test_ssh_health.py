@@ -180,3 +180,27 @@ def test_a_record_planted_for_another_key_or_garbled_is_unknown(store: FileHealt
     target.unlink()
     target.symlink_to(store._file("a"))
     assert store.get("b") == Health("b")
+
+
+def test_a_held_lock_is_an_error_within_its_bound(store: FileHealth,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process stopped while holding the records' lock makes writers fail in a bounded
+    time, never hang (review finding)."""
+    import fcntl
+
+    from devenv.runtime.errors import LockTimeout
+
+    monkeypatch.setattr(health, "LOCK_TIMEOUT", 0.3)
+    store.mark_healthy("k")  # makes the directory and the lock file
+    lock = os.path.join(store.lock_dir, "health.lock")
+    holder = os.open(lock, os.O_RDWR)
+    try:
+        # flock is per open file description: this one holds it against the store's own.
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        began = time.monotonic()
+        with pytest.raises(LockTimeout, match="locked"):
+            store.mark_failed("k", "x")
+        assert time.monotonic() - began < 2
+    finally:
+        os.close(holder)
+    assert store.mark_failed("k", "x").failures == 1

@@ -492,3 +492,22 @@ def test_a_permanent_failure_is_reported_at_once(fake: FakeSSH, tmp_path: Path) 
     assert "Could not resolve hostname" in message
     assert record(ep.key).status == "unhealthy"  # others still back off
     assert len(fake.probes()) == 1
+
+
+def test_fail_fast_still_opens_another_master_when_all_channels_are_taken(
+        fake: FakeSSH, tmp_path: Path) -> None:
+    """max_wait=0 means "do not wait", not "fail when busy": with every channel of the
+    first master taken, a fail-fast caller gets a new master at once (review finding:
+    waiting 0.25 s for a channel first made it fail)."""
+    ep = endpoint(tmp_path, max_channels=2, max_masters=2)
+
+    async def main() -> None:
+        pool = Pool()
+        held = [await pool.acquire(ep, max_wait=5) for _ in range(2)]
+        lease, elapsed = await timed(pool.acquire(ep, max_wait=0))
+        assert lease.control_path == ep.control_path(1)
+        assert elapsed < 2, elapsed
+        for other in (*held, lease):
+            other.release()
+
+    run(main)

@@ -2,7 +2,7 @@
 
 Every container carries a fingerprint label (image chain, env, mounts, hooks, SSH port,
 resource limits, host access, its own network) and a stamp of its config files' modification
-times. The exec fast path compares the stamp (two or three ``stat`` calls); when the files
+times. The exec fast path compares the stamp (a ``stat`` per file under ``.devenv/``); when they
 changed, the full path compares fingerprints and says what differs and how to apply it
 (``devenv up --recreate``).
 """

@@ -92,38 +92,60 @@ def _mtime(path: str) -> str:
 
 
 _TREE_LIMIT = 512  # entries of .devenv/ looked at (a tree this big is not a config)
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _tree(root: str) -> list[str]:
-    """``relative path=mtime`` of every entry under ``root``, sorted; links not followed."""
+    """``relative path=mtime`` of the entries under ``root`` (a container can write it:
+    directories are opened without following a link, nothing else is opened, and at most
+    :data:`_TREE_LIMIT` entries are looked at), sorted."""
     found: list[str] = []
-    pending = [""]
-    while pending and len(found) < _TREE_LIMIT:
-        rel = pending.pop()
-        try:
-            entries = list(os.scandir(os.path.join(root, rel)))
-        except OSError:
-            continue
-        for entry in entries:
-            name = f"{rel}/{entry.name}" if rel else entry.name
+    try:
+        top = os.open(root, _DIR)
+    except OSError as e:
+        return [] if e.errno == 2 else [f"unreadable={e.errno}"]  # 2: ENOENT
+    pending = [("", top)]
+    try:
+        while pending:
+            rel, fd = pending.pop()
             try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            found.append(f"{name}={st.st_mtime_ns}")
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(name)
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        if len(found) >= _TREE_LIMIT:
+                            return sorted(found)
+                        name = f"{rel}/{entry.name}" if rel else entry.name
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                            found.append(f"{name}={st.st_mtime_ns}")
+                            if entry.is_dir(follow_symlinks=False):
+                                pending.append((name, os.open(entry.name, _DIR, dir_fd=fd)))
+                        except OSError:
+                            continue
+            finally:
+                os.close(fd)
+    finally:
+        for _, fd in pending:
+            os.close(fd)
     return sorted(found)
 
 
 def _configured_dockerfile(project_file: str) -> str | None:
     """The ``dockerfile = "..."`` line of the project file, read without a TOML parser (the
-    full path parses and checks it; this only says which file to watch)."""
+    full path parses and checks it; this only says which file to watch). A container can
+    write the file: it is opened without following a link and without blocking (a FIFO),
+    and read only when it is a regular file, at most 64 KiB."""
     try:
-        with open(project_file, "rb") as f:
-            text = f.read(1 << 16).decode("utf-8", "replace")
+        fd = os.open(project_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if (os.fstat(fd).st_mode & 0o170000) != 0o100000:  # not a regular file
+            return None
+        text = os.read(fd, 1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     for line in text.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "dockerfile":

@@ -10,8 +10,9 @@ terminal attaches to it (devenv's process is replaced).
   ``None`` when the container is gone (the caller starts it again).
 - :func:`attach`: ``docker exec -it`` hand-over (Python never proxies a terminal).
 
-The runtime library's :class:`~devenv.envs.runtime.EnvRuntime` resolves through
-:func:`project_of` too.
+PATH or NAME: a name has no "/" and is no existing directory, as in :func:`find`; names
+resolve through devenv's state (:func:`devenv.envs.manage.resolve_names`, which the runtime
+library's :class:`~devenv.envs.runtime.EnvRuntime` uses too).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def find(spec: str, *, probe: bool = True) -> fast.Target | None:
 
 def project_of(spec: str) -> str:
     """PATH as given, or the project directory of the environment NAME (a name has no "/"
-    and is no existing file or directory); an unknown name is a NotFoundError naming close
-    matches."""
-    if os.sep in spec or os.path.lexists(spec):
+    and is no existing directory: the rule of :func:`find`); an unknown name is a
+    NotFoundError naming close matches."""
+    if os.sep in spec or os.path.isdir(spec):
         return spec
     from devenv.envs.manage import known_project, resolve_names
 

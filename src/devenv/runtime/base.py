@@ -121,7 +121,9 @@ class ShellRuntime(ABC):
         if self._tools is not None:
             return self._tools
         if self._probing is None or self._probing.done():
-            self._probing = asyncio.ensure_future(self._probe(deadline))
+            # Its own bound, not the first caller's deadline: callers share it, and each
+            # waits for it only until its own deadline.
+            self._probing = asyncio.ensure_future(self._probe())
             # Every caller may have given up waiting: the failure is then nobody's to log.
             self._probing.add_done_callback(lambda f: f.cancelled() or f.exception())
         probing = self._probing
@@ -135,9 +137,8 @@ class ShellRuntime(ABC):
                                  "check that the target is not hung or overloaded",
                                  retry_safe=False) from None
 
-    async def _probe(self, deadline: float | None) -> script.Tools:
-        timeout = PROBE_TIMEOUT if deadline is None else \
-            max(0.1, min(PROBE_TIMEOUT, deadline - time.monotonic()))
+    async def _probe(self) -> script.Tools:
+        timeout = PROBE_TIMEOUT
         result = await self._exec(script.Script(script.PROBE), cwd=None, env={},
                                   timeout=timeout, probe=True)
         if result.timed_out or result.exit_code != 0:
@@ -296,7 +297,8 @@ class ShellRuntime(ABC):
         if tools.stat == "none":
             raise RuntimeFailure(f"{self.label} has no stat command")
         result = await self._script(script.stat(path, tools, follow=follow), path)
-        return parse_stat(result.stdout.decode(), bsd=tools.stat == "bsd", path=path)
+        return parse_stat(result.stdout.decode("utf-8", "replace"), bsd=tools.stat == "bsd",
+                          path=path)
 
     async def ensure_dir(self, path: str) -> None:
         await self._script(script.ensure_dir(path), path)

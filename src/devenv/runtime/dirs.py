@@ -132,20 +132,19 @@ MAX_CONTROL_DIR = 72
 
 
 def _runtime_base() -> str:
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    if os.path.isabs(runtime):
-        return runtime
-    return os.path.join(SHARED_TMP, f"devenv-runtime-{os.getuid()}")
+    """The library's own base, verified before anything is made in it (a planted link or a
+    directory of another user is refused, never used)."""
+    return user_runtime_dir("devenv-runtime")
 
 
-def user_runtime_dir() -> str:
+def user_runtime_dir(name: str = "devenv") -> str:
     """This user's runtime base, verified: ``$XDG_RUNTIME_DIR`` when set (it must be ours,
-    no link, writable by nobody else), else ``/tmp/devenv-<uid>``, created 0700 and
+    no link, writable by nobody else), else ``/tmp/<name>-<uid>``, created 0700 and
     verified (in the sticky ``/tmp`` nobody else can swap it once it is ours)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if os.path.isabs(runtime):
         return private_dir(runtime, shared=True)
-    return private_dir(os.path.join(SHARED_TMP, f"devenv-{os.getuid()}"))
+    return private_dir(os.path.join(SHARED_TMP, f"{name}-{os.getuid()}"))
 
 
 class RuntimeDirs:
@@ -176,7 +175,7 @@ class RuntimeDirs:
     def under(cls, root: str) -> RuntimeDirs:
         """Everything in one directory of the caller's choosing (the sockets in
         ``<root>/cm``, or, when that path is too long for a socket, in a directory named
-        after it in :func:`user_runtime_dir`)."""
+        after it in the library's own verified base, see :meth:`default`)."""
         root = os.path.abspath(root)
         control = os.path.join(root, "cm")
         if len(control) > MAX_CONTROL_DIR:

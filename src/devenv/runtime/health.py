@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from devenv.runtime.dirs import private_dir
+from devenv.runtime.errors import LockTimeout
 
 HEALTHY_TTL = 15.0
 BACKOFF = (1.0, 2.0, 4.0, 7.0, 10.0)
@@ -140,7 +141,7 @@ class FileHealth:
         lock = os.path.join(private_dir(self.lock_dir), "health.lock")
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held for a read and a rename: microseconds
+            _lock(fd, lock)  # held for a read and a rename: microseconds
             new = step(self.get(key))
             path = self._file(key)
             tmp = f"{path}.{os.getpid()}.tmp"
@@ -154,3 +155,21 @@ class FileHealth:
             return new
         finally:
             os.close(fd)
+
+
+LOCK_TIMEOUT = 5.0  # a writer holds the lock for microseconds; a stopped one must not hang us
+
+
+def _lock(fd: int, path: str) -> None:
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"the SSH health records are locked ({path})",
+                                  "another process holds the lock; if none runs, remove "
+                                  "the file") from None
+            time.sleep(0.01)
+

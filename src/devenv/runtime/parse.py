@@ -45,6 +45,7 @@ def parse_list(data: bytes) -> list[DirEntry]:
             raise PathError(f"unexpected directory listing from the target: {record[:80]!r}",
                             "the target's find(1) printed something devenv cannot read") \
                 from None
-        entries.append(DirEntry(os.fsdecode(name), _KINDS.get(kind.decode(), "other"),
+        kind_name = _KINDS.get(kind.decode("ascii", "replace"), "other")
+        entries.append(DirEntry(os.fsdecode(name), kind_name,
                                 int(size) if size.isdigit() else None))
     return sorted(entries, key=lambda e: e.name)

@@ -128,8 +128,10 @@ class Pool:
                 await asyncio.sleep(wait)
                 continue
             now = time.monotonic()
-            master = self._free_master(ep, t, grow=full_since is not None
-                                       and now - full_since >= GROW_AFTER)
+            # Another master once callers waited GROW_AFTER for a channel, or at once when
+            # the caller cannot wait that long (max_wait=0: fail fast, not fail busy).
+            master = self._free_master(ep, t, grow=full_since is not None and (
+                now - full_since >= GROW_AFTER or give_up - now < GROW_AFTER))
             if master is None:
                 full_since = now if full_since is None else full_since
                 await self._wait_for_channel(ep, t, full_since, give_up)
@@ -170,14 +172,18 @@ class Pool:
     async def _wait_for_channel(self, ep: Endpoint, t: _Target, full_since: float,
                                 give_up: float) -> None:
         """Every channel is taken: wait for one to free (until it is time to open another
-        master, when one may still open), or fail at ``give_up``."""
+        master, when one may still open: then return at once if the caller cannot wait),
+        or fail at ``give_up``."""
         now = time.monotonic()
         remaining = give_up - now
+        may_grow = len(t.masters) < ep.max_masters
+        if may_grow and remaining < GROW_AFTER:
+            return  # the caller's next look opens another master
         if remaining <= 0:
             raise TransportError(f"{ep.label}: all {ep.max_masters} connections are "
                                  f"busy ({ep.max_channels} commands each)",
                                  "run fewer commands at once or raise max_masters")
-        if len(t.masters) < ep.max_masters:
+        if may_grow:
             remaining = min(remaining, full_since + GROW_AFTER - now)
         async with t.changed:
             with contextlib.suppress(TimeoutError):

@@ -96,7 +96,7 @@ class MarkerParser:
     def _note(self, kind: str, value: str) -> None:
         if kind == "S" and value.isascii() and value.isdecimal():
             self.pgid = int(value)
-        elif kind == "E" and value.isascii() and value.lstrip("-").isdecimal():
+        elif kind == "E" and value.isascii() and value.removeprefix("-").isdecimal():
             self.code = int(value)
         elif kind == "C":
             self.bad_cwd = True
