@@ -51,7 +51,7 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
     port = server.port
     try:
         (devenv_home / "state").mkdir(parents=True)
-        from devenv.envs.fast import config_stamp
+        from devenv.envs.index import config_stamp
 
         stamp = config_stamp(str(project))
         (devenv_home / "state" / "index").write_text(

@@ -133,12 +133,12 @@ def test_the_checker_sees_what_it_must(tmp_path: Path) -> None:
     """The import reader itself: lazy, relative, type-only and package imports count."""
     root = tmp_path / "devenv"
     for module in ("__init__", "paths", "state", "runtime/__init__", "runtime/pool",
-                   "envs/__init__", "envs/fast"):
+                   "envs/__init__", "envs/index"):
         (root / f"{module}.py").parent.mkdir(parents=True, exist_ok=True)
         (root / f"{module}.py").touch()
     fake = root / "runtime" / "x.py"
-    fake.write_text("from . import pool\nif False:\n    from devenv.envs import fast\n"
+    fake.write_text("from . import pool\nif False:\n    from devenv.envs import index\n"
                     "def f():\n    import devenv.paths\n    from devenv import state, "
                     "__version__\n")
-    assert imports(fake, root) == {"devenv.runtime.pool", "devenv.envs.fast", "devenv.paths",
+    assert imports(fake, root) == {"devenv.runtime.pool", "devenv.envs.index", "devenv.paths",
                                    "devenv.state", "devenv"}

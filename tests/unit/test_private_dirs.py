@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devenv import lockfile, paths
-from devenv.envs import fast
+from devenv.envs import index
 from devenv.errors import ConflictError
 from devenv.runtime import LocalRuntime, dirs
 from devenv.runtime.errors import PathError, UnsafeDirectory
@@ -246,12 +246,12 @@ def test_fast_path_never_uses_an_unverified_control_dir(
     (devenv_home / "state").mkdir(parents=True)
     (devenv_home / "state" / "index").write_text(
         f"instance\tabc\ncontrol\t{control}\n"
-        f"{project}\tx-p\t{listener}\t{fast.config_stamp(str(project))}\n")
+        f"{project}\tx-p\t{listener}\t{index.config_stamp(str(project))}\n")
     control.mkdir(mode=0o700)
-    hit = fast.lookup(str(project))
+    hit = index.lookup(str(project))
     assert hit is not None and hit.control == f"{control}/e{listener}"  # a good one is used
     control.rmdir()
-    assert fast.lookup(str(project)) is None  # missing: the full path creates it
+    assert index.lookup(str(project)) is None  # missing: the full path creates it
     if kind == "base-other-owner":
         control.mkdir(mode=0o700)
         if os.getuid() != 0:
@@ -262,8 +262,8 @@ def test_fast_path_never_uses_an_unverified_control_dir(
         base.chmod(0o777)
     else:
         prepare(kind, control)
-    assert fast.lookup(str(project)) is None
-    assert fast.lookup(str(project), probe=False) is None
+    assert index.lookup(str(project)) is None
+    assert index.lookup(str(project), probe=False) is None
 
 
 @pytest.mark.parametrize("kind", sorted(BAD))

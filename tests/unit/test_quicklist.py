@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devenv import cli, table
-from devenv.envs import fast, identity, manage, quicklist
+from devenv.envs import identity, index, manage, quicklist
 
 INSTANCE = "abc123def456"
 
@@ -21,7 +21,7 @@ def test_constants_match_their_owners() -> None:
     assert quicklist.LABEL_PATH == identity.LABEL_PATH
     assert quicklist.LABEL_PORT == identity.LABEL_PORT
     assert quicklist.LABEL_INSTANCE == identity.LABEL_INSTANCE
-    assert quicklist.INDEX_HEADER == fast.INDEX_HEADER
+    assert quicklist.INDEX_HEADER == index.INDEX_HEADER
     assert manage.human_age is quicklist.human_age
 
 

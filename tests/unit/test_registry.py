@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from devenv import state
+from devenv import paths, state
 from devenv.engine import docker
-from devenv.envs import fast, registry
+from devenv.envs import registry
 from devenv.envs.identity import ProjectPath
 from devenv.errors import ConflictError
 
@@ -80,7 +80,7 @@ def test_index_lists_only_running_environments(tmp_path: Path, running: set[str]
     running.update({"q-p0", "q-p2"})
     config = Path(registry.refresh_files(conn)).read_text()
     assert all(f"Host devenv-q-p{i}\n" in config for i in range(3))  # every known project
-    lines = Path(fast.paths.index_file()).read_text().splitlines()
+    lines = Path(paths.index_file()).read_text().splitlines()
     assert lines[0] == f"instance\t{state.instance_id(conn)}"
     assert lines[1].startswith("control\t")
     assert sorted(line.split("\t")[1] for line in lines[2:]) == ["q-p0", "q-p2"]

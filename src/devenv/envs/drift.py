@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from devenv.config import Config
-from devenv.envs import fast, image
+from devenv.envs import image, index
 from devenv.envs.identity import ProjectPath
 
 LABEL_CONFIG = "devenv.config"
@@ -42,7 +42,7 @@ def fingerprint(project: ProjectPath, cfg: Config) -> dict[str, Any]:
 
 def labels(project: ProjectPath, cfg: Config) -> dict[str, str]:
     return {LABEL_CONFIG: json.dumps(fingerprint(project, cfg), separators=(",", ":")),
-            LABEL_STAMP: fast.config_stamp(project.path)}
+            LABEL_STAMP: index.config_stamp(project.path)}
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

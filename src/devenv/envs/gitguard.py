@@ -34,8 +34,8 @@ from pathlib import Path
 
 from devenv import proc
 from devenv.config import Config
-from devenv.envs.fast import git_config_id
 from devenv.envs.identity import ProjectPath
+from devenv.envs.index import git_config_id
 from devenv.errors import ConfigError, DevenvError
 from devenv.lockfile import atomic_write
 from devenv.paths import ensure_private_dir, env_dir
@@ -206,7 +206,7 @@ def mounts(project: ProjectPath, stubs: Path) -> list[Mount]:
 
 def prepare(project: ProjectPath, name: str, cfg: Config) -> tuple[list[Mount], dict[str, str]]:
     """The mounts for environment ``name`` and the container label that records which file
-    ``.git/config`` was (see :func:`devenv.envs.fast.git_config_id`); nothing for a project
+    ``.git/config`` was (see :func:`devenv.envs.index.git_config_id`); nothing for a project
     the user trusts (``trust_git_config``). The stubs are made anew at every start."""
     if project.path in cfg.trust_git_config:
         print(f"devenv: note: {project.path}'s git config and hooks are writable in the "

@@ -208,10 +208,10 @@ def _resolve_one(raw: str, projects: list[state.Project],
 def exec_in(env: EnvInfo, argv: list[str], timeout: float = 30,
             this: str | None = None) -> str:
     """Run ``argv`` in the running ``env`` behind the installation guard; return stdout."""
-    from devenv.envs import fast
+    from devenv.envs import index
 
-    target = fast.Target(env.container, fast.workspace_of(env.path), this or instance())
-    docker_argv = fast.exec_argv(target, argv, tty=False)
+    target = index.Target(env.container, index.workspace_of(env.path), this or instance())
+    docker_argv = index.exec_argv(target, argv, tty=False)
     return docker.docker(docker_argv[1:], timeout=timeout).stdout  # [1:]: the wrapper adds it
 
 

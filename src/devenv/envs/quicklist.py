@@ -1,5 +1,5 @@
 """``devenv list`` (no options) quickly: the instance id from the index, one ``docker ps``
-call, a table. Like the exec fast path (:mod:`devenv.envs.fast`), it imports only ``os`` and
+call, a table. Like the exec fast path (:mod:`devenv.envs.index`), it imports only ``os`` and
 C modules (``select``, ``_json``; ``datetime`` for environments up for an hour
 or more): ``subprocess``, ``json`` and argparse would cost more than the ``docker ps`` call.
 
@@ -34,7 +34,7 @@ LABEL_NAME = "devenv.name"
 LABEL_PATH = "devenv.path"
 LABEL_PORT = "devenv.port"
 LABEL_INSTANCE = "devenv.instance"
-INDEX_HEADER = "instance\t"  # devenv.envs.fast.INDEX_HEADER
+INDEX_HEADER = "instance\t"  # devenv.envs.index.INDEX_HEADER
 PS_TIMEOUT = 30.0
 HEADER = ("NAME", "PROJECT", "PORT", "STATUS", "STARTED", "IMAGE")
 # Creation to start, at most: ages nearer than this to a boundary of what is shown ask for

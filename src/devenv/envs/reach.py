@@ -1,12 +1,12 @@
 """One way into an environment (docs/architecture.md): PATH or NAME is resolved once into a
-:class:`~devenv.envs.fast.Target`, then a command runs in it (its exit code comes back) or a
+:class:`~devenv.envs.index.Target`, then a command runs in it (its exit code comes back) or a
 terminal attaches to it (devenv's process is replaced).
 
 - :func:`find`: the environment if it runs now, from the index alone (no database, no
   docker call): the fast path ``cli`` tries before argparse.
 - :func:`target`: the same, or the full path: the project resolved through devenv's state,
   the environment started if needed.
-- :func:`run`: the warm SSH master, else ``docker exec`` (:mod:`devenv.envs.fast_ssh`);
+- :func:`run`: the warm SSH master, else ``docker exec`` (:mod:`devenv.envs.transport`);
   ``None`` when the container is gone (the caller starts it again).
 - :func:`attach`: ``docker exec -it`` hand-over (Python never proxies a terminal).
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from devenv.envs import fast, fast_ssh
+from devenv.envs import index, transport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,11 +28,11 @@ if TYPE_CHECKING:
     from devenv.envs.start import Env
 
 
-def find(spec: str, *, probe: bool = True) -> fast.Target | None:
+def find(spec: str, *, probe: bool = True) -> index.Target | None:
     """The running environment of PATH or NAME ``spec``, from the index alone; ``None``
     when the full path must decide. ``probe``: trust its port only when sshd answers (an
     exec skips it: a live master is proof enough, and the transport falls back)."""
-    return fast.lookup(spec, probe=probe)
+    return index.lookup(spec, probe=probe)
 
 
 def project_of(spec: str) -> str:
@@ -54,7 +54,7 @@ def project_of(spec: str) -> str:
 
 
 def target(spec: str, *, port: int | None = None, name: str | None = None,
-           look_fast: bool = True) -> tuple[fast.Target, Env | None]:
+           look_fast: bool = True) -> tuple[index.Target, Env | None]:
     """Where PATH or NAME ``spec`` runs, starting it first if needed; the environment too
     when this call looked it up (``None`` when the index answered). ``look_fast=False``
     skips the index (its entry proved stale)."""
@@ -63,17 +63,17 @@ def target(spec: str, *, port: int | None = None, name: str | None = None,
     return start.target(project_of(spec), port=port, name=name, look_fast=look_fast)
 
 
-def run(where: fast.Target, command: list[str]) -> int | None:
+def run(where: index.Target, command: list[str]) -> int | None:
     """Run ``command`` in the environment: over its warm SSH master when there is one, else
     over ``docker exec``; its exit code, or ``None`` when the container is gone."""
-    code = fast_ssh.run(where, command)
+    code = transport.run(where, command)
     if code is None:
-        code = fast_ssh.run_docker(where, command)
+        code = transport.run_docker(where, command)
     return code
 
 
-def attach(where: fast.Target, command: list[str], *, tty: bool) -> NoReturn:
+def attach(where: index.Target, command: list[str], *, tty: bool) -> NoReturn:
     """Replace devenv with ``command`` in the environment, on our terminal when ``tty``."""
     from devenv import proc
 
-    proc.exec_replace(fast.exec_argv(where, command, tty=tty))
+    proc.exec_replace(index.exec_argv(where, command, tty=tty))

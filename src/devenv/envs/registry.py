@@ -12,7 +12,7 @@ from pathlib import Path
 
 from devenv import paths, proc, state
 from devenv.engine import docker
-from devenv.envs import drift, events, fast, identity, ports
+from devenv.envs import drift, events, identity, index, ports
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConflictError, DevenvError
 from devenv.images.default import USER_NAME, container_ids
@@ -171,7 +171,7 @@ def refresh_files(conn: sqlite3.Connection) -> str:
     """Regenerate the files derived from state; return the ssh_config path.
 
     devenv's ssh_config and known_hosts list every known project; the exec fast path's index
-    (see :mod:`devenv.envs.fast`) lists only the environments running right now, under this
+    (see :mod:`devenv.envs.index`) lists only the environments running right now, under this
     installation's instance id. Everything is read inside the lock, so a slower writer can
     never replace newer files with an older view.
     """
@@ -183,11 +183,11 @@ def refresh_files(conn: sqlite3.Connection) -> str:
                                             identity.LABEL_NAME, drift.LABEL_STAMP)
         except DevenvError:
             running = {}  # an empty index is always safe: attach/exec take the full path
-        index = [f"{fast.INDEX_HEADER}{instance}\n",
-                 f"{fast.CONTROL_HEADER}{ssh_config.control_dir()}\n"]
-        index += [f"{p.path}\t{p.name}\t{p.port}\t{running[p.name]}\n" for p in projects
+        lines = [f"{index.INDEX_HEADER}{instance}\n",
+                 f"{index.CONTROL_HEADER}{ssh_config.control_dir()}\n"]
+        lines += [f"{p.path}\t{p.name}\t{p.port}\t{running[p.name]}\n" for p in projects
                   if p.port is not None and p.name in running]
-        atomic_write(Path(paths.index_file()), "".join(index), 0o644)
+        atomic_write(Path(paths.index_file()), "".join(lines), 0o644)
         entries = [ssh_config.HostEntry(container_name(p.name), p.port, USER_NAME, p.host_pub)
                    for p in projects if p.port is not None]
         path = ssh_config.write(entries, keys.client_key())

@@ -5,7 +5,7 @@ master, shared with ``devenv exec``, ``devenv ssh`` and any ssh client using the
 from __future__ import annotations
 
 from devenv import paths
-from devenv.envs import fast
+from devenv.envs import index
 from devenv.envs.manage import known_project, resolve_names
 from devenv.runtime import pool as pool_mod
 from devenv.runtime import wire
@@ -36,13 +36,13 @@ class EnvRuntime(SSHBase):
                                  f"start it: devenv up {project}")
         self.name = name
         self.label = f"environment {name}"
-        self.root = fast.workspace_of(known.path)
+        self.root = index.workspace_of(known.path)
         self.max_wait = max_wait
         # sshd in the image allows 64 sessions per connection: 60 leave room for devenv exec
         # and ssh clients on the shared first master; a session refused while slots free is
         # tried again after a probe. One master this full beats opening more (bench/run).
         self.endpoint = Endpoint(health.env_key(name), self.label,
-                                 fast.CONTAINER_PREFIX + name,
+                                 index.CONTAINER_PREFIX + name,
                                  ("-F", str(ssh_config.config_path()), "-o", "BatchMode=yes",
                                   "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"),
                                  paths.env_control_socket(self.dirs.control_dir, known.port),

@@ -22,18 +22,18 @@ from devenv.engine import docker
 from devenv.envs import (
     container,
     drift,
-    fast,
     gitguard,
     hooks,
     identity,
     image,
+    index,
     manage,
     ports,
     profiles,
     registry,
 )
-from devenv.envs.fast import Target
 from devenv.envs.identity import ProjectPath, container_name
+from devenv.envs.index import Target
 from devenv.errors import ConfigError, ConflictError, DevenvError, UsageError
 from devenv.images import default
 from devenv.lockfile import locked
@@ -70,7 +70,7 @@ def target(raw_path: str, *, port: int | None = None, name: str | None = None,
     second item is the environment when this call had to look it up (``None`` on the fast
     path). ``look_fast=False`` skips the index (its entry proved stale)."""
     if port is None and name is None and look_fast:
-        hit = fast.lookup(raw_path)
+        hit = index.lookup(raw_path)
         if hit is not None:
             return hit, None
     env = ensure_running(raw_path, port=port, name=name)
@@ -261,7 +261,7 @@ def _note_drift(labels: dict[str, str], spec: Spec) -> None:
     except DevenvError:
         return  # advisory only: never stands between the user and a running environment
     guarded = labels.get(gitguard.LABEL_GUARDED)
-    if guarded and guarded != fast.git_config_id(spec.project.path):
+    if guarded and guarded != index.git_config_id(spec.project.path):
         print(f"devenv: warning: {spec.project.path}/.git/config was replaced (or a "
               f".git/commondir appeared) after {spec.name} started: the agent may be able "
               "to write this repository's git config; do not run git on the host in it "

@@ -20,7 +20,7 @@ import pytest
 from ..conftest import DEVENV, Devenv
 
 # The bounds docs/reliability.md states, plus room for a loaded CI machine.
-START_TIMEOUT = 15.0  # devenv.envs.fast_ssh.START_TIMEOUT
+START_TIMEOUT = 15.0  # devenv.envs.transport.START_TIMEOUT
 SLACK = 10.0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 
 from devenv import paths, proc
-from devenv.envs.fast import CONTAINER_PREFIX, Target, exec_argv
+from devenv.envs.index import CONTAINER_PREFIX, Target, exec_argv
 from devenv.errors import EXIT_LOST, EXIT_PRE_CHILD, signal_exit
 from devenv.runtime import wire
 

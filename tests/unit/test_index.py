@@ -4,7 +4,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from devenv.envs import fast
+from devenv.envs import index
 
 from .greeter import Greeter
 
@@ -17,41 +17,41 @@ def write_index(home: Path, text: str) -> None:
 def test_lookup_needs_index_entry_and_an_ssh_greeting(devenv_home: Path, tmp_path: Path) -> None:
     project = tmp_path / "my proj"
     project.mkdir()
-    assert fast.lookup(str(project)) is None  # no index yet
+    assert index.lookup(str(project)) is None  # no index yet
     server = Greeter(b"SSH-2.0-OpenSSH_9.2\r\n")
     port = server.port
-    stamp = fast.config_stamp(str(project))
+    stamp = index.config_stamp(str(project))
     entries = f"{project}x\tother\t1\t{stamp}\n{project}\tx-my-proj\t{port}\t{stamp}\n"
     write_index(devenv_home, entries)  # no instance header: not an index devenv wrote
-    assert fast.lookup(str(project)) is None
+    assert index.lookup(str(project)) is None
     write_index(devenv_home, "instance\tabc123\n" + entries)
-    hit = fast.lookup(str(project))
+    hit = index.lookup(str(project))
     assert hit is not None
     assert (hit.container, hit.workspace, hit.instance) == (
         "devenv-x-my-proj", "/workspace/my proj", "abc123")
     # A config file changed since the start: the full path looks closer (drift).
     (project / ".devenv").mkdir()
     (project / ".devenv" / "devenv.toml").write_text("[env]\nA = '1'\n")
-    assert fast.lookup(str(project)) is None
+    assert index.lookup(str(project)) is None
     (project / ".devenv" / "devenv.toml").unlink()
     (project / ".devenv").rmdir()
-    assert fast.lookup(str(project)) is not None
+    assert index.lookup(str(project)) is not None
     server.close()
-    assert fast.lookup(str(project)) is None  # port closed: the environment is not running
+    assert index.lookup(str(project)) is None  # port closed: the environment is not running
     # Another program took the port (it accepts, but is no SSH server): not running either.
     silent = Greeter(b"")
     entries = f"{project}\tx-my-proj\t{silent.port}\t{stamp}\n"
     write_index(devenv_home, "instance\tabc123\n" + entries)
-    assert fast.lookup(str(project)) is None
+    assert index.lookup(str(project)) is None
     silent.close()
 
 
 def test_exec_argv() -> None:
-    target = fast.Target("devenv-x", "/workspace/x", "abc123")
-    assert fast.exec_argv(target, ["id", "-u"], tty=False) == [
+    target = index.Target("devenv-x", "/workspace/x", "abc123")
+    assert index.exec_argv(target, ["id", "-u"], tty=False) == [
         "docker", "exec", "-i", "-w", "/workspace/x", "devenv-x",
-        "sh", "-c", fast.GUARD, "devenv-guard", "abc123", "id", "-u"]
-    tty = fast.exec_argv(target, ["bash"], tty=True)
+        "sh", "-c", index.GUARD, "devenv-guard", "abc123", "id", "-u"]
+    tty = index.exec_argv(target, ["bash"], tty=True)
     assert tty[:4] == ["docker", "exec", "-i", "-t"]
 
 
@@ -60,7 +60,7 @@ def run_guard(env_instance: str | None, wanted: str, *command: str) -> tuple[int
     env = {"PATH": os.environ["PATH"], "HOSTNAME": "box"}
     if env_instance is not None:
         env["DEVENV_INSTANCE"] = env_instance
-    proc = subprocess.run(["sh", "-c", fast.GUARD, "devenv-guard", wanted, *command],
+    proc = subprocess.run(["sh", "-c", index.GUARD, "devenv-guard", wanted, *command],
                           env=env, capture_output=True, text=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -86,22 +86,22 @@ def test_the_stamp_covers_every_input_of_the_environment(tmp_path: Path,
     elsewhere.parent.mkdir()
     elsewhere.write_text("FROM base\n")
     (project / ".devenv" / "devenv.toml").write_text('dockerfile = "../docker/Dockerfile"\n')
-    stamps = {fast.config_stamp(str(project))}
+    stamps = {index.config_stamp(str(project))}
 
     def touched(path: Path) -> str:
         st = path.stat()
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-        return fast.config_stamp(str(project))
+        return index.config_stamp(str(project))
 
     for path in (recipe / "Dockerfile", elsewhere, project / ".devenv" / "devenv.toml"):
         stamp = touched(path)
         assert stamp not in stamps, path
         stamps.add(stamp)
     (recipe / "extra.sh").write_text("true\n")  # a new file in a recipe
-    assert fast.config_stamp(str(project)) not in stamps
+    assert index.config_stamp(str(project)) not in stamps
     # A link planted in .devenv is stamped as a link, never followed.
     (project / ".devenv" / "loop").symlink_to(project)
-    assert len(fast.config_stamp(str(project))) == 20
+    assert len(index.config_stamp(str(project))) == 20
 
 
 def test_the_stamp_never_blocks_nor_wanders_on_what_a_container_planted(
@@ -121,7 +121,7 @@ def test_the_stamp_never_blocks_nor_wanders_on_what_a_container_planted(
     for i in range(2000):
         (many / f"f{i}").touch()
     done: list[str] = []
-    worker = threading.Thread(target=lambda: done.append(fast.config_stamp(str(project))),
+    worker = threading.Thread(target=lambda: done.append(index.config_stamp(str(project))),
                               daemon=True)
     worker.start()
     worker.join(10)
@@ -132,6 +132,6 @@ def test_the_stamp_never_blocks_nor_wanders_on_what_a_container_planted(
     other = tmp_path / "q"
     other.mkdir()
     (other / ".devenv").symlink_to(elsewhere)
-    before = fast.config_stamp(str(other))
+    before = index.config_stamp(str(other))
     (elsewhere / "new").write_text("x")
-    assert fast.config_stamp(str(other)) == before
+    assert index.config_stamp(str(other)) == before

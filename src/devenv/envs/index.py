@@ -1,4 +1,7 @@
-"""The attach/exec fast path: one small file read, one local connect, then ``execvp``.
+"""The index of running environments, for the attach/exec fast path (:mod:`.reach`): which
+environment runs for a project (:func:`lookup`: one small file read, one local connect), how
+to enter it (:class:`Target`, :func:`exec_argv`) and the stamp that says its config did not
+change since it started (:func:`config_stamp`).
 
 This module is imported on every ``devenv exec`` and ``devenv .``, so it imports only
 ``os`` and the C-level ``_socket`` (``socket`` would pull in ``enum`` and friends)
