@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from devenv.runtime import dirs
+from devenv.runtime import private
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,10 +102,10 @@ def locks_dir() -> Path:
 def runtime_dir() -> Path:
     """The base of this user's runtime files, verified: ``$XDG_RUNTIME_DIR`` when set (it must
     be ours, no link, writable by nobody else), else ``/tmp/devenv-<uid>``, created 0700 and
-    verified like every private directory (:func:`devenv.runtime.dirs.user_runtime_dir`)."""
+    verified like every private directory (:func:`devenv.runtime.private.user_runtime_dir`)."""
     from pathlib import Path
 
-    return Path(_checked(dirs.user_runtime_dir))
+    return Path(_checked(private.user_runtime_dir))
 
 
 def machine_locks_dir() -> Path:
@@ -128,9 +128,9 @@ def log_dir() -> Path:
 
 def private_dir(path: Path, *, shared: bool = False) -> Path:
     """Create ``path`` (mode 0700) and verify it and its parent, see
-    :func:`devenv.runtime.dirs.private_dir`; one that fails the check raises
+    :func:`devenv.runtime.private.private_dir`; one that fails the check raises
     :class:`~devenv.errors.ConflictError` naming the path and the problem: it is never used."""
-    _checked(dirs.private_dir, str(path), shared=shared)
+    _checked(private.private_dir, str(path), shared=shared)
     return path
 
 
@@ -142,7 +142,7 @@ def ensure_private_dir(path: Path) -> Path:
     if os.getuid() != 0:
         return private_dir(path)
     private_dir(path.parent)
-    _checked(dirs.private_dir, str(path), any_owner=True)
+    _checked(private.private_dir, str(path), any_owner=True)
     return path
 
 

@@ -14,7 +14,7 @@ import pytest
 from devenv import lockfile, paths
 from devenv.envs import index
 from devenv.errors import ConflictError
-from devenv.runtime import LocalRuntime, dirs
+from devenv.runtime import LocalRuntime, dirs, private
 from devenv.runtime.errors import PathError, UnsafeDirectory
 from devenv.runtime.locks import async_locked
 from devenv.ssh import config as ssh_config
@@ -33,7 +33,7 @@ def runtime_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     tmp.mkdir()
     tmp.chmod(0o1777)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    monkeypatch.setattr(dirs, "SHARED_TMP", str(tmp))
+    monkeypatch.setattr(private, "SHARED_TMP", str(tmp))
     return tmp / f"devenv-{os.getuid()}"
 
 
@@ -331,7 +331,7 @@ def test_the_librarys_default_base_is_verified_before_use(
     tmp.chmod(0o1777)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.delenv("DEVENV_RUNTIME_DIR", raising=False)
-    monkeypatch.setattr(dirs, "SHARED_TMP", str(tmp))
+    monkeypatch.setattr(private, "SHARED_TMP", str(tmp))
     victim = tmp_path / "victim"
     victim.mkdir(mode=0o700)
     (tmp / f"devenv-runtime-{os.getuid()}").symlink_to(victim)

@@ -16,7 +16,7 @@ import os
 
 from devenv import paths
 from devenv.errors import EXIT_PRE_CHILD
-from devenv.runtime import dirs
+from devenv.runtime import private
 
 CONTAINER_PREFIX = "devenv-"
 
@@ -187,8 +187,8 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
 
     The second line, ``control<TAB>dir``, is where the environments' ControlMaster sockets
     are (``dir/e<port>``). A socket there gets our commands, their input and output, so the
-    directory and its base must pass :func:`devenv.runtime.dirs.dir_problem` (two ``lstat`` calls);
-    otherwise this returns ``None`` and the full path reports the problem.
+    directory and its base must pass :func:`devenv.runtime.private.dir_problem` (two
+    ``lstat`` calls); otherwise this returns ``None`` and the full path reports the problem.
     """
     try:
         real = os.path.realpath(raw_path)  # fails when the current directory was deleted
@@ -209,7 +209,7 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
             continue
         if (fields[2].isdecimal() and fields[3] == config_stamp(fields[0])
                 and (not probe or ssh_answers(int(fields[2])))):
-            if control and (dirs.dir_problem(control) is not None or dirs.dir_problem(
+            if control and (private.dir_problem(control) is not None or private.dir_problem(
                     os.path.dirname(control), shared=True) is not None):
                 return None
             port = int(fields[2])

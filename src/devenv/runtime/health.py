@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from devenv.runtime.dirs import private_dir
 from devenv.runtime.errors import LockTimeout
+from devenv.runtime.private import private_dir
 
 HEALTHY_TTL = 15.0
 BACKOFF = (1.0, 2.0, 4.0, 7.0, 10.0)

@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from devenv.runtime import child, process, script
 from devenv.runtime.base import Command, Data, ShellRuntime, pty_script
-from devenv.runtime.dirs import RuntimeDirs, private_dir
+from devenv.runtime.dirs import RuntimeDirs
 from devenv.runtime.errors import InvalidArgument, PathError, RuntimeFailure
 from devenv.runtime.locks import async_locked
 from devenv.runtime.parse import kind_of
+from devenv.runtime.private import private_dir
 from devenv.runtime.process import Execution
 from devenv.runtime.pty import PtySession, open_session
 from devenv.runtime.types import BackgroundInfo, DirEntry, FileStat

@@ -10,8 +10,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from devenv.runtime.dirs import private_dir
 from devenv.runtime.errors import LockTimeout
+from devenv.runtime.private import private_dir
 
 
 @asynccontextmanager

@@ -32,10 +32,11 @@ from typing import Any
 
 from devenv.runtime import health
 from devenv.runtime import master as master_mod
-from devenv.runtime.dirs import RuntimeDirs, private_dir
+from devenv.runtime.dirs import RuntimeDirs
 from devenv.runtime.errors import RuntimeFailure, TransportError
 from devenv.runtime.locks import async_locked
 from devenv.runtime.master import Endpoint
+from devenv.runtime.private import private_dir
 
 PROBE_TIMEOUT = 10.0
 DEFAULT_MAX_WAIT = 30.0
