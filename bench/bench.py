@@ -570,18 +570,18 @@ class Bench:
     def env_runtime_class(self) -> Any:
         """``EnvRuntime``: from ``devenv.envs`` (where it is exported since the runtime
         library stands alone), else from the older places, ``devenv.runtime`` and
-        ``devenv.envs.runtime``."""
+        ``devenv.envs.env_runtime``."""
         import importlib
 
         found: Any = None
-        for module in ("devenv.envs", "devenv.runtime", "devenv.envs.runtime"):
+        for module in ("devenv.envs", "devenv.runtime", "devenv.envs.env_runtime"):
             with contextlib.suppress(ImportError, AttributeError):
                 found = getattr(importlib.import_module(module), "EnvRuntime")  # noqa: B009
                 self.runtime_import = module
                 break
         if found is None:
             raise MeasureError("EnvRuntime is in none of devenv.envs, devenv.runtime, "
-                               "devenv.envs.runtime")
+                               "devenv.envs.env_runtime")
         self.rows["concurrent"].extra["import"] = self.runtime_import
         return found
 

@@ -125,7 +125,7 @@ def test_limits_and_host_access_are_drift(project: Path, devenv_home: Path,
     from devenv.envs.identity import ProjectPath
 
     # The image part of the fingerprint asks the engine; this test is about the rest.
-    monkeypatch.setattr(drift.image, "chain_key", lambda project, cfg: "image-key")
+    monkeypatch.setattr(drift.chain, "chain_key", lambda project, cfg: "image-key")
 
     path = ProjectPath(str(project))
     before = drift.fingerprint(path, config.load(str(project)))

@@ -45,7 +45,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     monkeypatch.setattr(docker, "docker", fake.docker)
     monkeypatch.setattr(docker, "container", fake.container)
     monkeypatch.setattr(docker, "running_labels", fake.running_labels)
-    monkeypatch.setattr(start.image, "image_for", lambda *a, **k: "devenv-default:test")
+    monkeypatch.setattr(start.chain, "image_for", lambda *a, **k: "devenv-default:test")
     monkeypatch.setattr(start.drift, "labels", lambda *a, **k: {})
     monkeypatch.setattr(start.container, "wait_ready",
                         lambda cname, port, timeout=0, status_log=None: None)

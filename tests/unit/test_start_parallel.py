@@ -19,7 +19,7 @@ def test_a_failed_image_leaves_no_volume_and_reports_the_image(
     def broken(*args: object, **kwargs: object) -> str:
         raise DevenvError("the build failed")
 
-    monkeypatch.setattr(start.image, "image_for", broken)
+    monkeypatch.setattr(start.chain, "image_for", broken)
     with pytest.raises(DevenvError, match="the build failed"):
         start.ensure_running(str(tmp_path))
     created = [c for c in fake.calls if c[:2] == ["volume", "create"]]

@@ -6,13 +6,13 @@ import sys
 import time
 
 from devenv import config
-from devenv.envs import identity, image, registry
+from devenv.envs import chain, identity, registry
 
 
 def run(path: str, *, no_cache: bool = False) -> int:
     project = identity.project_path(path)
     cfg = config.load(project.path)
-    image.check(project, cfg)
+    chain.check(project, cfg)
     name = registry.name_for(project, cfg.name)
     start = time.monotonic()
     if sys.stderr.isatty():
@@ -20,10 +20,10 @@ def run(path: str, *, no_cache: bool = False) -> int:
 
         console = Console(stderr=True)
         with console.status(f"building the image chain of {name}..."):
-            tag = image.image_for(project, name, cfg, no_cache=no_cache,
+            tag = chain.image_for(project, name, cfg, no_cache=no_cache,
                                   report=lambda line: console.print(line, highlight=False))
     else:
-        tag = image.image_for(project, name, cfg, no_cache=no_cache,
+        tag = chain.image_for(project, name, cfg, no_cache=no_cache,
                               report=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"devenv: {name}: {tag} ready in {time.monotonic() - start:.1f}s", file=sys.stderr)
     print(tag)

@@ -6,20 +6,20 @@ import json
 from typing import Any
 
 from devenv import config
-from devenv.envs import identity, image
+from devenv.envs import chain, identity
 from devenv.images import layers
 
 
 def run(path: str, *, as_json: bool = False) -> int:
     project = identity.project_path(path)
     cfg = config.load(project.path)
-    chain = [tool.name for tool in image.tool_chain(project, cfg)]
+    layers_of = [tool.name for tool in chain.tool_chain(project, cfg)]
     values = config.as_dict(cfg)
     dockerfile = layers.project_dockerfile(project.path, cfg.dockerfile)
     if values["dockerfile"] is None and dockerfile is not None:
         values["dockerfile"] = str(dockerfile)  # found in .devenv/ without being configured
     if as_json:
-        print(json.dumps({"values": values, "tool_layers": chain,
+        print(json.dumps({"values": values, "tool_layers": layers_of,
                           "files": {"user": str(config.user_file()),
                                     "project": str(config.project_file(project.path))}},
                          indent=2))
@@ -28,7 +28,7 @@ def run(path: str, *, as_json: bool = False) -> int:
     print(f"# project file: {config.project_file(project.path)}")
     for key, value in values.items():
         print(_line(key, value, cfg))
-    print(f"# tool layers, in build order: {', '.join(chain) or '(none)'}")
+    print(f"# tool layers, in build order: {', '.join(layers_of) or '(none)'}")
     return 0
 
 

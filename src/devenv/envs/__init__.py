@@ -5,7 +5,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from devenv.envs.runtime import EnvRuntime
+    from devenv.envs.env_runtime import EnvRuntime
 
 __all__ = ["EnvRuntime"]
 
@@ -13,6 +13,6 @@ __all__ = ["EnvRuntime"]
 def __getattr__(name: str) -> object:
     if name != "EnvRuntime":
         raise AttributeError(f"module 'devenv.envs' has no attribute {name!r}")
-    from devenv.envs.runtime import EnvRuntime
+    from devenv.envs.env_runtime import EnvRuntime
 
     return EnvRuntime

@@ -17,7 +17,7 @@ from typing import Any
 
 from devenv import config, state
 from devenv.engine import docker
-from devenv.envs import container, image, manage, registry
+from devenv.envs import chain, container, manage, registry
 from devenv.envs.identity import LABEL_INSTANCE, LABEL_NAME, ProjectPath, project_image
 from devenv.errors import DevenvError
 from devenv.paths import env_dir
@@ -69,7 +69,7 @@ def _wanted_by_projects(projects: list[state.Project]) -> set[str]:
         with contextlib.suppress(DevenvError, OSError):  # a broken project keeps nothing
             path = ProjectPath(project.path)
             cfg = config.load(project.path)
-            key = image.chain_key(path, cfg)
+            key = chain.chain_key(path, cfg)
             wanted.add(key.split("+project:")[0])
             if "+project:" in key:
                 wanted.add(project_image(project.name))

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from devenv.config import Config
-from devenv.envs import image, index
+from devenv.envs import chain, index
 from devenv.envs.identity import ProjectPath
 
 LABEL_CONFIG = "devenv.config"
@@ -26,7 +26,7 @@ NETWORK = "own"
 def fingerprint(project: ProjectPath, cfg: Config) -> dict[str, Any]:
     """What an environment started now would be made from."""
     return {
-        "image": image.chain_key(project, cfg),
+        "image": chain.chain_key(project, cfg),
         "env": dict(sorted(cfg.env.items())),
         "mounts": [f"{m.source}:{m.target}:{'ro' if m.readonly else 'rw'}" for m in cfg.mounts],
         "post_create": cfg.post_create,

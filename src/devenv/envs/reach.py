@@ -12,7 +12,7 @@ terminal attaches to it (devenv's process is replaced).
 
 PATH or NAME: a name has no "/" and is no existing directory, as in :func:`find`; names
 resolve through devenv's state (:func:`devenv.envs.manage.resolve_names`, which the runtime
-library's :class:`~devenv.envs.runtime.EnvRuntime` uses too).
+library's :class:`~devenv.envs.env_runtime.EnvRuntime` uses too).
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from devenv import config, paths, state
 from devenv.config import Config
 from devenv.engine import docker
 from devenv.envs import (
+    chain,
     container,
     drift,
     gitguard,
     hooks,
     identity,
-    image,
     index,
     manage,
     ports,
@@ -116,7 +116,7 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
             if name is not None:
                 raise
             raise ConfigError(f"{cfg.origin('name')}: {e.message}", e.hint) from None
-    image.check(project, cfg)  # bad config fails here: nothing built, nothing started
+    chain.check(project, cfg)  # bad config fails here: nothing built, nothing started
     conn = state.connect()
     # Two locks, always in this order: the project's (one start per project, whatever name
     # each caller asks for), then the name's (one container per name, whichever project).
@@ -167,7 +167,7 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
         if env is not None and not spec.force:  # before a long build, not after it
             manage.refuse_to_end_sessions([spec.name], "recreating")
         # Build before stopping anything: a failed rebuild leaves the environment running.
-        tag = image.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
+        tag = chain.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
         if env is not None:
             manage.stop([spec.name], force=True, conn=conn)
         hooks.forget_creation(spec.name)
@@ -198,7 +198,7 @@ def _start(conn: sqlite3.Connection, spec: Spec, tag: str | None, instance: str,
         lambda: container.ensure_network(spec.name, spec.project, instance,
                                          host_access=spec.cfg.host_access))
     try:
-        tag = tag or image.image_for(spec.project, spec.name, spec.cfg)
+        tag = tag or chain.image_for(spec.project, spec.name, spec.cfg)
         prepared = _prepare(conn, spec)
     except BaseException:
         with contextlib.suppress(BaseException):
@@ -292,7 +292,7 @@ def _prepare(conn: sqlite3.Connection, spec: Spec) -> _Prepared:
     if record is None:  # the caller claimed it inside our lock; only state damage gets here
         raise DevenvError(f"devenv's state lost the record of {project.path}")
     key_dir, status_log = registry.prepare_mounts(record)
-    tools = image.tool_chain(project, spec.cfg)
+    tools = chain.tool_chain(project, spec.cfg)
     profile_mounts = profiles.prepare(name, tools, key_dir)
     git_mounts, guard = gitguard.prepare(project, name, spec.cfg)
     profile_mounts += git_mounts

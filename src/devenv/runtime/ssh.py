@@ -1,6 +1,6 @@
 """Runtimes over SSH: :class:`SSHRuntime`, any host the system ``ssh`` reaches (so the
 user's ``~/.ssh/config``, agent and ProxyJump apply), on :class:`SSHBase`, which
-:class:`devenv.envs.runtime.EnvRuntime` shares. They go through the connection pool
+:class:`devenv.envs.env_runtime.EnvRuntime` shares. They go through the connection pool
 (:mod:`.pool`) and the marker protocol (:mod:`.script`)."""
 
 from __future__ import annotations
