@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devenv import cli, table
-from devenv.envs import identity, index, manage, quicklist
+from devenv.envs import identity, index, known, quicklist
 
 INSTANCE = "abc123def456"
 
@@ -22,7 +22,7 @@ def test_constants_match_their_owners() -> None:
     assert quicklist.LABEL_PORT == identity.LABEL_PORT
     assert quicklist.LABEL_INSTANCE == identity.LABEL_INSTANCE
     assert quicklist.INDEX_HEADER == index.INDEX_HEADER
-    assert manage.human_age is quicklist.human_age
+    assert known.human_age is quicklist.human_age
 
 
 def test_table_matches_print_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,7 +76,7 @@ def test_short_ages_are_dockers_own(status: str, age: str | None) -> None:
     if age is not None:  # the same words devenv gives an age of that length
         count = 0 if age.startswith("0 ") else int(age.split()[0])
         size = 60 if "minute" in age else 1
-        assert manage.human_age(timedelta(seconds=count * size)) == age
+        assert known.human_age(timedelta(seconds=count * size)) == age
 
 
 def test_long_ages_come_from_the_creation_time_when_docker_agrees() -> None:

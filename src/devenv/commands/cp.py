@@ -54,7 +54,7 @@ def _endpoint(spec: str) -> Endpoint:
 def _environment(name: str) -> str | None:
     """The project path of the environment ``name`` (devenv-NAME too), if devenv knows it."""
     from devenv.envs.identity import CONTAINER_PREFIX
-    from devenv.envs.manage import known_project
+    from devenv.envs.known import known_project
 
     known = known_project(name.removeprefix(CONTAINER_PREFIX))
     return known.path if known is not None else None

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from devenv.envs import manage
+from devenv.envs import known
 from devenv.table import print_table
 
 
 def run(*, as_json: bool = False, include_stopped: bool = False) -> int:
-    rows = manage.list_envs(include_stopped=include_stopped)
+    rows = known.list_envs(include_stopped=include_stopped)
     if as_json:
         print(json.dumps([asdict(r) | {"age": r.age()} for r in rows], indent=2))
         return 0

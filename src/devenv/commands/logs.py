@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from devenv.envs import hooks, manage
+from devenv.envs import hooks, known
 from devenv.errors import safe_text
 
 
 def run(target: str) -> int:
-    (name,) = manage.resolve_names([target])
+    (name,) = known.resolve_names([target])
     log = hooks.log_path(name)
     if not log.exists():
         print(f"devenv: {name} has no hook output yet (no post_create/post_start ran)",

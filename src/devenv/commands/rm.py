@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from devenv.envs import cleanup, manage
+from devenv.envs import cleanup, known
 
 
 def run(targets: list[str], *, volumes: bool = False, force: bool = False) -> int:
-    names = manage.resolve_names(targets)
+    names = known.resolve_names(targets)
     for line in cleanup.remove(names, volumes=volumes, force=force):
         print(f"removed {line}")
     if not volumes:

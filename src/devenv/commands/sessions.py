@@ -8,15 +8,15 @@ import time
 from dataclasses import asdict
 from datetime import timedelta
 
-from devenv.envs import manage
+from devenv.envs import known, stopping
 from devenv.envs import sessions as tmux
 from devenv.errors import NotFoundError
 from devenv.table import print_table
 
 
-def _running(target: str) -> tuple[str, manage.EnvInfo | None]:
-    (name,) = manage.resolve_names([target])  # unknown: an error naming close matches
-    return name, next((e for e in manage.list_envs() if e.name == name), None)
+def _running(target: str) -> tuple[str, known.EnvInfo | None]:
+    (name,) = known.resolve_names([target])  # unknown: an error naming close matches
+    return name, next((e for e in known.list_envs() if e.name == name), None)
 
 
 def run(target: str, *, as_json: bool = False, kill: str | None = None) -> int:
@@ -29,12 +29,12 @@ def run(target: str, *, as_json: bool = False, kill: str | None = None) -> int:
                                 "sessions end when their environment stops")
         print("[]" if as_json else f"no sessions: {name} is not running")
         return 0
-    rows = manage.sessions(env)
+    rows = stopping.sessions(env)
     if kill is not None:
         if kill not in {r.name for r in rows}:
             names = ", ".join(r.name for r in rows) or "none"
             raise NotFoundError(f"no session {kill!r} in {env.name}", f"sessions: {names}")
-        manage.exec_in(env, tmux.kill_argv(kill))
+        stopping.exec_in(env, tmux.kill_argv(kill))
         print(f"ended session {kill} in {env.name}")
         return 0
     if as_json:
@@ -51,6 +51,6 @@ def _table(rows: list[tmux.Session]) -> None:
     table = [("SESSION", "STATE", "CREATED", "RUNNING", "COMMAND")]
     for r in rows:
         state = r.state if r.clients < 2 else f"attached ({r.clients})"
-        age = manage.human_age(timedelta(seconds=now - r.created)) + " ago"
+        age = known.human_age(timedelta(seconds=now - r.created)) + " ago"
         table.append((r.name, state, age, r.running, r.command or "(login shell)"))
     print_table(table)

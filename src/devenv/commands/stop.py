@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devenv import state
-from devenv.envs import manage
+from devenv.envs import known, stopping
 from devenv.errors import UsageError
 
 
@@ -14,9 +14,9 @@ def run(targets: list[str], *, all_: bool = False, force: bool = False) -> int:
         raise UsageError("nothing to stop", "name an environment (PATH or NAME) or use --all")
     conn = state.connect()  # one connection for the whole command
     try:
-        names = ([r.name for r in manage.list_envs(exact=False, conn=conn)] if all_
-                 else manage.resolve_names(targets, conn=conn))
-        stopped = manage.stop(names, force=force, conn=conn)
+        names = ([r.name for r in known.list_envs(exact=False, conn=conn)] if all_
+                 else known.resolve_names(targets, conn=conn))
+        stopped = stopping.stop(names, force=force, conn=conn)
     finally:
         conn.close()
     for name, was_running in stopped:

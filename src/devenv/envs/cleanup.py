@@ -17,7 +17,7 @@ from typing import Any
 
 from devenv import config, state
 from devenv.engine import docker
-from devenv.envs import chain, container, manage, registry
+from devenv.envs import chain, container, registry, stopping
 from devenv.envs.identity import LABEL_INSTANCE, LABEL_NAME, ProjectPath, project_image
 from devenv.errors import DevenvError
 from devenv.paths import env_dir
@@ -27,7 +27,7 @@ def remove(names: list[str], *, volumes: bool, force: bool = False) -> list[str]
     """Stop and forget the named environments; return what was removed, for the user.
     Running persistent sessions refuse it (nothing removed) unless ``force``."""
     removed: list[str] = []
-    manage.stop(names, force=force, doing="removing")
+    stopping.stop(names, force=force, doing="removing")
     conn = state.connect()
     try:
         for name in names:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from devenv import paths
 from devenv.envs import index
-from devenv.envs.manage import known_project, resolve_names
+from devenv.envs.known import known_project, resolve_names
 from devenv.runtime import pool as pool_mod
 from devenv.runtime import wire
 from devenv.runtime.errors import TransportError

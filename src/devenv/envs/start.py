@@ -27,10 +27,10 @@ from devenv.envs import (
     hooks,
     identity,
     index,
-    manage,
     ports,
     profiles,
     registry,
+    stopping,
 )
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.envs.index import Target
@@ -165,11 +165,11 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
     tag = None
     if spec.recreate:
         if env is not None and not spec.force:  # before a long build, not after it
-            manage.refuse_to_end_sessions([spec.name], "recreating")
+            stopping.refuse_to_end_sessions([spec.name], "recreating")
         # Build before stopping anything: a failed rebuild leaves the environment running.
         tag = chain.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
         if env is not None:
-            manage.stop([spec.name], force=True, conn=conn)
+            stopping.stop([spec.name], force=True, conn=conn)
         hooks.forget_creation(spec.name)
         env = None
     if env is None:

@@ -12,7 +12,7 @@ import pytest
 
 from devenv import state
 from devenv.engine import docker
-from devenv.envs import manage
+from devenv.envs import known, stopping
 from devenv.errors import ConflictError, DevenvError
 from devenv.proc import Result
 
@@ -74,7 +74,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, containers: dict[str, tuple[str, str]]
 def test_an_idle_environment_is_stopped_without_exec(monkeypatch: pytest.MonkeyPatch,
                                                      instance: str) -> None:
     recorder = fake(monkeypatch, {"devenv-a": (instance, IDLE_TOP)})
-    assert manage.stop(["a"]) == [("a", True)]
+    assert stopping.stop(["a"]) == [("a", True)]
     assert "exec" not in recorder.verbs()  # docker top showed init and sshd only
     assert ["stop", "-t", "5", "id-devenv-a"] in recorder.calls
     assert recorder.verbs().count("stop") == 1
@@ -85,11 +85,11 @@ def test_sessions_refuse_the_stop_of_every_named_one(monkeypatch: pytest.MonkeyP
     recorder = fake(monkeypatch, {"devenv-a": (instance, BUSY_TOP),
                                   "devenv-b": (instance, IDLE_TOP)})
     with pytest.raises(ConflictError, match=r"would end running sessions: a \(work\)"):
-        manage.stop(["a", "b"])
+        stopping.stop(["a", "b"])
     assert "stop" not in recorder.verbs()  # nothing was stopped, not even b
     assert recorder.verbs().count("exec") == 1  # only the busy one was asked
     recorder.calls.clear()
-    assert manage.stop(["a", "b"], force=True) == [("a", True), ("b", True)]
+    assert stopping.stop(["a", "b"], force=True) == [("a", True), ("b", True)]
     assert "top" not in recorder.verbs() and "exec" not in recorder.verbs()
 
 
@@ -98,7 +98,7 @@ def test_a_container_of_another_installation_is_never_stopped(
     recorder = fake(monkeypatch, {"devenv-a": ("someone-else", IDLE_TOP),
                                   "devenv-b": (instance, IDLE_TOP)})
     with pytest.raises(DevenvError, match="devenv-a belongs to another devenv installation"):
-        manage.stop(["a", "b"])
+        stopping.stop(["a", "b"])
     assert [c for c in recorder.calls if c[0] == "stop"] == [["stop", "-t", "5", "id-devenv-b"]]
     assert "exec" not in recorder.verbs()  # nobody's sessions were asked about
 
@@ -106,7 +106,7 @@ def test_a_container_of_another_installation_is_never_stopped(
 def test_a_missing_container_was_not_running(monkeypatch: pytest.MonkeyPatch,
                                              instance: str) -> None:
     recorder = fake(monkeypatch, {})
-    assert manage.stop(["gone"]) == [("gone", False)]
+    assert stopping.stop(["gone"]) == [("gone", False)]
     assert "stop" not in recorder.verbs()
 
 
@@ -114,12 +114,12 @@ def test_busy_asks_tmux_only_when_more_than_init_and_sshd_run(
         monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
 
-    def sessions(env: manage.EnvInfo, this: str | None = None) -> list[object]:
+    def sessions(env: known.EnvInfo, this: str | None = None) -> list[object]:
         asked.append(env.name)
         return []
 
-    monkeypatch.setattr(manage, "sessions", sessions)
-    env = manage.EnvInfo("a", "devenv-a", "/p", "x/p", 1, "running", None, "img")
-    assert manage._busy(env, "i", IDLE_TOP) == "" and asked == []
-    assert manage._busy(env, "i", BUSY_TOP) == "" and asked == ["a"]
-    assert manage._busy(env, "i", None) == "" and asked == ["a", "a"]  # top did not answer
+    monkeypatch.setattr(stopping, "sessions", sessions)
+    env = known.EnvInfo("a", "devenv-a", "/p", "x/p", 1, "running", None, "img")
+    assert stopping._busy(env, "i", IDLE_TOP) == "" and asked == []
+    assert stopping._busy(env, "i", BUSY_TOP) == "" and asked == ["a"]
+    assert stopping._busy(env, "i", None) == "" and asked == ["a", "a"]  # top did not answer

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from devenv.envs.manage import EnvInfo, human_age, parse_time
+from devenv.envs.known import EnvInfo, human_age, parse_time
 
 
 def test_parse_docker_time() -> None:
