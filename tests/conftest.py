@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,3 +23,8 @@ def devenv_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         monkeypatch.delenv(var, raising=False)
     yield home
     shutil.rmtree(runtime, ignore_errors=True)
+    # A home this long has its sockets in the user's runtime directory: they go too.
+    from devenv.ssh.config import fallback_control_name
+
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/devenv-{os.getuid()}"
+    shutil.rmtree(os.path.join(base, fallback_control_name()), ignore_errors=True)

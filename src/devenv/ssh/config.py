@@ -55,16 +55,21 @@ def control_dir() -> Path:
     mode, no link; its base too, see :func:`devenv.paths.runtime_dir`): a socket there is
     trusted with commands, their input and output. Short, since a unix socket path is
     limited to ~100 bytes. One per devenv home."""
-    import hashlib
-
     # devenv's own state directory when the socket paths fit there: it outlives reboots
     # and nothing under /tmp, so no other user can prepare it for the ssh clients that use
     # devenv's ssh_config without devenv running (git, rsync, editors).
     local = ssh_dir() / "cm"
     if len(str(local)) <= MAX_CONTROL_DIR:
         return private_dir(local)
-    home = hashlib.sha256(str(ssh_dir()).encode()).hexdigest()[:8]
-    return private_dir(runtime_dir() / f"cm-{home}")
+    return private_dir(runtime_dir() / fallback_control_name())
+
+
+def fallback_control_name() -> str:
+    """The control directory's name in the user's runtime directory, for a devenv home whose
+    own path is too long for sockets."""
+    import hashlib
+
+    return f"cm-{hashlib.sha256(str(ssh_dir()).encode()).hexdigest()[:8]}"
 
 
 def render_config(hosts: Iterable[HostEntry], identity: Path, known_hosts: Path,
