@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from devenv import paths
 from devenv.envs import index
-from devenv.envs.known import known_project, resolve_names
+from devenv.envs.known import resolve_project
 from devenv.runtime import pool as pool_mod
 from devenv.runtime import wire
 from devenv.runtime.errors import TransportError
@@ -29,8 +29,7 @@ class EnvRuntime(SSHBase):
     def __init__(self, project: str, *, pool: Pool | None = None,
                  max_wait: float = pool_mod.DEFAULT_MAX_WAIT) -> None:
         super().__init__(pool, None if pool is not None else health.runtime_dirs())
-        (name,) = resolve_names([project])
-        known = known_project(name)
+        name, known = resolve_project(project)
         if known is None or known.port is None:
             raise TransportError(f"environment {name} has no SSH port yet",
                                  f"start it: devenv up {project}")

@@ -143,6 +143,17 @@ def list_envs(*, include_stopped: bool = False, exact: bool = True,
     return sorted(rows, key=lambda r: r.name)
 
 
+def resolve_project(spec: str) -> tuple[str, state.Project | None]:
+    """PATH or NAME ``spec``'s environment name and the project devenv knows under it, over
+    one state connection (see :func:`resolve_names`)."""
+    conn = state.connect()
+    try:
+        (name,) = resolve_names([spec], conn=conn)
+        return name, state.project_by_name(conn, name)
+    finally:
+        conn.close()
+
+
 def known_project(name: str) -> state.Project | None:
     """The project devenv knows under the environment name ``name``."""
     conn = state.connect()

@@ -11,7 +11,7 @@ terminal attaches to it (devenv's process is replaced).
 - :func:`attach`: ``docker exec -it`` hand-over (Python never proxies a terminal).
 
 PATH or NAME: a name has no "/" and is no existing directory, as in :func:`find`; names
-resolve through devenv's state (:func:`devenv.envs.known.resolve_names`, which the runtime
+resolve through devenv's state (:func:`devenv.envs.known.resolve_project`, which the runtime
 library's :class:`~devenv.envs.env_runtime.EnvRuntime` uses too).
 """
 
@@ -41,10 +41,9 @@ def project_of(spec: str) -> str:
     NotFoundError naming close matches."""
     if os.sep in spec or os.path.isdir(spec):
         return spec
-    from devenv.envs.known import known_project, resolve_names
+    from devenv.envs.known import resolve_project
 
-    (name,) = resolve_names([spec])
-    known = known_project(name)
+    name, known = resolve_project(spec)
     if known is None:
         from devenv.errors import NotFoundError
 
