@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from devenv import deadline as call_deadline
 from devenv.errors import DevenvError
 from devenv.paths import locks_dir, machine_locks_dir, private_dir
+from devenv.runtime.locks import wait_for_lock
 
 
 @contextmanager
@@ -29,23 +29,13 @@ def locked(name: str, *, timeout: float, what: str, machine: bool = False) -> It
     path = directory / f"{name}.lock"
     timeout = call_deadline.bound(timeout)  # never past the call's deadline (exec --timeout)
     with _open(path) as fd:
-        deadline = time.monotonic() + timeout
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                now = time.monotonic()
-                if now >= deadline:
-                    raise DevenvError(
-                        f"gave up after {timeout:g}s waiting for another devenv ({what})",
-                        f"if no other devenv is running, remove {path}",
-                    ) from None
-                if not told and now + timeout - deadline > 1.0:
-                    print(f"devenv: waiting for another devenv ({what})...", file=sys.stderr)
-                    told = True
-                time.sleep(0.05)
+        def say() -> None:
+            print(f"devenv: waiting for another devenv ({what})...", file=sys.stderr)
+
+        if not wait_for_lock(fd, timeout, on_wait=say):
+            raise DevenvError(
+                f"gave up after {timeout:g}s waiting for another devenv ({what})",
+                f"if no other devenv is running, remove {path}")
         try:
             yield
         finally:

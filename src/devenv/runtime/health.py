@@ -13,7 +13,6 @@ Its calls block (file I/O): the pool runs them off the event loop.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from devenv.runtime.errors import LockTimeout
+from devenv.runtime.locks import wait_for_lock
 from devenv.runtime.private import private_dir
 
 HEALTHY_TTL = 15.0
@@ -161,15 +161,6 @@ LOCK_TIMEOUT = 5.0  # a writer holds the lock for microseconds; a stopped one mu
 
 
 def _lock(fd: int, path: str) -> None:
-    deadline = time.monotonic() + LOCK_TIMEOUT
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise LockTimeout(f"the SSH health records are locked ({path})",
-                                  "another process holds the lock; if none runs, remove "
-                                  "the file") from None
-            time.sleep(0.01)
-
+    if not wait_for_lock(fd, LOCK_TIMEOUT, poll=0.01):
+        raise LockTimeout(f"the SSH health records are locked ({path})",
+                          "another process holds the lock; if none runs, remove the file")
