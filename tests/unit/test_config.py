@@ -8,7 +8,7 @@ from devenv import config
 from devenv.config_schema import Mount
 from devenv.errors import ConfigError
 
-from .conftest import write
+from .conftest import assert_project_file_error, write
 
 
 def test_no_files_no_config(project: Path) -> None:
@@ -52,12 +52,7 @@ def test_user_defaults_and_project_merge(project: Path, devenv_home: Path) -> No
     ("tools = [", "invalid TOML"),
 ])
 def test_bad_project_config_names_file_and_field(project: Path, text: str, error: str) -> None:
-    write(project / ".devenv" / "devenv.toml", text)
-    with pytest.raises(ConfigError) as info:
-        config.load(str(project))
-    assert info.value.message.startswith(str(project / ".devenv" / "devenv.toml") + ": ")
-    assert error in info.value.message
-    assert info.value.exit_code == 7
+    assert_project_file_error(project, text, error)
 
 
 def test_user_file_rejects_project_keys(project: Path, devenv_home: Path) -> None:

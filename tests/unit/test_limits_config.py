@@ -14,7 +14,7 @@ from devenv.engine import docker
 from devenv.envs import container, drift
 from devenv.errors import CommandError, ConfigError
 
-from .conftest import write
+from .conftest import assert_project_file_error, write
 
 
 def test_defaults(project: Path) -> None:
@@ -66,12 +66,7 @@ def test_values_reach_docker_run(project: Path, devenv_home: Path) -> None:
     ("host_access = true", "host_access: belongs in the user file"),
 ])
 def test_bad_values_name_file_and_field(project: Path, text: str, error: str) -> None:
-    write(project / ".devenv" / "devenv.toml", text)
-    with pytest.raises(ConfigError) as info:
-        config.load(str(project))
-    assert info.value.message.startswith(str(project / ".devenv" / "devenv.toml") + ": ")
-    assert error in info.value.message
-    assert info.value.exit_code == 7
+    assert_project_file_error(project, text, error)
 
 
 @pytest.mark.parametrize(("text", "error"), [
