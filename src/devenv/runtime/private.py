@@ -66,7 +66,7 @@ def private_dir(path: str, *, shared: bool = False, any_owner: bool = False) -> 
     :class:`UnsafeDirectory` naming the path and the problem: it is never used. ``shared``:
     a base directory (``$XDG_RUNTIME_DIR``) checked with :func:`dir_problem`'s ``shared``
     rule and left as it is; ``any_owner``: see :func:`dir_problem`."""
-    make_dirs(path)
+    _make_dirs(path)
     problem = dir_problem(path, shared=shared, any_owner=any_owner)
     if problem is not None and not shared and _tighten(path, any_owner=any_owner):
         problem = None
@@ -83,7 +83,7 @@ def private_dir(path: str, *, shared: bool = False, any_owner: bool = False) -> 
                           "intercept devenv")
 
 
-def make_dirs(path: str) -> None:
+def _make_dirs(path: str) -> None:
     """Create ``path`` and its missing parents, each with mode 0700."""
     missing = []
     probe = path
