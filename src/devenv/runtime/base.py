@@ -26,8 +26,11 @@ Data = bytes | AsyncIterable[bytes]
 FILE_TIMEOUT = 300.0
 QUICK_TIMEOUT = 30.0
 PROBE_TIMEOUT = 30.0  # the first call on a target finds out what it offers
-# A session that failed before starting within this many seconds is tried once more.
+# A session that failed before starting within this many seconds is tried again (after the
+# pool probed the master, or lowered its limit when the server refused the session), up to
+# ATTEMPTS times in all.
 RETRY_WITHIN = 2.0
+ATTEMPTS = 3
 # Streamed data held in memory before it spills to a temp file (write_file of a stream).
 SPOOL_MEMORY = 8 << 20
 
@@ -180,7 +183,7 @@ class ShellRuntime(ABC):
         began = time.monotonic()
         deadline = None if timeout is None else began + timeout
         cwd = self._where(cwd)
-        for attempt in (1, 2):
+        for attempt in range(1, ATTEMPTS + 1):
             tried = time.monotonic()
             try:
                 execution, done = await self._launch(
@@ -190,11 +193,11 @@ class ShellRuntime(ABC):
                                           on_stderr=on_stderr, cancel=cancel)
             except TransportError as e:
                 # Refused at once, surely before it started (a stale master socket, a full
-                # master): once more, after the pool probed the master -- unless a stream
-                # was read part way already, or the failure took long (a dead host: the
-                # caller's bounds were spent once already).
+                # master): again, after the pool probed the master or lowered its limit --
+                # unless a stream was read part way already, or the failure took long (a
+                # dead host: the caller's bounds were spent once already).
                 quick = time.monotonic() - tried < RETRY_WITHIN
-                if attempt == 2 or not e.retry_safe or not quick or \
+                if attempt == ATTEMPTS or not e.retry_safe or not quick or \
                         not isinstance(stdin, bytes | None):
                     raise
                 continue

@@ -15,7 +15,10 @@ makes sure a master is there and the target is believed healthy:
   master) sees a bounded number of connection attempts per minute however many callers
   ask, and a busy one opens its extra masters side by side;
 * each master carries at most ``max_channels`` concurrent commands (below sshd's
-  ``MaxSessions``); more commands open more masters, up to ``max_masters``, then wait.
+  ``MaxSessions``); more commands open more masters, up to ``max_masters``, then wait;
+* a session the server refuses anyway (sshd counts sessions it has not freed yet, or its
+  ``MaxSessions`` is lower) lowers that master's limit to what it carried for
+  :data:`REFUSED_HOLD` (:meth:`Pool.note_refused`), and the command is retried.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ _PASSIVE_EVERY = 5.0
 # opens: a new connection (key exchange, an sshd process) costs more than a short wait for
 # one, measured with 200 concurrent short commands (bench/run's "concurrent" row).
 GROW_AFTER = 0.25
+# A master the server refused a session on takes no more than it then carried for this long.
+REFUSED_HOLD = 1.0
 # A target's record is read from the store at most this often by one process (concurrent
 # callers share the read); what this process learns itself is seen at once.
 _READ_EVERY = 0.5
@@ -56,6 +61,14 @@ class _Master:
     path: str
     channels: int = 0
     ready_at: float = 0.0  # monotonic time this process last saw it working
+    limit: int = 0  # fewer channels than the endpoint's max_channels, until limit_until
+    limit_until: float = 0.0
+
+    def room(self, max_channels: int) -> bool:
+        """Whether it takes one more command."""
+        if self.limit and time.monotonic() < self.limit_until:
+            max_channels = min(max_channels, self.limit)
+        return self.channels < max_channels
 
 
 @dataclass
@@ -166,7 +179,7 @@ class Pool:
             # Callers that shared the probe re-check the channel limit: the master may have
             # filled up while they waited (sshd refuses sessions past MaxSessions).
             if master.ready_at and time.monotonic() - master.ready_at < 1.0 \
-                    and master.channels < ep.max_channels:
+                    and master.room(ep.max_channels):
                 master.channels += 1
                 return Lease(self, ep, master)
 
@@ -195,7 +208,7 @@ class Pool:
         (callers waited :data:`GROW_AFTER` for a channel: a new connection costs more than a
         short wait for one)."""
         for m in t.masters:
-            if m.channels < ep.max_channels:
+            if m.room(ep.max_channels):
                 return m
         if (grow or not t.masters) and len(t.masters) < ep.max_masters:
             m = _Master(ep.control_path(len(t.masters)))
@@ -280,6 +293,12 @@ class Pool:
         if now - t.passive_at >= _PASSIVE_EVERY:
             t.passive_at = now
             self._write_soon(t, self.store.mark_healthy, ep.key)
+
+    def note_refused(self, master: _Master) -> None:
+        """The server would not open one more session on ``master`` (which counts the
+        refused one): it carries at most one fewer for a while (see the module docstring)."""
+        master.limit = max(1, master.channels - 1)
+        master.limit_until = time.monotonic() + REFUSED_HOLD
 
     def note_failure(self, ep: Endpoint, error: str) -> None:
         """A command found the connection broken: back off, and probe before the next."""

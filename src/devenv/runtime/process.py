@@ -330,7 +330,7 @@ class Execution:
         if killed:
             return ExecResult(None, duration, timed_out=self.timed_out, aborted=self.aborted,
                               stdout=out, stderr=err)
-        message = _last_line(bytes(self.stderr_tail)) or f"ssh exited with {rc}"
+        message = _cause(bytes(self.stderr_tail)) or f"ssh exited with {rc}"
         if verdict == wire.NOT_STARTED:
             if self.plan.on_transport_failure:
                 self.plan.on_transport_failure(message, False)
@@ -350,9 +350,14 @@ class Execution:
             started=True)
 
 
-def _last_line(data: bytes) -> str:
-    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
+def _cause(stderr: bytes) -> str:
+    """ssh's own words for why a session failed: its refusal when the server would not open
+    the session (a fallback's error follows it), else its last line."""
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    for line in lines:
+        if wire.session_refused(line):
+            return line.strip()
+    return lines[-1].strip() if lines else ""
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

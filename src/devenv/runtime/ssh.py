@@ -127,6 +127,8 @@ class SSHBase(ShellRuntime):
         def failed(error: str, started: bool) -> None:
             if started:  # the connection died under a running command
                 self.pool.note_failure(ep, error)
+            elif wire.session_refused(error):  # the master is fine, and full
+                self.pool.note_refused(lease.master)
             else:  # the master would not take the session: the next acquire probes it
                 lease.master.ready_at = 0.0
 

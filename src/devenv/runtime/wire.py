@@ -140,6 +140,16 @@ NOT_STARTED = "not-started"  # no marker and the transport failed: safe to run e
 REFUSED = "refused"  # no marker, yet the transport ended normally: the shell did not run it
 
 
+# What ssh says when the master is up but the server would not open one more session on it
+# (sshd's MaxSessions, counting sessions it has not freed yet): not started, and the
+# connection is fine -- another channel, or a short wait, does it.
+SESSION_REFUSED = "Session open refused by peer"
+
+
+def session_refused(stderr: str) -> bool:
+    return SESSION_REFUSED in stderr
+
+
 def outcome(marks: MarkerParser, rc: int | None) -> str:
     """The outcome of a run whose markers went through ``marks`` and whose transport
     (ssh, docker exec) exited with ``rc`` (``None`` or negative: killed)."""
