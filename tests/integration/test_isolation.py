@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -118,13 +120,25 @@ def test_host_access_is_the_users_choice(dv: Devenv, make_project: Any) -> None:
     assert found["Options"]["com.docker.network.bridge.name"].startswith("dvh-")
 
 
+def gone_soon(net: str, within: float = 30) -> bool:
+    """Whether the network is gone within ``within`` s: 'devenv stop' leaves it to a
+    detached process (docs/architecture.md), bounded by the container's removal (20 s) and
+    the network's (5 s)."""
+    deadline = time.monotonic() + within
+    while network(net) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def test_network_lives_and_goes_with_the_environment(dv: Devenv, make_project: Any) -> None:
     project = make_project()
     info = dv.up(project)
     net = f"devenv-net-{info['name']}"
     assert network(net) is not None
     dv.ok("stop", str(project))
-    assert network(net) is None
+    assert gone_soon(net)
     dv.up(project)
     assert network(net) is not None
     dv.ok("rm", str(project))
@@ -147,6 +161,43 @@ def test_network_lives_and_goes_with_the_environment(dv: Devenv, make_project: A
     dv.up(project)
     subprocess.run(["docker", "rm", "-f", info["container"]], capture_output=True, check=True)
     dv.ok("stop", "--all")
+    assert gone_soon(net)
+
+
+def test_a_start_right_after_a_stop_keeps_its_network(dv: Devenv,
+                                                      make_project: Any) -> None:
+    """The stop's detached tidying races the next start: the start (which waits for the old
+    container to go, and reuses or remakes the network) must win every time, and the
+    network its container runs on must stay once the tidying is done."""
+    project = make_project()
+    info = dv.up(project)
+    net = f"devenv-net-{info['name']}"
+    for _ in range(3):
+        dv.ok("stop", str(project))
+        dv.up(project)
+        time.sleep(2)  # the tidying waits for the old container (gone at once) and ends
+        assert network(net) is not None
+        assert list(inspect(info["container"])["NetworkSettings"]["Networks"]) == [net]
+        assert dv.ok("exec", str(project), "--", "echo", "ok").stdout == "ok\n"
+
+
+def test_the_tidying_never_takes_the_network_of_a_start_under_way(
+        dv: Devenv, make_project: Any) -> None:
+    """What the stop's detached process does with a network left unused: it leaves it while
+    the environment's start lock is held (a start under way will use it) and removes it
+    once the lock is free."""
+    from devenv.lockfile import locked
+
+    project = make_project()
+    info = dv.up(project)
+    net = f"devenv-net-{info['name']}"
+    subprocess.run(["docker", "rm", "-f", info["container"]], capture_output=True, check=True)
+    this = dv.instance()  # also points this process at the test's DEVENV_HOME
+    tidy = [sys.executable, "-m", "devenv.envs.tidy", this]
+    with locked(f"env-{info['name']}", timeout=5, what="a start, in the test"):
+        subprocess.run(tidy, env=dv.env, check=True, timeout=60)
+        assert network(net) is not None
+    subprocess.run(tidy, env=dv.env, check=True, timeout=60)
     assert network(net) is None
 
 

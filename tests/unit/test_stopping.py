@@ -12,7 +12,7 @@ import pytest
 
 from devenv import state
 from devenv.engine import docker
-from devenv.envs import known, stopping
+from devenv.envs import known, stopping, tidy
 from devenv.errors import ConflictError, DevenvError
 from devenv.proc import Result
 
@@ -28,6 +28,7 @@ class FakeDocker:
     def __init__(self, containers: dict[str, tuple[str, str]]) -> None:
         self.containers = containers
         self.calls: list[list[str]] = []
+        self.tidied: list[list[tuple[str, str]]] = []  # what each stop left to tidy.later
         self.lock = threading.Lock()
 
     def __call__(self, args: list[str], **kwargs: object) -> Result:
@@ -68,6 +69,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, containers: dict[str, tuple[str, str]]
     recorder = FakeDocker(containers)
     monkeypatch.setattr(docker, "docker", recorder)
     monkeypatch.setattr(docker, "running_labels", lambda *a, **k: {})
+    monkeypatch.setattr(tidy, "later", lambda this, stopped: recorder.tidied.append(stopped))
     return recorder
 
 
@@ -78,6 +80,9 @@ def test_an_idle_environment_is_stopped_without_exec(monkeypatch: pytest.MonkeyP
     assert "exec" not in recorder.verbs()  # docker top showed init and sshd only
     assert ["stop", "-t", "5", "id-devenv-a"] in recorder.calls
     assert recorder.verbs().count("stop") == 1
+    # Its network is left to a detached process, which waits for this container to go.
+    assert recorder.tidied == [[("id-devenv-a", "a")]]
+    assert "network rm" not in recorder.verbs()
 
 
 def test_sessions_refuse_the_stop_of_every_named_one(monkeypatch: pytest.MonkeyPatch,

@@ -27,7 +27,7 @@ def remove(names: list[str], *, volumes: bool, force: bool = False) -> list[str]
     """Stop and forget the named environments; return what was removed, for the user.
     Running persistent sessions refuse it (nothing removed) unless ``force``."""
     removed: list[str] = []
-    stopping.stop(names, force=force, doing="removing")
+    stopping.stop(names, force=force, doing="removing", tidy=True)
     conn = state.connect()
     try:
         for name in names:

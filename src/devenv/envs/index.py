@@ -171,6 +171,20 @@ def git_config_id(project_dir: str) -> str:
         else ino + "+commondir"
 
 
+def listed(instance: str) -> dict[str, str] | None:
+    """The environments the index lists as running (name -> config stamp); ``None`` when
+    there is no index of ``instance``'s."""
+    try:
+        with open(paths.index_file(), encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (OSError, ValueError):
+        return None
+    if lines[0] != INDEX_HEADER + instance:
+        return None
+    return {fields[1]: fields[3] for fields in (line.split("\t") for line in lines[1:])
+            if len(fields) == 4}
+
+
 def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
     """The running environment of the project at ``raw_path`` (or, when no such directory
     exists, of the environment named ``raw_path``), if the index lists it and its port

@@ -167,22 +167,28 @@ def prepare_mounts(project: Project) -> tuple[str, str]:
     return str(keys_dir), str(log)
 
 
-def refresh_files(conn: sqlite3.Connection) -> str:
+def refresh_files(conn: sqlite3.Connection, *, stopped: list[str] | None = None) -> str:
     """Regenerate the files derived from state; return the ssh_config path.
 
     devenv's ssh_config and known_hosts list every known project; the exec fast path's index
     (see :mod:`devenv.envs.index`) lists only the environments running right now, under this
     installation's instance id. Everything is read inside the lock, so a slower writer can
-    never replace newer files with an older view.
+    never replace newer files with an older view. ``stopped``: the caller only stopped
+    these, so the index keeps what it listed but them (no ``docker ps``).
     """
     with locked("derived-files", timeout=60, what="writing ssh_config and the index"):
         projects = state.all_projects(conn)
         instance = state.instance_id(conn)
-        try:
-            running = docker.running_labels({identity.LABEL_INSTANCE: instance},
-                                            identity.LABEL_NAME, drift.LABEL_STAMP)
-        except DevenvError:
-            running = {}  # an empty index is always safe: attach/exec take the full path
+        running = index.listed(instance) if stopped is not None else None
+        if running is not None:
+            for name in stopped or ():
+                running.pop(name, None)
+        else:
+            try:
+                running = docker.running_labels({identity.LABEL_INSTANCE: instance},
+                                                identity.LABEL_NAME, drift.LABEL_STAMP)
+            except DevenvError:
+                running = {}  # an empty index is always safe: attach/exec take the full path
         lines = [f"{index.INDEX_HEADER}{instance}\n",
                  f"{index.CONTROL_HEADER}{ssh_config.control_dir()}\n"]
         lines += [f"{p.path}\t{p.name}\t{p.port}\t{running[p.name]}\n" for p in projects

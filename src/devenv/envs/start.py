@@ -169,7 +169,7 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
         # Build before stopping anything: a failed rebuild leaves the environment running.
         tag = chain.image_for(spec.project, spec.name, spec.cfg, no_cache=spec.rebuild)
         if env is not None:
-            stopping.stop([spec.name], force=True, conn=conn)
+            stopping.stop([spec.name], force=True, conn=conn, tidy=True)
         hooks.forget_creation(spec.name)
         env = None
     if env is None:

@@ -6,8 +6,6 @@ are needed.
 
 from __future__ import annotations
 
-import time
-
 from devenv import state
 from devenv.engine import docker
 from devenv.envs import identity
@@ -15,7 +13,6 @@ from devenv.envs.known import LABELS, EnvInfo, brief, connected, instance, is_ru
 from devenv.errors import ConflictError, DevenvError
 
 STOP_GRACE = 5
-REMOVE_TIMEOUT = 20.0
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,16 +84,20 @@ def refuse_to_end_sessions(names: list[str], doing: str) -> None:
 
 
 def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
-         conn: sqlite3.Connection | None = None) -> list[tuple[str, bool]]:
-    """Stop the named environments (in parallel) and remove their networks; return
-    (name, was_running) pairs. Refuses (stopping nothing) while any of them has persistent
-    sessions, unless ``force``. Networks this installation left behind (environments that
-    ended without ``stop``) go too.
+         conn: sqlite3.Connection | None = None, tidy: bool = False
+         ) -> list[tuple[str, bool]]:
+    """Stop the named environments (in parallel); return (name, was_running) pairs.
+    Refuses (stopping nothing) while any of them has persistent sessions, unless ``force``.
+    Their networks, and those this installation left behind, go too (:mod:`.tidy`): in a
+    detached process once this returns, or before it returns with ``tidy`` (the caller
+    reuses the name or the volume at once).
 
     Docker calls that do not wait on each other's answers run at the same time: the
-    containers and their processes are listed at once, this installation's networks while
-    the containers stop; once they stopped, their removal is awaited and the networks go
-    while devenv's files are written."""
+    containers and their processes are listed at once (and with ``tidy`` this
+    installation's networks while the containers stop); devenv's files are written while
+    the rest is tidied."""
+    from devenv.envs import tidy as tidying
+
     conn, close = connected(conn)
     try:
         this = state.instance_id(conn)
@@ -104,7 +105,7 @@ def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
         looking = docker.started(
             lambda: {r["Name"]: r for r in docker.listed({}, LABELS, names=cnames)},
             *([] if force else [lambda c=c: _top(c) for c in cnames]))
-        from devenv.envs import container, registry  # imported while docker answers
+        from devenv.envs import registry  # imported while docker answers
 
         found, *tops = looking()
         if not force:
@@ -113,27 +114,26 @@ def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
             ours = [brief(r) for r in found.values()
                     if r["Labels"].get(identity.LABEL_INSTANCE) == this and is_running(r)]
             _refuse(ours, this, doing, dict(zip(cnames, tops, strict=True)))
-        # The networks are needed once the containers stopped: listed while they stop.
-        listing = docker.started(lambda: _networks(this))
+        # With tidy, the networks are needed once the containers stopped: listed meanwhile.
+        listing = docker.started(lambda: _networks(this) if tidy else None)
         try:
             outcomes = docker.concurrently(*(
                 lambda n=n: _attempt(n, found.get(identity.container_name(n)), this)
                 for n in names))
         finally:
             (networks,) = listing()
-        # Once stopped: --rm removes them asynchronously, and their networks can go. Wait
-        # for the removal (so that an immediate 'up' finds the name free) and remove the
-        # networks while devenv's files are written (stopped environments leave the
-        # fast-path index).
-        tidy = [lambda n=n: container.discard_network(n, this, listed=networks)
-                for n, (_, error) in zip(names, outcomes, strict=True) if error is None]
-        waits = [lambda i=i: _await_removal(i) for (i, _), _e in outcomes if i]
-        tidying = docker.started(*tidy, *waits, lambda: container.sweep_networks(
-            this, networks, skip={container.network_name(n) for n in names}))
+        stopped = [(i, n) for n, ((i, _), error) in zip(names, outcomes, strict=True)
+                   if error is None]
+        if tidy:
+            tidied = docker.started(lambda: tidying.now(this, stopped, networks))
+        else:
+            tidying.later(this, stopped)
+            tidied = docker.started()
         try:
-            registry.refresh_files(conn)
+            # Stopped environments leave the fast-path index (the others stay as listed).
+            registry.refresh_files(conn, stopped=[n for _, n in stopped])
         finally:
-            tidying()
+            tidied()
     finally:
         if close:
             conn.close()
@@ -175,15 +175,3 @@ def _stop_container(name: str, found: dict[str, Any] | None, instance: str) -> t
     except docker.NoSuchObject:
         return "", was_running
     return str(found["Id"]), was_running
-
-
-def _await_removal(container_id: str) -> None:
-    """Wait until ``--rm`` removed the stopped container (by id: a new environment started
-    meanwhile under the same name is not ours to remove); remove it after
-    :data:`REMOVE_TIMEOUT`."""
-    deadline = time.monotonic() + REMOVE_TIMEOUT
-    while docker.container(container_id) is not None:
-        if time.monotonic() > deadline:
-            docker.remove(container_id)
-            return
-        time.sleep(0.02)

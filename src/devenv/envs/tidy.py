@@ -1,0 +1,83 @@
+"""What a stop leaves to tidy: once the stopped containers are gone (``--rm`` removes them
+asynchronously), their networks go, and so do the networks this installation left behind
+(environments that ended without ``stop``).
+
+``devenv stop`` returns as soon as its containers stopped and hands this to a detached
+process of its own (:func:`later`): removing a network costs Docker about as long as
+stopping the container did, and nothing the user does next waits for it (``up`` waits for
+a container still being removed, and reuses or replaces a network still there). That
+process removes a network only under its environment's start lock, so a start under way
+keeps it (:func:`devenv.envs.container.remove_unused_network`). ``devenv rm`` and
+``up --recreate`` tidy in line (:func:`now`): they reuse the name or the volume at once.
+Bounded either way: :data:`REMOVE_TIMEOUT` for a removal, then
+:data:`~devenv.envs.container.NETWORK_FREE_TIMEOUT` per network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from typing import Any
+
+from devenv.engine import docker
+from devenv.errors import DevenvError
+
+REMOVE_TIMEOUT = 20.0
+
+
+def now(this: str, stopped: list[tuple[str, str]],
+        networks: list[dict[str, Any]] | None = None) -> None:
+    """Wait for the ``stopped`` containers (``(id, name)``) to be removed, then remove their
+    networks and this installation's unused ones. ``networks``: every network of this
+    installation, inspected (listed again when ``None``)."""
+    from devenv.envs import container
+
+    docker.concurrently(*(lambda i=i: await_removal(i) for i, _ in stopped if i))
+    names = [name for _, name in stopped]
+    docker.concurrently(
+        *(lambda n=n: container.discard_network(n, this, listed=networks) for n in names),
+        lambda: container.sweep_networks(this, networks,
+                                         skip={container.network_name(n) for n in names}))
+
+
+def later(this: str, stopped: list[tuple[str, str]]) -> None:
+    """:func:`now` in a detached process (its own session, no terminal, output discarded):
+    best effort, as a leftover is swept by the next stop and by ``devenv gc``."""
+    import devenv
+    from devenv import proc
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(devenv.__file__)))
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+    argv = [sys.executable, "-m", "devenv.envs.tidy", this, *(i for i, _ in stopped if i)]
+    with contextlib.suppress(OSError):  # nothing to tidy is worth failing a stop over
+        proc.spawn(argv, quiet=True, env=env, detach=True)
+
+
+def await_removal(container_id: str) -> None:
+    """Wait until ``--rm`` removed the stopped container (by id: a new environment started
+    meanwhile under the same name is not ours to remove); remove it after
+    :data:`REMOVE_TIMEOUT`."""
+    deadline = time.monotonic() + REMOVE_TIMEOUT
+    while docker.container(container_id) is not None:
+        if time.monotonic() > deadline:
+            docker.remove(container_id)
+            return
+        time.sleep(0.02)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m devenv.envs.tidy INSTANCE [CONTAINER_ID...]`` (what :func:`later` runs)."""
+    from devenv.envs import container
+
+    this, *ids = argv
+    with contextlib.suppress(DevenvError):
+        docker.concurrently(*(lambda i=i: await_removal(i) for i in ids))
+        container.sweep_networks(this)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
