@@ -83,22 +83,21 @@ def _missing(argv: Sequence[str]) -> DevenvError:
 
 
 def spawn(argv: list[str], *, stdout: int | None = None, stderr: int | None = None,
-          quiet: bool = False, env: dict[str, str] | None = None,
-          detach: bool = False) -> int:
+          quiet: bool = False, detach: bool = False) -> int:
     """Start ``argv`` with ``posix_spawn`` (no ``subprocess`` import: the fast paths); its
     pid, for the caller to wait for. ``stdout``/``stderr``: descriptors for them (else ours);
     ``quiet``: what is not given is ``/dev/null``, stdin too. Descriptors Python opened are
-    not inherited (PEP 446): the child gets only these three. ``env`` replaces our
-    environment; ``detach`` starts it in a session of its own (no terminal: a hang-up or
-    Ctrl-C there does not reach it), for a child nobody waits for."""
+    not inherited (PEP 446): the child gets only these three. ``detach`` starts it in a
+    session of its own (no terminal: a hang-up or Ctrl-C there does not reach it), for a
+    child nobody waits for."""
     null = os.open(os.devnull, os.O_RDWR) if quiet else None
     actions = [(os.POSIX_SPAWN_DUP2, source, target)
                for target, source in ((0, null), (1, stdout if stdout is not None else null),
                                       (2, stderr if stderr is not None else null))
                if source is not None]
     try:
-        return os.posix_spawnp(argv[0], argv, os.environ if env is None else env,
-                               file_actions=actions, setsid=detach)
+        return os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions,
+                               setsid=detach)
     finally:
         if null is not None:
             os.close(null)

@@ -201,6 +201,28 @@ def test_the_tidying_never_takes_the_network_of_a_start_under_way(
     assert network(net) is None
 
 
+def test_the_tidying_imports_nothing_from_the_project(dv: Devenv, make_project: Any,
+                                                      tmp_path: Path) -> None:
+    """'devenv stop .' runs from inside the project, which the environment can write: the
+    detached tidying must not import a 'devenv' package planted there (Python puts the
+    current directory first on sys.path for '-m' and '-c')."""
+    project = make_project()
+    info = dv.up(project)
+    marker = tmp_path / "planted-code-ran"
+    planted = project / "devenv"
+    (planted / "envs").mkdir(parents=True)
+    (planted / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n")
+    (planted / "envs" / "__init__.py").write_text("")
+    (planted / "envs" / "tidy.py").write_text("def main(argv):\n    return 0\n")
+    launcher = Path(sys.executable).parent / "devenv"  # the installed command, not '-m'
+    got = subprocess.run([str(launcher), "stop", "."], cwd=project, env=dv.env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert got.returncode == 0, got.stderr
+    assert gone_soon(f"devenv-net-{info['name']}")  # the real tidying ran ...
+    assert not marker.exists()  # ... and the planted code did not
+
+
 def test_a_failed_first_start_leaves_no_network(dv: Devenv, make_project: Any) -> None:
     project = make_project()
     configure(project, "cpus = 100000\n")  # valid config, refused by docker run

@@ -43,17 +43,23 @@ def now(this: str, stopped: list[tuple[str, str]],
 
 
 def later(this: str, stopped: list[tuple[str, str]]) -> None:
-    """:func:`now` in a detached process (its own session, no terminal, output discarded):
-    best effort, as a leftover is swept by the next stop and by ``devenv gc``."""
+    """:func:`main` in a detached process (its own session, no terminal, output discarded):
+    best effort, as a leftover is swept by the next stop and by ``devenv gc``. Python runs
+    isolated (``-I``: neither the current directory -- often a project, which the
+    environment can write -- nor ``PYTHON*`` variables decide what it imports) and imports
+    devenv from where this process did."""
     import devenv
     from devenv import proc
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(devenv.__file__)))
-    path = os.environ.get("PYTHONPATH")
-    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-    argv = [sys.executable, "-m", "devenv.envs.tidy", this, *(i for i, _ in stopped if i)]
+    argv = [sys.executable, "-I", "-c", _MAIN, root, this,
+            *(i for i, _ in stopped if i)]
     with contextlib.suppress(OSError):  # nothing to tidy is worth failing a stop over
-        proc.spawn(argv, quiet=True, env=env, detach=True)
+        proc.spawn(argv, quiet=True, detach=True)
+
+
+_MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+         "from devenv.envs.tidy import main; sys.exit(main(sys.argv[1:]))")
 
 
 def await_removal(container_id: str) -> None:
@@ -69,7 +75,9 @@ def await_removal(container_id: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m devenv.envs.tidy INSTANCE [CONTAINER_ID...]`` (what :func:`later` runs)."""
+    """``python -m devenv.envs.tidy INSTANCE [CONTAINER_ID...]``: wait for the containers
+    to be removed, then remove this installation's unused networks (what :func:`later`
+    runs)."""
     from devenv.envs import container
 
     this, *ids = argv
