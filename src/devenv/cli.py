@@ -132,6 +132,12 @@ def _plain(argv: list[str]) -> int | None:
 
         return up.run(words[0] if words else ".")
     if verb == "stop" and words:
+        if len(words) == 1:
+            from devenv.envs import quickstop
+
+            code = quickstop.run(words[0])  # None: the full path below
+            if code is not None:
+                return code
         from devenv.commands import stop
 
         return stop.run(words)

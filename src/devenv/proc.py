@@ -103,6 +103,46 @@ def spawn(argv: list[str], *, stdout: int | None = None, stderr: int | None = No
             os.close(null)
 
 
+def start_capture(argv: list[str]) -> tuple[int, int] | None:
+    """Start ``argv`` light (:func:`spawn`; stdin empty, stderr discarded) for
+    :func:`collect`: its pid and the read end of its stdout, or ``None`` if it could not
+    start. The caller may do other work (imports) meanwhile."""
+    _log(argv)
+    read, write = os.pipe()
+    try:
+        pid = spawn(argv, stdout=write, quiet=True)
+    except OSError:
+        os.close(read)
+        return None
+    finally:
+        os.close(write)
+    return pid, read
+
+
+def collect(started: tuple[int, int], timeout: float) -> tuple[int | None, bytes]:
+    """The exit code (``None``: it was ended at ``timeout``, by the one escalation) and
+    the stdout of a :func:`start_capture`."""
+    import select
+    import time
+
+    pid, read = started
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read], [], [], left)[0]:
+                end_pid(pid)
+                return None, b""
+            chunk = os.read(read, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read)
+    return wait_pid(pid), b"".join(chunks)
+
+
 def wait_pid(pid: int, timeout: float | None = None) -> int | None:
     """Exit code of the :func:`spawn` child ``pid`` (128+N for a signal); ``None`` if it
     still runs at ``timeout``."""

@@ -95,6 +95,14 @@ def test_same_named_container_of_another_installation_is_never_entered(
     try:
         # ... and another installation starts a same-named one on the very same port.
         other.up(theirs, "--port", str(info["port"]))
+        # It is never stopped: the quick stop (devenv's index still lists the environment)
+        # stops only the container id the index names, which is gone, and the full path
+        # refuses someone else's container.
+        for target in (str(mine), info["name"]):
+            got = dv.run("stop", target)
+            assert got.returncode != 0 and "belongs to another devenv installation" in \
+                got.stderr, got.stderr
+        assert other.containers() == [info["container"]]
         got = dv.run("exec", str(mine), "--", "touch", "/tmp/intruder")
         assert got.returncode == 125
         assert "belongs to another devenv installation" in got.stderr

@@ -100,6 +100,26 @@ def test_the_quick_list_prints_what_the_full_listing_prints(dv: Devenv,
         assert mine[started].endswith(("seconds ago", "second ago", "minute ago", "STARTED"))
 
 
+def test_the_quick_stop_of_an_idle_environment(dv: Devenv, make_project: Any) -> None:
+    """'devenv stop PATH|NAME' of an idle environment takes the quick path (devenv.envs.
+    quickstop): it stops it, the index no longer lists it, and the next exec starts it again
+    (through the full path)."""
+    from pathlib import Path
+
+    a, b = make_project("qa"), make_project("qb")
+    info_a, info_b = dv.up(a), dv.up(b)
+    index = Path(dv.home) / "state" / "index"
+    listed = [line.split("\t") for line in index.read_text().splitlines()[2:]]
+    assert {(row[1], len(row[4])) for row in listed} == {(info_a["name"], 64),
+                                                        (info_b["name"], 64)}
+    assert dv.ok("stop", info_a["name"]).stdout == f"stopped {info_a['name']}\n"
+    assert [line.split("\t")[1] for line in index.read_text().splitlines()[2:]] == [
+        info_b["name"]]
+    assert dv.containers() == [info_b["container"]]
+    assert dv.ok("exec", str(a), "--", "echo", "back").stdout == "back\n"
+    assert sorted(dv.containers()) == sorted([info_a["container"], info_b["container"]])
+
+
 def test_stopping_an_idle_environment_is_quick(dv: Devenv, make_project: Any) -> None:
     # A gross-regression guard (real figures come from bench/): an environment whose init
     # ignored TERM would take docker stop's whole grace period (5 s).

@@ -55,7 +55,7 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
 
         stamp = config_stamp(str(project))
         (devenv_home / "state" / "index").write_text(
-            f"instance\tabc\n{project}\tx-p\t{port}\t{stamp}\n")
+            f"instance\tabc\n{project}\tx-p\t{port}\t{stamp}\tid\n")
         for argv in (["exec", str(project), "--", "true"], [str(project)]):
             names = imported(["-m", "devenv", *argv], stub_docker)
             assert not names & FORBIDDEN
@@ -64,6 +64,29 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
                                 "socket", "hashlib"}, argv
     finally:
         server.close()
+
+
+def test_quick_stop_imports_almost_nothing(tmp_path: Path, devenv_home: Path) -> None:
+    """devenv stop PATH of an idle environment (devenv.envs.quickstop): no argparse, sqlite3,
+    subprocess or json; the docker it runs is a stub whose top shows init and sshd."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(
+        '#!/bin/sh\n[ "$1" = top ] && printf "UID PID CMD\\n1000 1 init\\n1000 2 sshd\\n"\n'
+        "exit 0\n")
+    (bin_dir / "docker").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    project = tmp_path / "p"
+    project.mkdir()
+    (devenv_home / "state").mkdir(parents=True)
+    from devenv.envs.index import config_stamp
+
+    (devenv_home / "state" / "index").write_text(
+        f"instance\tabc\n{project}\tx-p\t22200\t{config_stamp(str(project))}\t{'a' * 64}\n")
+    names = imported(["-m", "devenv", "stop", str(project)], env)
+    assert "devenv" in names and not names & FORBIDDEN
+    assert not names & {"argparse", "sqlite3", "subprocess", "json"}
+    assert "x-p" not in (devenv_home / "state" / "index").read_text()  # it did stop
 
 
 def test_exec_slow_path_imports_nothing_heavy(stub_docker: dict[str, str],

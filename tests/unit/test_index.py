@@ -21,7 +21,8 @@ def test_lookup_needs_index_entry_and_an_ssh_greeting(devenv_home: Path, tmp_pat
     server = Greeter(b"SSH-2.0-OpenSSH_9.2\r\n")
     port = server.port
     stamp = index.config_stamp(str(project))
-    entries = f"{project}x\tother\t1\t{stamp}\n{project}\tx-my-proj\t{port}\t{stamp}\n"
+    entries = (f"{project}x\tother\t1\t{stamp}\tid\n"
+               f"{project}\tx-my-proj\t{port}\t{stamp}\tid\n")
     write_index(devenv_home, entries)  # no instance header: not an index devenv wrote
     assert index.lookup(str(project)) is None
     write_index(devenv_home, "instance\tabc123\n" + entries)
@@ -40,7 +41,7 @@ def test_lookup_needs_index_entry_and_an_ssh_greeting(devenv_home: Path, tmp_pat
     assert index.lookup(str(project)) is None  # port closed: the environment is not running
     # Another program took the port (it accepts, but is no SSH server): not running either.
     silent = Greeter(b"")
-    entries = f"{project}\tx-my-proj\t{silent.port}\t{stamp}\n"
+    entries = f"{project}\tx-my-proj\t{silent.port}\t{stamp}\tid\n"
     write_index(devenv_home, "instance\tabc123\n" + entries)
     assert index.lookup(str(project)) is None
     silent.close()

@@ -246,7 +246,7 @@ def test_fast_path_never_uses_an_unverified_control_dir(
     (devenv_home / "state").mkdir(parents=True)
     (devenv_home / "state" / "index").write_text(
         f"instance\tabc\ncontrol\t{control}\n"
-        f"{project}\tx-p\t{listener}\t{index.config_stamp(str(project))}\n")
+        f"{project}\tx-p\t{listener}\t{index.config_stamp(str(project))}\tid\n")
     control.mkdir(mode=0o700)
     hit = index.lookup(str(project))
     assert hit is not None and hit.control == f"{control}/e{listener}"  # a good one is used

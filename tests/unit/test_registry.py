@@ -18,10 +18,11 @@ from devenv.errors import ConflictError
 def running(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     names: set[str] = set()
 
-    def running_labels(labels: dict[str, str], key: str, value: str) -> dict[str, str]:
+    def running_labels(labels: dict[str, str], key: str, value: str
+                       ) -> dict[str, tuple[str, str]]:
         assert key == "devenv.name" and value == "devenv.cfgstamp"
         assert "devenv.instance" in labels
-        return {name: "0,0,0" for name in names}
+        return {name: ("0,0,0", f"id-{name}") for name in names}
 
     monkeypatch.setattr(docker, "running_labels", running_labels)
     return names
@@ -84,6 +85,7 @@ def test_index_lists_only_running_environments(tmp_path: Path, running: set[str]
     assert lines[0] == f"instance\t{state.instance_id(conn)}"
     assert lines[1].startswith("control\t")
     assert sorted(line.split("\t")[1] for line in lines[2:]) == ["q-p0", "q-p2"]
+    assert sorted(line.split("\t")[4] for line in lines[2:]) == ["id-q-p0", "id-q-p2"]
 
 
 def test_record_running_repairs_state(tmp_path: Path, running: set[str]) -> None:

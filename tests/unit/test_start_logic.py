@@ -32,8 +32,9 @@ class FakeDocker:
     def container(self, name: str) -> dict[str, Any] | None:
         return self.containers.get(name)
 
-    def running_labels(self, labels: dict[str, str], key: str, value: str) -> dict[str, str]:
-        return {c["Config"]["Labels"][key]: "" for c in self.containers.values()}
+    def running_labels(self, labels: dict[str, str], key: str, value: str
+                       ) -> dict[str, tuple[str, str]]:
+        return {c["Config"]["Labels"][key]: ("", "") for c in self.containers.values()}
 
     def runs(self) -> list[list[str]]:
         return [c for c in self.calls if c[0] == "run"]

@@ -256,14 +256,16 @@ def started(*calls: Callable[[], Any]) -> Callable[[], list[Any]]:
     return wait
 
 
-def running_labels(labels: Mapping[str, str], key: str, value: str) -> dict[str, str]:
+def running_labels(labels: Mapping[str, str], key: str, value: str
+                   ) -> dict[str, tuple[str, str]]:
     """For every running container carrying all of ``labels``: its label ``key`` mapped to
-    its label ``value`` (one ``docker ps`` call, no inspect)."""
+    its label ``value`` and its full id (one ``docker ps`` call, no inspect)."""
     filters = [arg for k, v in labels.items() for arg in ("--filter", f"label={k}={v}")]
-    fmt = f'{{{{.Label "{key}"}}}}\t{{{{.Label "{value}"}}}}'
-    out = docker(["ps", *filters, "--format", fmt], timeout=30).stdout
-    pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
-    return {k.strip(): v.strip() for k, v in pairs if k.strip()}
+    fmt = f'{{{{.Label "{key}"}}}}\t{{{{.Label "{value}"}}}}\t{{{{.ID}}}}'
+    out = docker(["ps", "--no-trunc", *filters, "--format", fmt], timeout=30).stdout
+    rows = (line.split("\t") for line in out.splitlines())
+    return {r[0].strip(): (r[1].strip(), r[2].strip()) for r in rows
+            if len(r) == 3 and r[0].strip()}
 
 
 def remove(name: str) -> None:

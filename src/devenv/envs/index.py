@@ -33,16 +33,18 @@ GUARD = ('[ "${DEVENV_INSTANCE:-}" = "$1" ] || { echo "devenv: $HOSTNAME belongs
 class Target:
     """Enough to ``docker exec`` (or ssh) into a running environment of this installation."""
 
-    __slots__ = ("container", "control", "instance", "name", "port", "workspace")
+    __slots__ = ("container", "container_id", "control", "instance", "name", "port",
+                 "workspace")
 
     def __init__(self, container: str, workspace: str, instance: str, *, name: str = "",
-                 port: int = 0, control: str = "") -> None:
+                 port: int = 0, control: str = "", container_id: str = "") -> None:
         self.container = container
         self.workspace = workspace
         self.instance = instance
         self.name = name
         self.port = port
         self.control = control  # the environment's ControlMaster socket ("" if unknown)
+        self.container_id = container_id  # the full id the index lists ("" if unknown)
 
 
 def workspace_of(path: str) -> str:
@@ -171,9 +173,9 @@ def git_config_id(project_dir: str) -> str:
         else ino + "+commondir"
 
 
-def listed(instance: str) -> dict[str, str] | None:
-    """The environments the index lists as running (name -> config stamp); ``None`` when
-    there is no index of ``instance``'s."""
+def listed(instance: str) -> dict[str, tuple[str, str]] | None:
+    """The environments the index lists as running (name -> config stamp and container id);
+    ``None`` when there is no index of ``instance``'s."""
     try:
         with open(paths.index_file(), encoding="utf-8") as f:
             lines = f.read().split("\n")
@@ -181,8 +183,8 @@ def listed(instance: str) -> dict[str, str] | None:
         return None
     if lines[0] != INDEX_HEADER + instance:
         return None
-    return {fields[1]: fields[3] for fields in (line.split("\t") for line in lines[1:])
-            if len(fields) == 4}
+    rows = (line.split("\t") for line in lines[1:])
+    return {fields[1]: (fields[3], fields[4]) for fields in rows if len(fields) == 5}
 
 
 def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
@@ -192,8 +194,9 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
 
     The index is derived from the state database by
     :func:`devenv.envs.registry.refresh_files`: an ``instance<TAB>id`` line, then one
-    ``path<TAB>name<TAB>port<TAB>config-stamp`` line per running environment (paths never
-    hold control characters). Reading it costs a file read instead of importing ``sqlite3``.
+    ``path<TAB>name<TAB>port<TAB>config-stamp<TAB>container-id`` line per running
+    environment (paths never hold control characters). Reading it costs a file read instead
+    of importing ``sqlite3``.
     An SSH greeting on the port is taken as "still running"; :data:`GUARD` catches the
     rare case where it is not ours. A changed config stamp means "look closer" (drift), so
     it misses too.
@@ -219,7 +222,7 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
     name = None if os.path.isdir(real) else raw_path.removeprefix(CONTAINER_PREFIX)
     for line in lines[1:]:
         fields = line.split("\t")
-        if len(fields) != 4 or (fields[0] != real and fields[1] != name):
+        if len(fields) != 5 or (fields[0] != real and fields[1] != name):
             continue
         if (fields[2].isdecimal() and fields[3] == config_stamp(fields[0])
                 and (not probe or ssh_answers(int(fields[2])))):
@@ -229,7 +232,8 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
             port = int(fields[2])
             return Target(CONTAINER_PREFIX + fields[1], workspace_of(fields[0]),
                           lines[0][len(INDEX_HEADER):], name=fields[1], port=port,
-                          control=paths.env_control_socket(control, port) if control else "")
+                          control=paths.env_control_socket(control, port) if control else "",
+                          container_id=fields[4])
         return None
     return None
 

@@ -16,18 +16,11 @@ at once), checked against Docker's words, and never near a boundary of what is s
 
 from __future__ import annotations
 
-import os
-import sys
-
 from devenv import paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import datetime, timedelta
-    from typing import Any
-else:  # the C module: ``signal`` would import ``enum``
-    pass
 
 # devenv.envs.identity's labels (importing it costs ``re``; a unit test keeps them equal).
 LABEL_NAME = "devenv.name"
@@ -105,67 +98,20 @@ def _ps(instance: str) -> str | None:
     # Without -a: the running ones (paused and restarting too), what the full path lists.
     argv = ["docker", "ps", "--no-trunc", "--filter", f"label={LABEL_INSTANCE}={instance}",
             "--format", "[" + ",".join(fields) + "]"]
-    started = _spawn(argv)
-    if started is None:
-        return None
-    # What is left to import, while docker answers.
-    import _json  # noqa: F401 - for _strings
-    import select
-
     from devenv import proc
 
-    if proc.debug_enabled():
-        print(f"devenv: + {proc.redact(argv)}", file=sys.stderr, flush=True)
-    code, out = _collect(*started, PS_TIMEOUT, select.select)
+    started = proc.start_capture(argv)
+    if started is None:
+        return None
+    import _json  # noqa: F401 - for _strings; imported while docker answers
+
+    code, out = proc.collect(started, PS_TIMEOUT)
     if code != 0:
         return None
     try:
         return out.decode()
     except UnicodeDecodeError:
         return None
-
-
-def _spawn(argv: list[str]) -> tuple[int, int] | None:
-    """Start ``argv`` (stdin empty, stderr discarded); its pid and the read end of its
-    stdout, or ``None`` if it could not start."""
-    from devenv import proc
-
-    read, write = os.pipe()
-    try:
-        pid = proc.spawn(argv, stdout=write, quiet=True)
-    except OSError:
-        os.close(read)
-        return None
-    finally:
-        os.close(write)
-    return pid, read
-
-
-def _collect(pid: int, read: int, timeout: float, wait: Callable[..., Any]
-             ) -> tuple[int | None, bytes]:
-    """The exit code (``None``: killed at ``timeout``) and the stdout of a :func:`_spawn`;
-    ``wait`` is :func:`select.select`."""
-    import time
-
-    chunks = []
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not wait([read], [], [], left)[0]:
-                from devenv import proc
-
-                proc.end_pid(pid)
-                return None, b""
-            chunk = os.read(read, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read)
-    _, status = os.waitpid(pid, 0)
-    return (os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else None), b"".join(
-        chunks)
 
 
 def _strings(line: str) -> list[str] | None:

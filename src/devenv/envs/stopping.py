@@ -10,9 +10,8 @@ from devenv import state
 from devenv.engine import docker
 from devenv.envs import identity
 from devenv.envs.known import LABELS, EnvInfo, brief, connected, instance, is_running, ours
+from devenv.envs.quickstop import STOP_GRACE
 from devenv.errors import ConflictError, DevenvError
-
-STOP_GRACE = 5
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

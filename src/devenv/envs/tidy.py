@@ -15,14 +15,12 @@ Bounded either way: :data:`REMOVE_TIMEOUT` for a removal, then
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import time
-from typing import Any
 
-from devenv.engine import docker
-from devenv.errors import DevenvError
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 REMOVE_TIMEOUT = 20.0
 
@@ -32,6 +30,7 @@ def now(this: str, stopped: list[tuple[str, str]],
     """Wait for the ``stopped`` containers (``(id, name)``) to be removed, then remove their
     networks and this installation's unused ones. ``networks``: every network of this
     installation, inspected (listed again when ``None``)."""
+    from devenv.engine import docker
     from devenv.envs import container
 
     docker.concurrently(*(lambda i=i: await_removal(i) for i, _ in stopped if i))
@@ -54,8 +53,10 @@ def later(this: str, stopped: list[tuple[str, str]]) -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(devenv.__file__)))
     argv = [sys.executable, "-I", "-c", _MAIN, root, this,
             *(i for i, _ in stopped if i)]
-    with contextlib.suppress(OSError):  # nothing to tidy is worth failing a stop over
+    try:  # noqa: SIM105 - contextlib costs an import on quickstop's path
         proc.spawn(argv, quiet=True, detach=True)
+    except OSError:
+        pass  # nothing to tidy is worth failing a stop over
 
 
 _MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -66,6 +67,10 @@ def await_removal(container_id: str) -> None:
     """Wait until ``--rm`` removed the stopped container (by id: a new environment started
     meanwhile under the same name is not ours to remove); remove it after
     :data:`REMOVE_TIMEOUT`."""
+    import time
+
+    from devenv.engine import docker
+
     deadline = time.monotonic() + REMOVE_TIMEOUT
     while docker.container(container_id) is not None:
         if time.monotonic() > deadline:
@@ -78,7 +83,11 @@ def main(argv: list[str]) -> int:
     """``python -m devenv.envs.tidy INSTANCE [CONTAINER_ID...]``: wait for the containers
     to be removed, then remove this installation's unused networks (what :func:`later`
     runs)."""
+    import contextlib
+
+    from devenv.engine import docker
     from devenv.envs import container
+    from devenv.errors import DevenvError
 
     this, *ids = argv
     with contextlib.suppress(DevenvError):

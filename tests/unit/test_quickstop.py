@@ -1,0 +1,116 @@
+"""The quick stop's decisions (devenv.envs.quickstop), against a recording fake ``docker`` on
+PATH; the real engine is covered in tests/integration (test_list_stop, test_collision,
+test_sessions)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from devenv.envs import index, quickstop, tidy
+
+ID = "ab" * 32
+OTHER_ID = "cd" * 32
+TOP = "UID PID PPID C STIME TTY TIME CMD\n"
+IDLE = TOP + "1000 1 0 0 0 ? 0 docker-init\n1000 2 1 0 0 ? 0 sshd\n"
+BUSY = IDLE + "1000 3 1 0 0 ? 0 tmux: server\n"
+
+
+@pytest.fixture
+def world(devenv_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+          ) -> tuple[Path, Path, list[object]]:
+    """A project the index lists as running (with container id ``ID``), a fake docker
+    whose ``top`` prints ``$FAKE_TOP`` and whose ``stop`` exits ``$FAKE_STOP`` (argv
+    recorded), and the tidy hand-over recorded instead of spawned."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (devenv_home / "state").mkdir(parents=True)
+    stamp = index.config_stamp(str(project))
+    (devenv_home / "state" / "index").write_text(
+        "instance\tabc123\n"
+        f"{project}\tx-proj\t22200\t{stamp}\t{ID}\n"
+        f"{tmp_path}/other\tx-other\t22201\t{stamp}\t{OTHER_ID}\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fake = bin_dir / "docker"
+    fake.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\n"
+                    'case "$1" in top) printf "%s" "$FAKE_TOP";; '
+                    'stop) exit "${FAKE_STOP:-0}";; esac\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_TOP", IDLE)
+    monkeypatch.setattr(quickstop, "_CGROUP_PIDS", ())  # no cgroup: docker top answers
+    handed: list[object] = []
+    monkeypatch.setattr(tidy, "later", lambda this, stopped: handed.append((this, stopped)))
+    return project, calls, handed
+
+
+def test_an_idle_environment_is_stopped_by_its_id(
+        world: tuple[Path, Path, list[object]], capsys: pytest.CaptureFixture[str]) -> None:
+    project, calls, handed = world
+    assert quickstop.run(str(project)) == 0
+    assert calls.read_text().splitlines() == [f"top {ID}", f"stop -t 5 {ID}"]
+    assert capsys.readouterr().out == "stopped x-proj\n"
+    # The index keeps the other environment, and the network is left to the tidying.
+    lines = Path(os.environ["DEVENV_HOME"], "state", "index").read_text().splitlines()
+    assert [line.split("\t")[1] for line in lines[1:]] == ["x-other"]
+    assert handed == [("abc123", [(ID, "x-proj")])]
+
+
+def test_by_name_too(world: tuple[Path, Path, list[object]]) -> None:
+    _, calls, _ = world
+    assert quickstop.run("x-other") == 0
+    assert calls.read_text().splitlines()[-1] == f"stop -t 5 {OTHER_ID}"
+
+
+@pytest.mark.parametrize("top", [BUSY, TOP, ""])
+def test_sessions_or_no_answer_leave_it_to_the_full_path(
+        world: tuple[Path, Path, list[object]], monkeypatch: pytest.MonkeyPatch,
+        top: str) -> None:
+    project, calls, handed = world
+    monkeypatch.setenv("FAKE_TOP", top)
+    before = Path(os.environ["DEVENV_HOME"], "state", "index").read_text()
+    assert quickstop.run(str(project)) is None
+    assert calls.read_text().splitlines() == [f"top {ID}"]  # nothing stopped
+    assert Path(os.environ["DEVENV_HOME"], "state", "index").read_text() == before
+    assert handed == []
+
+
+def test_a_failed_stop_leaves_it_to_the_full_path(world: tuple[Path, Path, list[object]],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    project, _, handed = world
+    monkeypatch.setenv("FAKE_STOP", "1")
+    assert quickstop.run(str(project)) is None
+    assert "x-proj" in Path(os.environ["DEVENV_HOME"], "state", "index").read_text()
+    assert handed == []
+
+
+def test_the_kernels_count_stands_in_for_docker_top(
+        world: tuple[Path, Path, list[object]], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    project, calls, _ = world
+    pids = tmp_path / "cgroup" / ID / "pids.current"
+    pids.parent.mkdir(parents=True)
+    monkeypatch.setattr(quickstop, "_CGROUP_PIDS", (f"{tmp_path}/cgroup/{{id}}/pids.current",))
+    pids.write_text("3\n")
+    assert quickstop.run(str(project)) is None
+    assert not calls.exists()  # no docker call at all
+    pids.write_text("2\n")
+    assert quickstop.run(str(project)) == 0
+    assert calls.read_text().splitlines() == [f"stop -t 5 {ID}"]
+
+
+@pytest.mark.parametrize("listed_id", ["", "id", "AB" * 32, "ab" * 31, "../" + "a" * 61])
+def test_only_a_full_container_id_is_used(devenv_home: Path, tmp_path: Path,
+                                          listed_id: str) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (devenv_home / "state").mkdir(parents=True)
+    (devenv_home / "state" / "index").write_text(
+        f"instance\tabc123\n{project}\tx-proj\t22200\t{index.config_stamp(str(project))}"
+        f"\t{listed_id}\n")
+    assert quickstop.run(str(project)) is None
