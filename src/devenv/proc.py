@@ -119,6 +119,30 @@ def start_capture(argv: list[str]) -> tuple[int, int] | None:
     return pid, read
 
 
+def first_line(started: tuple[int, int], timeout: float) -> bytes | None:
+    """The first line a :func:`start_capture` writes (``None``: none within ``timeout``, or
+    it ended first); the process is ended then, by the one escalation."""
+    import select
+    import time
+
+    pid, read = started
+    data = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read], [], [], left)[0]:
+                break
+            chunk = os.read(read, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(read)
+        end_pid(pid)
+    return data.split(b"\n", 1)[0] if b"\n" in data else None
+
+
 def collect(started: tuple[int, int], timeout: float) -> tuple[int | None, bytes]:
     """The exit code (``None``: it was ended at ``timeout``, by the one escalation) and
     the stdout of a :func:`start_capture`."""
@@ -148,7 +172,7 @@ def wait_pid(pid: int, timeout: float | None = None) -> int | None:
     still runs at ``timeout``."""
     import select
 
-    waited = 0.0
+    waited, step = 0.0, 0.001  # a signalled child is usually gone within a millisecond
     while True:
         done, status = os.waitpid(pid, 0 if timeout is None else os.WNOHANG)
         if done:
@@ -156,8 +180,9 @@ def wait_pid(pid: int, timeout: float | None = None) -> int | None:
                 signal_exit(os.WTERMSIG(status))
         if timeout is not None and waited >= timeout:
             return None
-        select.select([], [], [], 0.02)
-        waited += 0.02
+        select.select([], [], [], step)
+        waited += step
+        step = min(step * 2, 0.02)
 
 
 def end_pid(pid: int) -> int:

@@ -39,7 +39,7 @@ def world(devenv_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     fake = bin_dir / "docker"
     fake.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\n"
                     'case "$1" in top) printf "%s" "$FAKE_TOP";; '
-                    'stop) exit "${FAKE_STOP:-0}";; esac\n')
+                    'stop) exit "${FAKE_STOP:-0}";; events) echo destroy;; esac\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_TOP", IDLE)
@@ -53,7 +53,13 @@ def test_an_idle_environment_is_stopped_by_its_id(
         world: tuple[Path, Path, list[object]], capsys: pytest.CaptureFixture[str]) -> None:
     project, calls, handed = world
     assert quickstop.run(str(project)) == 0
-    assert calls.read_text().splitlines() == [f"top {ID}", f"stop -t 5 {ID}"]
+    made = calls.read_text().splitlines()
+    assert made[0] == f"top {ID}" and f"stop -t 5 {ID}" in made
+    # ... and it waited for Docker to remove it (its destroy event, asked for meanwhile).
+    events = [c for c in made if c.startswith("events ")]
+    assert len(events) == 1 and len(made) == 3
+    assert events[0].endswith(f"--filter container={ID} --filter event=destroy "
+                              "--format {{.Action}}")
     assert capsys.readouterr().out == "stopped x-proj\n"
     # The index keeps the other environment, and the network is left to the tidying.
     lines = Path(os.environ["DEVENV_HOME"], "state", "index").read_text().splitlines()
@@ -101,7 +107,7 @@ def test_the_kernels_count_stands_in_for_docker_top(
     assert not calls.exists()  # no docker call at all
     pids.write_text("2\n")
     assert quickstop.run(str(project)) == 0
-    assert calls.read_text().splitlines() == [f"stop -t 5 {ID}"]
+    assert sorted(c.split()[0] for c in calls.read_text().splitlines()) == ["events", "stop"]
 
 
 @pytest.mark.parametrize("listed_id", ["", "id", "AB" * 32, "ab" * 31, "../" + "a" * 61])

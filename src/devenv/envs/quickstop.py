@@ -18,11 +18,14 @@ stop (the network) is tidied by the same detached process (:mod:`devenv.envs.tid
 
 from __future__ import annotations
 
+import time
+
 from devenv import paths, proc
 from devenv.envs import index
 
 STOP_GRACE = 5  # seconds docker stop waits before it kills (the full path uses it too)
 TOP_TIMEOUT = 30.0
+REMOVE_WAIT = 10.0  # for Docker to remove the stopped container
 # init (docker's --init) and sshd: a container running more may have sessions.
 IDLE_PROCESSES = 2
 
@@ -35,13 +38,24 @@ def run(target: str) -> int | None:
     tasks = _tasks(found.container_id)
     if tasks is None or tasks > IDLE_PROCESSES:
         return None
+    # Docker removes the stopped container (--rm) just after 'docker stop' returns: its
+    # destroy event says when, so that the name is free and no container is left when this
+    # returns. Asked for while the stop runs (--since replays it if it came first).
+    removed = proc.start_capture(["docker", "events", "--since", str(int(time.time()) - 60),
+                                  "--filter", f"container={found.container_id}",
+                                  "--filter", "event=destroy", "--format", "{{.Action}}"])
     stopping = proc.start_capture(["docker", "stop", "-t", str(STOP_GRACE),
                                    found.container_id])
-    if stopping is None or proc.collect(stopping, STOP_GRACE + 30)[0] != 0:
-        return None  # the full path tries again and says what went wrong
-    _drop_from_index(found.name, found.container_id)
+    from devenv import lockfile  # noqa: F401 - imported while docker stops it
     from devenv.envs import tidy
 
+    if stopping is None or proc.collect(stopping, STOP_GRACE + 30)[0] != 0:
+        if removed is not None:
+            proc.first_line(removed, 0)
+        return None  # the full path tries again and says what went wrong
+    if removed is not None:
+        proc.first_line(removed, REMOVE_WAIT)  # else the tidying removes it
+    _drop_from_index(found.name, found.container_id)
     tidy.later(found.instance, [(found.container_id, found.name)])
     print(f"stopped {found.name}")
     return 0

@@ -123,6 +123,9 @@ def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
             (networks,) = listing()
         stopped = [(i, n) for n, ((i, _), error) in zip(names, outcomes, strict=True)
                    if error is None]
+        # --rm removes them asynchronously: no container is left when this returns (and an
+        # immediate 'up' finds the name free).
+        docker.concurrently(*(lambda i=i: tidying.await_removal(i) for i, _ in stopped if i))
         if tidy:
             tidied = docker.started(lambda: tidying.now(this, stopped, networks))
         else:

@@ -1,15 +1,15 @@
-"""What a stop leaves to tidy: once the stopped containers are gone (``--rm`` removes them
-asynchronously), their networks go, and so do the networks this installation left behind
-(environments that ended without ``stop``).
+"""What a stop leaves to tidy: the networks of the stopped environments (once ``--rm``
+removed their containers), and the networks this installation left behind (environments
+that ended without ``stop``).
 
-``devenv stop`` returns as soon as its containers stopped and hands this to a detached
-process of its own (:func:`later`): removing a network costs Docker about as long as
-stopping the container did, and nothing the user does next waits for it (``up`` waits for
-a container still being removed, and reuses or replaces a network still there). That
-process removes a network only under its environment's start lock, so a start under way
-keeps it (:func:`devenv.envs.container.remove_unused_network`). ``devenv rm`` and
-``up --recreate`` tidy in line (:func:`now`): they reuse the name or the volume at once.
-Bounded either way: :data:`REMOVE_TIMEOUT` for a removal, then
+``devenv stop`` returns as soon as its containers stopped and were removed, and hands this
+to a detached process of its own (:func:`later`): removing a network costs Docker about as
+long as stopping the container did, and nothing the user does next waits for it (``up``
+reuses or replaces a network still there). That process removes a network only under its
+environment's start lock, so a start under way keeps it
+(:func:`devenv.envs.container.remove_unused_network`). ``devenv rm`` and ``up --recreate``
+tidy in line (:func:`now`): they reuse the name or the volume at once. Bounded either way:
+:data:`REMOVE_TIMEOUT` for a removal, then
 :data:`~devenv.envs.container.NETWORK_FREE_TIMEOUT` per network.
 """
 
@@ -27,13 +27,12 @@ REMOVE_TIMEOUT = 20.0
 
 def now(this: str, stopped: list[tuple[str, str]],
         networks: list[dict[str, Any]] | None = None) -> None:
-    """Wait for the ``stopped`` containers (``(id, name)``) to be removed, then remove their
-    networks and this installation's unused ones. ``networks``: every network of this
-    installation, inspected (listed again when ``None``)."""
+    """Remove the networks of the ``stopped`` containers (``(id, name)``, removed already)
+    and this installation's unused ones. ``networks``: every network of this installation,
+    inspected (listed again when ``None``)."""
     from devenv.engine import docker
     from devenv.envs import container
 
-    docker.concurrently(*(lambda i=i: await_removal(i) for i, _ in stopped if i))
     names = [name for _, name in stopped]
     docker.concurrently(
         *(lambda n=n: container.discard_network(n, this, listed=networks) for n in names),
