@@ -76,7 +76,10 @@ def test_hooks_run_once_also_when_up_is_killed_during_post_create(
     post_create again (it was claimed, and finishes in the container on its own), but runs
     the post_start that start never reached, once."""
     project = make_project()
-    configure(project, 'post_create = "sleep 3; echo c >> ~/created"\n'
+    # post_create runs long enough that the kill lands while it runs, however loaded the
+    # machine: a kill after it ended and post_start was claimed would (rightly) leave that
+    # post_start unrun (hooks run at most once).
+    configure(project, 'post_create = "sleep 8; echo c >> ~/created"\n'
                        'post_start = ["sh", "-c", "echo s >> /workspace/proj/started"]\n')
     up = subprocess.Popen([*DEVENV, "up", str(project)], env=dv.env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -85,10 +88,15 @@ def test_hooks_run_once_also_when_up_is_killed_during_post_create(
                   for p in dv.home.glob("state/envs/*/logs/hooks.log")):
         assert up.poll() is None and time.monotonic() < deadline, "post_create never began"
         time.sleep(0.05)
+    began = time.monotonic()
     up.kill()
     up.wait()
+    assert time.monotonic() < began + 8, "the kill came after post_create ended"
     dv.ok("up", str(project))  # runs the due post_start only
-    time.sleep(4)  # the orphaned post_create finishes in the container
+    deadline = time.monotonic() + 60  # the orphaned post_create finishes in the container
+    while dv.run("exec", str(project), "--", "test", "-e", "/home/dev/created").returncode:
+        assert time.monotonic() < deadline, "the orphaned post_create never finished"
+        time.sleep(0.5)
     assert counts(dv, project) == (1, 1)
     dv.ok("up", str(project))
     assert counts(dv, project) == (1, 1)
