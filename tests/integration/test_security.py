@@ -34,8 +34,10 @@ def test_no_root_process_and_key_only_sshd(dv: Devenv, make_project: Any) -> Non
     uids = {line.split()[0] for line in ps if line.strip()}
     assert uids == {str(expected_uid())}, ps
     # Password and keyboard-interactive logins are refused; only devenv's key works.
+    # (a connection of its own: the exec above may have left a ControlMaster, whose
+    # sessions would not authenticate again)
     refused = dv.ssh(info["container"], "true",
-                     extra=("-o", "PubkeyAuthentication=no", "-o",
+                     extra=("-o", "ControlPath=none", "-o", "PubkeyAuthentication=no", "-o",
                             "PreferredAuthentications=password,keyboard-interactive"))
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
 
@@ -44,13 +46,13 @@ def test_host_key_checking_is_strict(dv: Devenv, make_project: Any) -> None:
     info = dv.up(make_project())
     known = dv.home / "state" / "ssh" / "known_hosts"
     good = known.read_text()
-    assert good.startswith(info["container"] + " ssh-ed25519 ")
+    assert good.startswith(f"{info['container']},[127.0.0.1]:{info['port']} ssh-ed25519 ")
     # A different key under the same alias must make ssh refuse to connect.
     from devenv.ssh.keys import generate
 
     _, other = generate("impostor")
     known.write_text(f"{info['container']} {other}\n")
-    bad = dv.ssh(info["container"], "true")
+    bad = dv.ssh(info["container"], "true", extra=("-o", "ControlPath=none"))
     assert bad.returncode == 255 and "Host key verification failed" in bad.stderr
     known.write_text(good)
     assert dv.ssh(info["container"], "true").returncode == 0

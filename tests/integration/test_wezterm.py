@@ -90,10 +90,18 @@ def test_domains_pass_strict_host_key_checking_without_an_alias(
     (row,) = run_lua(tmp_path, module)[1:]
     got = connect_like_wezterm(row)
     assert got.returncode == 0 and got.stdout == "reached\n", got.stderr
-    # devenv's own known_hosts pins by alias only: a client without HostKeyAlias fails there.
-    alias_only = connect_like_wezterm([*row[:6], str(dv.home / "state" / "ssh" / "known_hosts"),
-                                      *row[7:]])
-    assert alias_only.returncode == 255 and "verification failed" in alias_only.stderr
+    # devenv's own known_hosts pins [127.0.0.1]:<port> too: a client without HostKeyAlias
+    # (paramiko, asyncssh, WezTerm) checks strictly with that file alone ...
+    own = dv.home / "state" / "ssh" / "known_hosts"
+    plain = connect_like_wezterm([*row[:6], str(own), *row[7:]])
+    assert plain.returncode == 0 and plain.stdout == "reached\n", plain.stderr
+    # ... and a wrong key there is refused.
+    from devenv.ssh.keys import generate
+
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{row[1].rsplit(':', 1)[1]} {generate('impostor')[1]}\n")
+    refused = connect_like_wezterm([*row[:6], str(wrong), *row[7:]])
+    assert refused.returncode == 255 and "verification failed" in refused.stderr
     # A new port after stop/up: the regenerated module and known_hosts still check strictly.
     dv.ok("stop", str(project))
     with __import__("socket").socket() as s:

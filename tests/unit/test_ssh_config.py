@@ -33,11 +33,31 @@ def test_known_hosts_uses_alias_not_port() -> None:
     assert ssh_config.render_known_hosts([]) == ""
 
 
+def test_known_hosts_also_pins_the_port_for_clients_without_host_key_alias(
+        devenv_home: Path) -> None:
+    other = HostEntry("devenv-y", 22202, "dev", "ssh-ed25519 BBBBKEY devenv-y")
+    ssh_config.write([ENTRY, other], Path("/h/id"))
+    assert ssh_config.known_hosts_path().read_text().splitlines() == [
+        "devenv-x-api,[127.0.0.1]:22201 ssh-ed25519 AAAAKEY",
+        "devenv-y,[127.0.0.1]:22202 ssh-ed25519 BBBBKEY"]
+    # A port moved: the pin moves with it (regenerated from state, nothing stale stays).
+    moved = HostEntry("devenv-y", 22209, "dev", other.host_pub)
+    ssh_config.write([ENTRY, moved], Path("/h/id"))
+    assert "22202" not in ssh_config.known_hosts_path().read_text()
+    assert "devenv-y,[127.0.0.1]:22209 ssh-ed25519 BBBBKEY" in \
+        ssh_config.known_hosts_path().read_text()
+    # Two known environments remembering one port (state damage): neither is pinned by
+    # port, which would trust either key there.
+    twin = HostEntry("devenv-z", 22201, "dev", "ssh-ed25519 CCCCKEY devenv-z")
+    assert ssh_config.pins([ENTRY, twin]) == [("devenv-x-api", ENTRY.host_pub),
+                                              ("devenv-z", twin.host_pub)]
+
+
 def test_write_is_private(devenv_home: Path) -> None:
     path = ssh_config.write([ENTRY], Path("/h/id"))
     assert path.read_text().count("Host devenv-x-api") == 1
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert ssh_config.known_hosts_path().read_text().startswith("devenv-x-api ")
+    assert ssh_config.known_hosts_path().read_text().startswith("devenv-x-api,")
 
 
 def test_control_sockets_live_in_devenvs_state_when_they_fit(

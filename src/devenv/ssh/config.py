@@ -2,7 +2,10 @@
 
 Every known project gets a ``Host devenv-<name>`` block; its host key is pinned in devenv's
 ``known_hosts`` under ``HostKeyAlias devenv-<name>``, so trust is independent of the port and
-survives stop/start, rebuilds and port changes with ``StrictHostKeyChecking yes``.
+survives stop/start, rebuilds and port changes with ``StrictHostKeyChecking yes``. The same
+key is pinned as ``[127.0.0.1]:<port>`` too, for SSH clients that read neither
+``HostKeyAlias`` nor ``Include`` (paramiko, asyncssh, libssh): with that file alone they
+verify strictly. Both files are regenerated from state, so a port change moves the pin.
 """
 
 from __future__ import annotations
@@ -117,13 +120,20 @@ def render_known_hosts(pins: Iterable[tuple[str, str]]) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def pins(hosts: list[HostEntry]) -> list[tuple[str, str]]:
+    """(patterns, key) per environment: its alias, and ``[127.0.0.1]:<port>`` when no other
+    known environment remembers that port (a pin two keys shared would trust either)."""
+    ports = [h.port for h in hosts]
+    return [(h.alias + (f",[127.0.0.1]:{h.port}" if ports.count(h.port) == 1 else ""),
+             h.host_pub) for h in hosts]
+
+
 def write(hosts: list[HostEntry], identity: Path) -> Path:
     """Regenerate both files atomically from ``hosts``; return the config path. Callers
     serialise writers (they hold the lock under which they read ``hosts``)."""
     private_dir(ssh_dir())
     control = control_dir()
-    atomic_write(known_hosts_path(), render_known_hosts((h.alias, h.host_pub) for h in hosts),
-                 0o644)
+    atomic_write(known_hosts_path(), render_known_hosts(pins(hosts)), 0o644)
     atomic_write(config_path(), render_config(hosts, identity, known_hosts_path(), control),
                  0o600)
     return config_path()
