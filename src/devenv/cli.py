@@ -54,12 +54,15 @@ def _before_dashes(argv: list[str]) -> list[str]:
 # verb -> (module in devenv.commands, how to call its run() with the parsed arguments)
 _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "shell": ("shell", lambda m, a: m.run(a.path, port=a.port, name=a.name,
-                                          session=a.session, command=list(a.command))),
+                                          session=a.session, command=list(a.command),
+                                          here=a.here)),
     "sessions": ("sessions", lambda m, a: m.run(a.target, as_json=a.json, kill=a.kill)),
     "up": ("up", lambda m, a: m.run(a.path, port=a.port, name=a.name, as_json=a.json,
-                                    recreate=a.recreate, rebuild=a.rebuild, force=a.force)),
+                                    recreate=a.recreate, rebuild=a.rebuild, force=a.force,
+                                    here=a.here)),
     "exec": ("execute", lambda m, a: m.run(a.path, list(a.command), name=a.name,
-                                           host=a.host, cwd=a.cwd, timeout=a.timeout)),
+                                           host=a.host, cwd=a.cwd, timeout=a.timeout,
+                                           here=a.here)),
     "cp": ("cp", lambda m, a: m.run(a.src, a.dest)),
     "list": ("listing", lambda m, a: m.run(as_json=a.json, include_stopped=a.include_stopped)),
     "stop": ("stop", lambda m, a: m.run(a.targets, all_=a.all_, force=a.force)),
@@ -71,7 +74,7 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "init": ("init", lambda m, a: m.run(a.path, template=a.template, force=a.force)),
     "config": ("show_config", lambda m, a: m.run(a.path, as_json=a.json)),
     "tools": ("tools", lambda m, a: m.run(a.path, as_json=a.json)),
-    "ssh": ("ssh", lambda m, a: m.run(a.target, list(a.command))),
+    "ssh": ("ssh", lambda m, a: m.run(a.target, list(a.command), here=a.here)),
     "wezterm": ("wezterm", lambda m, a: m.run(install=a.install)),
     "ssh-config": ("ssh_config", lambda m, a: m.run(install=a.install,
                                                     uninstall=a.uninstall)),
@@ -111,6 +114,7 @@ def _fast(argv: list[str]) -> int | None:
     target = reach.find(path, probe=argv[0] != "exec")
     if target is None:
         return None
+    reach.say_chosen(target, always=argv[0] != "exec")
     if argv[0] == "exec":
         return reach.run(target, command)  # None: the container is gone; the full path
     reach.attach(target, command, tty=tty)  # starts it again

@@ -21,7 +21,7 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devenv",
         description="Isolated, long-lived, SSH-reachable development environments per project.",
-        usage="devenv [PATH] [--port N] [--name NAME]\n       devenv VERB ...",
+        usage="devenv [PATH] [--here] [--port N] [--name NAME]\n       devenv VERB ...",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -30,7 +30,10 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
 
     def start_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("path", nargs="?", default=".", metavar="PATH",
-                       help="project directory (default: .)")
+                       help="a directory of the project (default: .): the project is the "
+                            "nearest directory up from it that devenv knows or that has "
+                            ".devenv/, else the top of its git work tree, else PATH itself")
+        here_option(p)
         p.add_argument("--port", type=int, metavar="N",
                        help="host SSH port (default: $DEVENV_SSH_PORT, else ssh_port from "
                             "the project config, else the remembered or a new one)")
@@ -39,7 +42,7 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
 
     shell = verbs.add_parser(
         "shell", help="start if needed and attach a shell (the default verb: devenv [PATH])",
-        usage="devenv [PATH] [--port N] [--name NAME] [--session NAME] [-- CMD...]",
+        usage="devenv [PATH] [--here] [--port N] [--name NAME] [--session NAME] [-- CMD...]",
         description="Start the project's environment if it is not running, then attach an "
                     "interactive shell (or CMD) in the project directory. Every session is "
                     "equal; leaving it never stops the environment. With --session, the shell "
@@ -68,7 +71,8 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
 
     ex = verbs.add_parser(
         "exec", help="run a command in an environment (started if needed) or on an SSH host",
-        usage="devenv exec [--name NAME] [--cwd DIR] [--timeout SECS] PATH|ENV -- CMD...\n"
+        usage="devenv exec [--here] [--name NAME] [--cwd DIR] [--timeout SECS] PATH|ENV -- "
+              "CMD...\n"
               "       devenv exec --host [USER@]HOST[:PORT] [--cwd DIR] [--timeout SECS] "
               "-- CMD...",
         description="Run a non-interactive command in the project's environment (in the "
@@ -82,10 +86,11 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     ex.add_argument("--host", metavar="[USER@]HOST[:PORT]",
                     help="run on this SSH host (or ssh config alias) instead")
     ex.add_argument("--cwd", metavar="DIR",
-                    help="working directory (relative: to the project directory, or to the "
-                         "home directory with --host)")
+                    help="working directory (relative: to the directory PATH is in the "
+                         "project, or to the home directory with --host)")
     ex.add_argument("--timeout", type=float, metavar="SECS",
                     help="kill the command (and what it started) after SECS; exit 124")
+    here_option(ex)
     ex.add_argument("path", nargs="?", metavar="PATH|ENV",
                     help="project directory or environment name")
     # The command is everything after "--" (cli.main takes it verbatim); a positional
@@ -113,6 +118,11 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     return parser
 
 
+
+
+def here_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--here", action="store_true",
+                   help="PATH is the project, as it is (not the project PATH is in)")
 
 
 def _manage_verbs(verbs: Any) -> None:
@@ -188,12 +198,13 @@ def _image_verbs(verbs: Any) -> None:
 
 def _connect_verbs(verbs: Any) -> None:
     sh = verbs.add_parser("ssh", help="ssh into the environment (starts it if needed)",
-                          usage="devenv ssh [PATH|NAME] [-- CMD...]",
+                          usage="devenv ssh [PATH|NAME] [--here] [-- CMD...]",
                           description="ssh into the environment through devenv's ssh_config "
                                       "(strict host-key checking), starting it if it is "
                                       "stopped; CMD runs in the project directory and its "
                                       "exit code passes through.")
     sh.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
+    here_option(sh)
     sh.add_argument("command", nargs="...", metavar="CMD", help="a command, after --")
 
     sc = verbs.add_parser("ssh-config", help="print devenv's ssh_config, or (un)install its "

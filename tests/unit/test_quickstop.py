@@ -70,7 +70,7 @@ def test_an_idle_environment_is_stopped_by_its_id(
 def test_by_name_too(world: tuple[Path, Path, list[object]]) -> None:
     _, calls, _ = world
     assert quickstop.run("x-other") == 0
-    assert calls.read_text().splitlines()[-1] == f"stop -t 5 {OTHER_ID}"
+    assert f"stop -t 5 {OTHER_ID}" in calls.read_text().splitlines()
 
 
 @pytest.mark.parametrize("top", [BUSY, TOP, ""])

@@ -84,8 +84,13 @@ def test_index_lists_only_running_environments(tmp_path: Path, running: set[str]
     lines = Path(paths.index_file()).read_text().splitlines()
     assert lines[0] == f"instance\t{state.instance_id(conn)}"
     assert lines[1].startswith("control\t")
-    assert sorted(line.split("\t")[1] for line in lines[2:]) == ["q-p0", "q-p2"]
-    assert sorted(line.split("\t")[4] for line in lines[2:]) == ["id-q-p0", "id-q-p2"]
+    # Every known project (PATH resolves to the project it is in: devenv.envs.root) ...
+    assert sorted(line for line in lines if line.startswith("project\t")) == [
+        f"project\t{p.path}" for p in projects]
+    # ... and the running environments.
+    running_lines = [line.split("\t") for line in lines[2:] if len(line.split("\t")) == 5]
+    assert sorted(fields[1] for fields in running_lines) == ["q-p0", "q-p2"]
+    assert sorted(fields[4] for fields in running_lines) == ["id-q-p0", "id-q-p2"]
 
 
 def test_record_running_repairs_state(tmp_path: Path, running: set[str]) -> None:

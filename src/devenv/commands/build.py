@@ -7,10 +7,13 @@ import time
 
 from devenv import config
 from devenv.envs import chain, identity, registry
+from devenv.envs import start as starting
 
 
 def run(path: str, *, no_cache: bool = False) -> int:
-    project = identity.project_path(path)
+    where = starting.locate(path)  # the project PATH is in
+    where.say()
+    project = identity.project_path(where.path)
     cfg = config.load(project.path)
     chain.check(project, cfg)
     name = registry.name_for(project, cfg.name)

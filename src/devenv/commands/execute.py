@@ -27,7 +27,8 @@ CLI_MAX_WAIT = 10.0
 
 
 def run(path: str | None, command: list[str], *, name: str | None = None,
-        host: str | None = None, cwd: str | None = None, timeout: float | None = None) -> int:
+        host: str | None = None, cwd: str | None = None, timeout: float | None = None,
+        here: bool = False) -> int:
     if not command:
         raise UsageError("no command given", "write it after --, e.g. devenv exec . -- ls -la")
     if timeout is not None and not 0 < timeout < 1e9:  # also refuses nan and inf
@@ -48,18 +49,24 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
     # --timeout bounds the whole call: finding (or starting) the environment counts, and
     # running out of time before the command started is reported as that (125).
     with deadline.within(timeout):
-        target, _ = reach.target(path, name=name)
+        target, _ = reach.target(path, name=name, here=here)
+    reach.say_chosen(target, always=False)
     if cwd is not None or timeout is not None:
+        import posixpath
+
         from devenv.envs import EnvRuntime
 
         left = deadline_left(timeout, started)
+        # In the directory PATH is (inside its project); a relative --cwd from there.
+        if cwd is None or not cwd.startswith(("/", "~")):
+            cwd = posixpath.join(target.workspace, cwd) if cwd else target.workspace
         return _library(EnvRuntime(target.name, max_wait=min(CLI_MAX_WAIT, left or CLI_MAX_WAIT)),
                         command, cwd, left)
     code = reach.run(target, command)
     if code is None:
         # The container went away behind devenv's back (the index still listed it): start
         # it again, on another port if its old one was taken meanwhile.
-        target, _ = reach.target(path, name=name, look_fast=False)
+        target, _ = reach.target(path, name=name, look_fast=False, here=here)
         code = reach.run(target, command)
     if code is None:
         raise DevenvError(f"environment {target.name} went away while starting the command",

@@ -9,7 +9,7 @@ from devenv.errors import safe_text
 
 
 def run(target: str) -> int:
-    (name,) = known.resolve_names([target])
+    (name,) = known.resolve_names([target], say=True)
     log = hooks.log_path(name)
     if not log.exists():
         print(f"devenv: {name} has no hook output yet (no post_create/post_start ran)",

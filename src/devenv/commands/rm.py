@@ -6,7 +6,7 @@ from devenv.envs import cleanup, known
 
 
 def run(targets: list[str], *, volumes: bool = False, force: bool = False) -> int:
-    names = known.resolve_names(targets)
+    names = known.resolve_names(targets, say=True)
     for line in cleanup.remove(names, volumes=volumes, force=force):
         print(f"removed {line}")
     if not volumes:

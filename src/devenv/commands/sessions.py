@@ -15,7 +15,7 @@ from devenv.table import print_table
 
 
 def _running(target: str) -> tuple[str, known.EnvInfo | None]:
-    (name,) = known.resolve_names([target])  # unknown: an error naming close matches
+    (name,) = known.resolve_names([target], say=True)  # unknown: an error naming close matches
     return name, next((e for e in known.list_envs() if e.name == name), None)
 
 

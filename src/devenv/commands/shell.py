@@ -11,13 +11,15 @@ from devenv.envs import reach
 
 
 def run(path: str, *, port: int | None = None, name: str | None = None,
-        session: str | None = None, command: list[str] | None = None) -> int:
+        session: str | None = None, command: list[str] | None = None,
+        here: bool = False) -> int:
     if session is not None:
         from devenv.envs import sessions as tmux
 
         tmux.check_name(session)  # before anything starts
     project = reach.project_of(path)  # PATH, or the project of the environment NAME
-    target, env = reach.target(project, port=port, name=name)
+    target, env = reach.target(project, port=port, name=name, here=here)
+    reach.say_chosen(target)
     if env is not None and env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
     tty = sys.stdin.isatty() and sys.stdout.isatty()
@@ -27,6 +29,7 @@ def run(path: str, *, port: int | None = None, name: str | None = None,
 
     # Over ssh, not docker exec: see devenv.envs.sessions for why.
     remote = tmux.attach_script(target.workspace, session, command or [], tty=tty,
-                                project=os.path.realpath(project))
+                                project=env.project.path if env is not None
+                                else os.path.realpath(project))
     options = ["-t"] if tty else ["-T", "-n"]
     proc.exec_replace([*ssh_argv(target.container, *options), remote])

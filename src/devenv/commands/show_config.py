@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 from devenv import config
-from devenv.envs import chain, identity
+from devenv.envs import chain, identity, start
 from devenv.images import layers
 
 
 def run(path: str, *, as_json: bool = False) -> int:
-    project = identity.project_path(path)
+    where = start.locate(path)  # the project PATH is in
+    where.say()
+    project = identity.project_path(where.path)
     cfg = config.load(project.path)
     layers_of = [tool.name for tool in chain.tool_chain(project, cfg)]
     values = config.as_dict(cfg)

@@ -8,12 +8,14 @@ import shlex
 import sys
 
 from devenv import proc
-from devenv.envs import reach, start
+from devenv.envs import index, reach, start
 from devenv.ssh.config import ssh_argv
 
 
-def run(target: str, command: list[str]) -> int:
-    env = start.ensure_running(reach.project_of(target))
+def run(target: str, command: list[str], *, here: bool = False) -> int:
+    where = start.locate(reach.project_of(target), here=here)
+    where.say()
+    env = start.ensure_running(where.path)
     if env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
     argv = ssh_argv(env.container, *(["-t"] if not command and sys.stdin.isatty() else []))
@@ -21,6 +23,6 @@ def run(target: str, command: list[str]) -> int:
         # ssh joins its arguments with spaces for the remote shell: quote them here, once.
         # Commands run in the project directory, as with devenv exec and interactive logins.
         # A missing directory is devenv's failure (125), not the command's.
-        argv.append(f"cd {shlex.quote(env.project.workspace)} || exit 125; "
-                    f"{shlex.join(command)}")
+        workspace = index.within(env.project.workspace, where.inner)
+        argv.append(f"cd {shlex.quote(workspace)} || exit 125; {shlex.join(command)}")
     proc.exec_replace(argv)

@@ -15,7 +15,7 @@ def run(targets: list[str], *, all_: bool = False, force: bool = False) -> int:
     conn = state.connect()  # one connection for the whole command
     try:
         names = ([r.name for r in known.list_envs(exact=False, conn=conn)] if all_
-                 else known.resolve_names(targets, conn=conn))
+                 else known.resolve_names(targets, conn=conn, say=True))
         stopped = stopping.stop(names, force=force, conn=conn)
     finally:
         conn.close()

@@ -15,6 +15,7 @@ import _socket
 import os
 
 from devenv import paths
+from devenv.envs import root
 from devenv.errors import EXIT_PRE_CHILD
 from devenv.runtime import private
 
@@ -22,6 +23,7 @@ CONTAINER_PREFIX = "devenv-"
 
 
 INDEX_HEADER = "instance\t"
+PROJECT_HEADER = "project\t"  # one line per project devenv knows, running or not
 CONTROL_HEADER = "control\t"  # second line: the ControlMaster socket directory
 # Runs first in every exec: the container must carry this installation's instance id, so a
 # same-named container of another devenv on a shared engine is never entered (exit 125).
@@ -33,11 +35,12 @@ GUARD = ('[ "${DEVENV_INSTANCE:-}" = "$1" ] || { echo "devenv: $HOSTNAME belongs
 class Target:
     """Enough to ``docker exec`` (or ssh) into a running environment of this installation."""
 
-    __slots__ = ("container", "container_id", "control", "instance", "name", "port",
+    __slots__ = ("chosen", "container", "container_id", "control", "instance", "name", "port",
                  "workspace")
 
     def __init__(self, container: str, workspace: str, instance: str, *, name: str = "",
-                 port: int = 0, control: str = "", container_id: str = "") -> None:
+                 port: int = 0, control: str = "", container_id: str = "",
+                 chosen: str = "") -> None:
         self.container = container
         self.workspace = workspace
         self.instance = instance
@@ -45,11 +48,19 @@ class Target:
         self.port = port
         self.control = control  # the environment's ControlMaster socket ("" if unknown)
         self.container_id = container_id  # the full id the index lists ("" if unknown)
+        # The note to print when PATH resolved to a project other than PATH (devenv.envs.root).
+        self.chosen = chosen
 
 
 def workspace_of(path: str) -> str:
     """Where the project at absolute ``path`` is mounted inside its container."""
     return "/workspace/" + (os.path.basename(path) or "root")
+
+
+def within(workspace: str, inner: str) -> str:
+    """The directory ``inner`` (relative, from :func:`devenv.envs.root.inside`) of the
+    project mounted at ``workspace``."""
+    return f"{workspace}/{inner}" if inner else workspace
 
 
 def ssh_answers(port: int, timeout: float = 1.0) -> bool:
@@ -219,7 +230,13 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
     if len(lines) > 1 and lines[1].startswith(CONTROL_HEADER):
         control = lines[1][len(CONTROL_HEADER):]
     # A name is looked up only when no such directory exists (a path never means a name).
-    name = None if os.path.isdir(real) else raw_path.removeprefix(CONTAINER_PREFIX)
+    name: str | None = raw_path.removeprefix(CONTAINER_PREFIX)
+    inner = chosen = ""
+    if os.path.isdir(real):
+        asked, name = real, None
+        real, reason = root.find(asked, {line[len(PROJECT_HEADER):] for line in lines
+                                         if line.startswith(PROJECT_HEADER)})
+        inner, chosen = root.inside(real, asked), root.note(real, asked, reason)
     for line in lines[1:]:
         fields = line.split("\t")
         if len(fields) != 5 or (fields[0] != real and fields[1] != name):
@@ -230,10 +247,10 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
                     os.path.dirname(control), shared=True) is not None):
                 return None
             port = int(fields[2])
-            return Target(CONTAINER_PREFIX + fields[1], workspace_of(fields[0]),
+            return Target(CONTAINER_PREFIX + fields[1], within(workspace_of(fields[0]), inner),
                           lines[0][len(INDEX_HEADER):], name=fields[1], port=port,
                           control=paths.env_control_socket(control, port) if control else "",
-                          container_id=fields[4])
+                          container_id=fields[4], chosen=chosen)
         return None
     return None
 

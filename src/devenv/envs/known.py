@@ -8,12 +8,13 @@ sharing one engine never see each other's. A listing is one ``docker ps`` call
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from devenv import state
 from devenv.engine import docker
-from devenv.envs import identity, quicklist
+from devenv.envs import identity, quicklist, root
 from devenv.errors import NotFoundError
 
 TYPE_CHECKING = False
@@ -163,10 +164,12 @@ def known_project(name: str) -> state.Project | None:
         conn.close()
 
 
-def resolve_names(targets: list[str], *, conn: sqlite3.Connection | None = None) -> list[str]:
-    """Map each PATH or NAME to the name of one of this installation's environments;
-    anything else is a :class:`NotFoundError` naming close matches. The containers are
-    listed only when devenv's state does not answer."""
+def resolve_names(targets: list[str], *, conn: sqlite3.Connection | None = None,
+                  say: bool = False) -> list[str]:
+    """Map each PATH or NAME to the name of one of this installation's environments (a PATH
+    means the project it is in: :mod:`devenv.envs.root`; ``say``: print which, when it is
+    not PATH itself); anything else is a :class:`NotFoundError` naming close matches. The
+    containers are listed only when devenv's state does not answer."""
     conn, close = connected(conn)
     try:
         projects = state.all_projects(conn)
@@ -177,17 +180,23 @@ def resolve_names(targets: list[str], *, conn: sqlite3.Connection | None = None)
                 listed.extend(list_envs(include_stopped=True, exact=False, conn=conn))
             return listed
 
-        return [_resolve_one(raw, projects, containers) for raw in targets]
+        return [_resolve_one(raw, projects, containers, say) for raw in targets]
     finally:
         if close:
             conn.close()
 
 
 def _resolve_one(raw: str, projects: list[state.Project],
-                 containers: Callable[[], list[EnvInfo]]) -> str:
-    # A path names its own project only (never a guessed name that may be another's); it
-    # may be gone already (rm -rf, then stop). The state's projects come first.
+                 containers: Callable[[], list[EnvInfo]], say: bool) -> str:
+    # A path names its own project only (never a guessed name that may be another's): the
+    # project it is in, or itself when it is gone already (rm -rf, then stop). The state's
+    # projects come first.
     real = os.path.realpath(raw)
+    if os.path.isdir(real):
+        asked = real
+        real, reason = root.find(asked, {p.path for p in projects})
+        if say and root.note(real, asked, reason):
+            print(root.note(real, asked, reason), file=sys.stderr)
     owners = [p.name for p in projects if p.path == real]
     if owners:
         return owners[0]

@@ -18,6 +18,7 @@ stop (the network) is tidied by the same detached process (:mod:`devenv.envs.tid
 
 from __future__ import annotations
 
+import sys
 import time
 
 from devenv import paths, proc
@@ -35,6 +36,8 @@ def run(target: str) -> int | None:
     found = index.lookup(target, probe=False)
     if found is None or not _is_id(found.container_id):
         return None
+    if found.chosen:  # the project TARGET is in
+        print(found.chosen, file=sys.stderr)
     tasks = _tasks(found.container_id)
     if tasks is None or tasks > IDLE_PROCESSES:
         return None

@@ -10,14 +10,16 @@ terminal attaches to it (devenv's process is replaced).
   ``None`` when the container is gone (the caller starts it again).
 - :func:`attach`: ``docker exec -it`` hand-over (Python never proxies a terminal).
 
-PATH or NAME: a name has no "/" and is no existing directory, as in :func:`find`; names
-resolve through devenv's state (:func:`devenv.envs.known.resolve_project`, which the runtime
-library's :class:`~devenv.envs.env_runtime.EnvRuntime` uses too).
+PATH or NAME: a name has no "/" and is no existing directory, as in :func:`find`; a PATH
+means the project it is in (:mod:`devenv.envs.root`); names resolve through devenv's state
+(:func:`devenv.envs.known.resolve_project`, which the runtime library's
+:class:`~devenv.envs.env_runtime.EnvRuntime` uses too).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from devenv.envs import index, transport
 
@@ -53,13 +55,23 @@ def project_of(spec: str) -> str:
 
 
 def target(spec: str, *, port: int | None = None, name: str | None = None,
-           look_fast: bool = True) -> tuple[index.Target, Env | None]:
+           look_fast: bool = True, here: bool = False) -> tuple[index.Target, Env | None]:
     """Where PATH or NAME ``spec`` runs, starting it first if needed; the environment too
-    when this call looked it up (``None`` when the index answered). ``look_fast=False``
-    skips the index (its entry proved stale)."""
+    when this call looked it up (``None`` when the index answered). A PATH means the project
+    it is in, and the target's directory is PATH inside it (``here``: PATH is the project;
+    :mod:`devenv.envs.root`). ``look_fast=False`` skips the index (its entry proved
+    stale)."""
     from devenv.envs import start
 
-    return start.target(project_of(spec), port=port, name=name, look_fast=look_fast)
+    return start.target(project_of(spec), port=port, name=name, look_fast=look_fast,
+                        here=here)
+
+
+def say_chosen(where: index.Target, *, always: bool = True) -> None:
+    """Say which project PATH resolved to when it is not PATH itself (``always=False``:
+    only on a terminal, for commands whose output scripts read)."""
+    if where.chosen and (always or os.isatty(2)):
+        print(where.chosen, file=sys.stderr)
 
 
 def run(where: index.Target, command: list[str]) -> int | None:

@@ -191,6 +191,7 @@ def refresh_files(conn: sqlite3.Connection, *, stopped: list[str] | None = None)
                 running = {}  # an empty index is always safe: attach/exec take the full path
         lines = [f"{index.INDEX_HEADER}{instance}\n",
                  f"{index.CONTROL_HEADER}{ssh_config.control_dir()}\n"]
+        lines += [f"{index.PROJECT_HEADER}{p.path}\n" for p in projects]
         lines += [f"{p.path}\t{p.name}\t{p.port}\t{running[p.name][0]}\t{running[p.name][1]}\n"
                   for p in projects if p.port is not None and p.name in running]
         atomic_write(Path(paths.index_file()), "".join(lines), 0o644)

@@ -30,6 +30,7 @@ from devenv.envs import (
     ports,
     profiles,
     registry,
+    root,
     stopping,
 )
 from devenv.envs.identity import ProjectPath, container_name
@@ -64,21 +65,58 @@ class Env:
         return container_name(self.name)
 
 
+@dataclass(frozen=True)
+class Located:
+    """The project a PATH belongs to (:mod:`devenv.envs.root`): its directory, PATH
+    relative to it, and the note to print when it is not PATH itself."""
+
+    path: str
+    inner: str = ""
+    chosen: str = ""
+
+    def say(self) -> None:
+        if self.chosen:
+            print(self.chosen, file=sys.stderr)
+
+
+def locate(raw_path: str, *, here: bool = False) -> Located:
+    """The project of the directory ``raw_path`` (``here``: the directory itself); a path
+    that is no directory stays as it is (:func:`identity.project_path` says what is
+    wrong with it)."""
+    import os
+
+    real = os.path.realpath(raw_path)
+    if here or not os.path.isdir(real):
+        return Located(raw_path)
+    conn = state.connect()
+    try:
+        known = {p.path for p in state.all_projects(conn)}
+    finally:
+        conn.close()
+    project, reason = root.find(real, known)
+    if project == real:
+        return Located(raw_path)
+    return Located(project, root.inside(project, real), root.note(project, real, reason))
+
+
 def target(raw_path: str, *, port: int | None = None, name: str | None = None,
-           look_fast: bool = True) -> tuple[Target, Env | None]:
-    """Where to ``docker exec`` for PATH, starting the environment first if needed; the
-    second item is the environment when this call had to look it up (``None`` on the fast
-    path). ``look_fast=False`` skips the index (its entry proved stale)."""
-    if port is None and name is None and look_fast:
+           look_fast: bool = True, here: bool = False) -> tuple[Target, Env | None]:
+    """Where to ``docker exec`` for PATH (in the directory PATH is, inside its project),
+    starting the environment first if needed; the second item is the environment when this
+    call had to look it up (``None`` on the fast path). ``look_fast=False`` skips the index
+    (its entry proved stale)."""
+    if port is None and name is None and look_fast and not here:
         hit = index.lookup(raw_path)
         if hit is not None:
             return hit, None
-    env = ensure_running(raw_path, port=port, name=name)
+    where = locate(raw_path, here=here)
+    env = ensure_running(where.path, port=port, name=name)
     from devenv.ssh.config import control_dir
 
-    return Target(env.container, env.project.workspace, env.instance, name=env.name,
-                  port=env.port, control=paths.env_control_socket(str(control_dir()), env.port)
-                  ), env
+    return Target(env.container, index.within(env.project.workspace, where.inner),
+                  env.instance, name=env.name, port=env.port,
+                  control=paths.env_control_socket(str(control_dir()), env.port),
+                  chosen=where.chosen), env
 
 
 @dataclass(frozen=True)

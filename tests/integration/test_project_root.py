@@ -1,0 +1,58 @@
+"""Every verb that takes PATH acts on the project PATH is in (devenv.envs.root), on the real
+engine: from P/src, devenv ., exec, ssh, sessions and stop reach P's environment, and the
+shell and exec start in /workspace/P/src; --here makes PATH a project of its own."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from .conftest import Devenv
+
+
+def test_a_subdirectory_reaches_its_projects_environment(dv: Devenv,
+                                                         make_project: Any) -> None:
+    project = make_project("p")
+    (project / ".devenv").mkdir()
+    src = project / "src"
+    src.mkdir()
+    src.chmod(0o777)
+    up = dv.run("up", "--json", str(src))
+    assert up.returncode == 0, up.stderr
+    info = json.loads(up.stdout)
+    assert info["path"] == str(project)
+    assert f"devenv: project {project} (the nearest with .devenv/)" in up.stderr
+    inner = "/workspace/p/src"
+    # exec: the fast path (the index), and the full one (--timeout goes through the library)
+    assert dv.ok("exec", str(src), "--", "pwd").stdout == f"{inner}\n"
+    assert dv.ok("exec", "--timeout", "60", str(src), "--", "pwd").stdout == f"{inner}\n"
+    assert dv.ok("exec", "--timeout", "60", "--cwd", "..", str(src), "--",
+                 "pwd").stdout == "/workspace/p\n"
+    # the shell (devenv PATH -- CMD, no terminal: docker exec) and ssh
+    shell = dv.ok(str(src), "--", "pwd")
+    assert shell.stdout == f"{inner}\n" and f"devenv: project {project}" in shell.stderr
+    assert dv.ok("ssh", str(src), "--", "pwd").stdout == f"{inner}\n"
+    assert json.loads(dv.ok("sessions", "--json", str(src)).stdout) == []
+    assert dv.containers() == [info["container"]]  # nothing else was started
+    # stop from the subdirectory stops the project's environment
+    assert dv.ok("stop", str(src)).stdout == f"stopped {info['name']}\n"
+    assert dv.containers() == []
+    # --here: the directory as it is, an environment of its own, which then is a project
+    # devenv knows (so src reaches it from now on)
+    here = json.loads(dv.ok("up", "--json", "--here", str(src)).stdout)
+    assert here["path"] == str(src) and here["name"] != info["name"]
+    assert dv.ok("exec", str(src), "--", "pwd").stdout == "/workspace/src\n"
+    assert dv.ok("exec", str(project), "--", "pwd").stdout == "/workspace/p\n"
+    assert sorted(dv.containers()) == sorted([info["container"], here["container"]])
+
+
+def test_without_devenv_dir_the_top_of_the_git_work_tree(dv: Devenv, make_project: Any) -> None:
+    project = make_project("g")
+    subprocess.run(["git", "init", "-q", str(project)], check=True, timeout=60)
+    deep = project / "a" / "b"
+    deep.mkdir(parents=True)
+    got = dv.ok("exec", str(deep), "--", "pwd")
+    assert got.stdout == "/workspace/g/a/b\n"
+    listed = json.loads(dv.ok("list", "--json").stdout)
+    assert [row["path"] for row in listed] == [str(project)]
