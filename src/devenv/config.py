@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devenv.errors import ConfigError, safe_text
+from devenv.errors import ConfigError, UsageError, safe_text
 from devenv.paths import PROJECT_FILE, config_file
 
 TYPE_CHECKING = False
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 PROJECT_ONLY = ("name", "dockerfile", "ssh_port")
 # host_access opens the host to the container: the user's decision, never a repository's.
 # trust_git_config lets the agent write the project's git config and hooks (docs/security.md).
-USER_ONLY = ("port_range", "ca_bundle", "host_access", "trust_git_config")
+# ssh_bind publishes sshd beyond this machine: the user's decision, never a repository's.
+USER_ONLY = ("port_range", "ssh_bind", "ca_bundle", "host_access", "trust_git_config")
 MAX_FILE_BYTES = 1 << 20  # a config file is a few settings; this bounds what is read
 MAX_ENV_VALUE = 64 << 10  # one argument of `docker run` is limited to 128 KiB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -51,8 +52,8 @@ LIMITS = ("pids", "memory", "cpus")
 
 
 KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
-        "ssh_port", "port_range", "ca_bundle", "pids", "memory", "cpus", "host_access",
-        "trust_git_config")
+        "ssh_port", "port_range", "ssh_bind", "ca_bundle", "pids", "memory", "cpus",
+        "host_access", "trust_git_config")
 MOUNT_KEYS = ("source", "target", "readonly")
 
 
@@ -81,6 +82,7 @@ class Config:
     post_start: str | list[str] | None = None
     ssh_port: int | None = None
     port_range: tuple[int, int] | None = None
+    ssh_bind: str | None = None  # an IP address to publish sshd on (see envs/ports.py)
     ca_bundle: str | None = None
     pids: int = DEFAULT_PIDS  # the container's process limit (--pids-limit)
     memory: str | None = None  # as written, e.g. "8g"; validated (see memory_bytes)
@@ -195,6 +197,8 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
                           "use a number from 1 to 65535")
     if cfg.port_range is not None:
         _parse_range(path, cfg.port_range)
+    if cfg.ssh_bind is not None:
+        bind_address(cfg.ssh_bind, f"{path}: ssh_bind", ConfigError)
     _check_limits(path, cfg)
     for hook in ("post_create", "post_start"):
         value = getattr(cfg, hook)
@@ -216,6 +220,18 @@ def _check_env(path: Path, cfg: FileConfig) -> None:
     for i, entry in enumerate(cfg.trust_git_config or []):
         if not entry or "\x00" in entry:
             raise ConfigError(f"{path}: trust_git_config[{i}]: not a path")
+
+
+def bind_address(value: str, where: str, error: type[ConfigError] | type[UsageError]) -> str:
+    """``value`` as an IP address to publish sshd on (normalised), or ``error``."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise error(f"{where}: {safe_text(value)!r} is not an IP address",
+                    "e.g. 0.0.0.0 (every interface), 127.0.0.1 (the default) or one of "
+                    "this machine's addresses") from None
 
 
 def _check_limits(path: Path, cfg: FileConfig) -> None:
@@ -274,8 +290,8 @@ def load(project_dir: str | None) -> Config:
 
 def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
     shown = _display(path)
-    for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ca_bundle",
-                "host_access"):
+    for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ssh_bind",
+                "ca_bundle", "host_access"):
         value = getattr(part, key)
         if value is not None:
             setattr(cfg, key, value)
@@ -345,7 +361,7 @@ def as_dict(cfg: Config) -> dict[str, Any]:
         "mounts": [{"source": m.source, "target": m.target, "readonly": m.readonly}
                    for m in cfg.mounts],
         "post_create": cfg.post_create, "post_start": cfg.post_start,
-        "ssh_port": cfg.ssh_port,
+        "ssh_port": cfg.ssh_port, "ssh_bind": cfg.ssh_bind,
         "port_range": f"{cfg.port_range[0]}-{cfg.port_range[1]}" if cfg.port_range else None,
         "ca_bundle": cfg.ca_bundle,
         "pids": cfg.pids, "memory": cfg.memory, "cpus": cfg.cpus,

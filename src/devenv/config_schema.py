@@ -26,6 +26,7 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_
     post_start: str | list[str] | None = None
     ssh_port: int | None = None
     port_range: str | None = None
+    ssh_bind: str | None = None
     ca_bundle: str | None = None
     pids: int | None = None
     memory: str | None = None

@@ -112,7 +112,7 @@ def test_host_access_is_the_users_choice(dv: Devenv, make_project: Any) -> None:
         "ExtraHosts"]
     # Docker's host-gateway: an address of the host (the default bridge's, as a rule).
     with socket.socket() as listener:  # a host service the environment may now reach
-        listener.bind(("0.0.0.0", 0))  # noqa: S104 - the exposed kind of host service
+        listener.bind(("0.0.0.0", 0))
         listener.listen()
         assert connects(dv, project, "host.docker.internal", listener.getsockname()[1])
     found = network(f"devenv-net-{info['name']}")

@@ -85,3 +85,29 @@ def test_allocation_skips_ports_in_use(dv: Devenv, make_project: Any) -> None:
         squatter.listen()
         got = dv.up(make_project(), env={"DEVENV_PORT_RANGE": f"{low}-{low + 5}"})
     assert got["port"] == low + 1
+
+
+def test_ssh_published_on_another_address_on_request(dv: Devenv, make_project: Any) -> None:
+    """DEVENV_SSH_BIND=0.0.0.0: sshd listens on every interface, devenv warns, and a
+    password login is still refused; a bad address creates nothing."""
+    import subprocess
+
+    project = make_project("bind")
+    bad = dv.run("up", str(project), env={"DEVENV_SSH_BIND": "every"})
+    assert bad.returncode == 2 and "DEVENV_SSH_BIND: 'every' is not an IP address" in bad.stderr
+    assert dv.containers() == []
+    up = dv.run("up", "--json", str(project), env={"DEVENV_SSH_BIND": "0.0.0.0"})
+    assert up.returncode == 0, up.stderr
+    port = __import__("json").loads(up.stdout)["port"]
+    assert f"SSH port {port} is published on 0.0.0.0" in up.stderr and "warning" in up.stderr
+    listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                               text=True, check=True, timeout=30).stdout
+    assert [line.split()[3] for line in listening.splitlines()] == [f"0.0.0.0:{port}"]
+    refused = subprocess.run(
+        ["ssh", "-F", "/dev/null", "-p", str(port), "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "PubkeyAuthentication=no",
+         "-o", "PreferredAuthentications=password,keyboard-interactive",
+         "dev@127.0.0.1", "true"], capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+    assert dv.ssh(f"devenv-{dv.up(project)['name']}", "true").returncode == 0

@@ -65,3 +65,16 @@ def test_user_file_rejects_project_keys(project: Path, devenv_home: Path) -> Non
     write(devenv_home / "config" / "config.toml", 'port_range = "9-1"')
     with pytest.raises(ConfigError, match=r"port_range: '9-1' is not a range"):
         config.load(None)
+
+
+def test_ssh_bind_is_the_users_and_an_ip_address(project: Path, devenv_home: Path) -> None:
+    """A repository may not publish the user's SSH port beyond this machine."""
+    assert_project_file_error(project, 'ssh_bind = "0.0.0.0"',
+                              "ssh_bind: belongs in the user file")
+    (project / ".devenv" / "devenv.toml").unlink()
+    write(devenv_home / "config" / "config.toml", 'ssh_bind = "every"')
+    with pytest.raises(ConfigError, match=r"ssh_bind: 'every' is not an IP address"):
+        config.load(str(project))
+    write(devenv_home / "config" / "config.toml", 'ssh_bind = "0.0.0.0"')
+    loaded = config.load(str(project))
+    assert loaded.ssh_bind == "0.0.0.0" and loaded.origin("ssh_bind").scope == "user"

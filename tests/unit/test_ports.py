@@ -82,3 +82,25 @@ def test_is_free_sees_a_real_listener() -> None:
         port = s.getsockname()[1]
         assert not ports.is_free(port)
     assert ports.is_free(port)
+
+
+def test_bind_from_the_environment_over_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ports.ENV_BIND, raising=False)
+    assert ports.bind(None) == "127.0.0.1"
+    assert ports.bind("192.0.2.7") == "192.0.2.7"
+    monkeypatch.setenv(ports.ENV_BIND, " 0.0.0.0 ")
+    assert ports.bind("192.0.2.7") == "0.0.0.0"
+    for bad in ("localhost", "0.0.0.0:22", "1.2.3", "::1]", "²"):
+        monkeypatch.setenv(ports.ENV_BIND, bad)
+        with pytest.raises(UsageError, match="is not an IP address"):
+            ports.bind(None)
+
+
+def test_publish_args_keep_loopback_published() -> None:
+    assert ports.publish_args("127.0.0.1", 22200, 2222) == ["-p", "127.0.0.1:22200:2222"]
+    assert ports.publish_args("0.0.0.0", 22200, 2222) == ["-p", "0.0.0.0:22200:2222"]
+    assert ports.publish_args("::", 22200, 2222) == ["-p", "[::]:22200:2222"]
+    assert ports.publish_args("192.0.2.7", 22200, 2222) == [
+        "-p", "127.0.0.1:22200:2222", "-p", "192.0.2.7:22200:2222"]
+    assert not ports.exposed("127.0.0.1") and not ports.exposed("::1")
+    assert ports.exposed("0.0.0.0") and ports.exposed("192.0.2.7")

@@ -14,7 +14,7 @@ from typing import Any
 from devenv import deadline as call_deadline
 from devenv.config import Config
 from devenv.engine import docker
-from devenv.envs import identity
+from devenv.envs import identity, ports
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.errors import ConfigError, ConflictError, DevenvError, safe_text
 from devenv.images.default import container_ids
@@ -109,14 +109,15 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
 
 def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance: str,
              key_dir: str, status_log: str, cfg: Config, extra_labels: dict[str, str],
-             extra_mounts: list[tuple[str, str, bool]]) -> list[str]:
+             extra_mounts: list[tuple[str, str, bool]], bind: str = ports.LOOPBACK
+             ) -> list[str]:
     """``docker run`` arguments for the environment (locked down: DESIGN §4)."""
     uid, gid = container_ids()
     argv = ["run", "-d", "--rm", "--init",
             "--name", container_name(name), "--hostname", identity.hostname(name),
             "--user", f"{uid}:{gid}",
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "-p", f"127.0.0.1:{port}:{SSH_CONTAINER_PORT}",
+            *ports.publish_args(bind, port, SSH_CONTAINER_PORT),
             # Its own network (made by ensure_network first) and its limits.
             "--network", network_name(name), *resource_args(cfg),
             "--mount", docker.mount_arg(project.path, project.workspace),

@@ -22,6 +22,40 @@ from devenv.errors import ConflictError, DevenvError, UsageError
 DEFAULT_RANGE = (22200, 22999)
 ENV_PORT = "DEVENV_SSH_PORT"
 ENV_RANGE = "DEVENV_PORT_RANGE"
+ENV_BIND = "DEVENV_SSH_BIND"
+LOOPBACK = "127.0.0.1"
+
+
+def bind(configured: str | None) -> str:
+    """Where sshd is published: ``DEVENV_SSH_BIND``, else ``ssh_bind`` from the user config,
+    else 127.0.0.1. A bad value is a usage error."""
+    from devenv.config import bind_address
+
+    raw = os.environ.get(ENV_BIND, "")
+    if raw.strip():
+        return bind_address(raw, ENV_BIND, UsageError)
+    return configured or LOOPBACK
+
+
+def publish_args(address: str, port: int, container_port: int) -> list[str]:
+    """``docker run -p`` arguments for sshd on ``address``. devenv, its ssh_config and every
+    client it configures connect to 127.0.0.1, so that stays published too (unless
+    ``address`` is every interface, which includes it)."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    published = ["-p", f"{f'[{address}]' if ip.version == 6 else address}:{port}:"
+                       f"{container_port}"]
+    if ip.is_unspecified or address == LOOPBACK:
+        return published
+    return ["-p", f"{LOOPBACK}:{port}:{container_port}", *published]
+
+
+def exposed(address: str) -> bool:
+    """Whether sshd on ``address`` is reachable from other machines."""
+    import ipaddress
+
+    return not ipaddress.ip_address(address).is_loopback
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ class Spec:
     recreate: bool = False  # replace a running container (the home volume stays)
     rebuild: bool = False  # and rebuild its image layers without cache first
     force: bool = False  # recreate even though persistent sessions run (they end)
+    bind: str = ports.LOOPBACK  # where sshd is published (ports.bind)
 
 
 def ensure_running(raw_path: str, *, port: int | None = None, name: str | None = None,
@@ -146,6 +147,7 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
     project = identity.project_path(raw_path)
     cfg = config.load(project.path)
     requested = ports.requested_port(port, configured=cfg.ssh_port)
+    bind = ports.bind(cfg.ssh_bind)  # a bad DEVENV_SSH_BIND fails before anything starts
     wanted = name if name is not None else cfg.name
     if wanted is not None:
         try:
@@ -168,7 +170,7 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
             with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT,
                         what=f"starting {env_name}"):
                 env = _ensure_locked(conn, Spec(project, env_name, requested, cfg,
-                                                recreate or rebuild, rebuild, force))
+                                                recreate or rebuild, rebuild, force, bind))
     finally:
         conn.close()
     # Hooks run outside the locks: other terminals can attach (and ssh works) meanwhile.
@@ -352,7 +354,7 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str,
                                   cfg=spec.cfg,
                                   extra_labels={**drift.labels(project, spec.cfg),
                                                 hooks.LABEL_TRACKED: "1", **guard},
-                                  extra_mounts=profile_mounts)
+                                  extra_mounts=profile_mounts, bind=spec.bind)
         try:
             container_id = docker.docker(argv, timeout=120).stdout.strip()
             # devenv's files are written while sshd comes up: this start's tools, then
@@ -391,6 +393,10 @@ def _run(conn: sqlite3.Connection, spec: Spec, *, tag: str, instance: str,
             print(f"devenv: note: {name}'s SSH port {record.port} is taken; it now uses "
                   f"{choice.port} (devenv's ssh_config is updated; reload WezTerm's config)",
                   file=sys.stderr)
+        if ports.exposed(spec.bind):
+            print(f"devenv: warning: {name}'s SSH port {choice.port} is published on "
+                  f"{spec.bind} ({ports.ENV_BIND} or ssh_bind): other machines can reach it "
+                  "(devenv's key is the only way in)", file=sys.stderr)
         return Env(name, project, choice.port, tag, instance, started=True,
                    container_id=container_id, tracked=True)
     raise DevenvError(f"docker reported every SSH port tried as taken: {sorted(avoid)}",
