@@ -111,3 +111,25 @@ def test_ssh_published_on_another_address_on_request(dv: Devenv, make_project: A
          "dev@127.0.0.1", "true"], capture_output=True, text=True, timeout=60, check=False)
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
     assert dv.ssh(f"devenv-{dv.up(project)['name']}", "true").returncode == 0
+
+
+def test_a_taken_remembered_port_moves_and_says_so(dv: Devenv, make_project: Any) -> None:
+    project = make_project("moved")
+    first = dv.up(project)
+    dv.ok("stop", str(project))
+    with socket.socket() as squatter:  # another program took the remembered port
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+        squatter.bind(("127.0.0.1", first["port"]))
+        squatter.listen()
+        got = dv.run("up", "--json", str(project))
+        assert got.returncode == 0, got.stderr
+        new = __import__("json").loads(got.stdout)["port"]
+        assert new != first["port"]
+        assert (f"SSH port {first['port']} is taken; it now uses {new}" in got.stderr
+                and "reload WezTerm" in got.stderr), got.stderr
+        assert dv.ssh(first["container"], "true").returncode == 0  # ssh_config followed
+        # A port the user asked for is never moved: it fails instead.
+        dv.ok("stop", str(project))
+        asked = dv.run("up", str(project), env={"DEVENV_SSH_PORT": str(first["port"])})
+        assert asked.returncode == 4 and f"port {first['port']}" in asked.stderr, asked.stderr
+        assert dv.containers() == []
