@@ -164,7 +164,11 @@ def collect(started: tuple[int, int], timeout: float) -> tuple[int | None, bytes
             chunks.append(chunk)
     finally:
         os.close(read)
-    return wait_pid(pid), b"".join(chunks)
+    # Its output ended; it may not have (a child that closed stdout): bounded too.
+    code = wait_pid(pid, max(deadline - time.monotonic(), 0.0))
+    if code is None:
+        end_pid(pid)
+    return code, b"".join(chunks)
 
 
 def wait_pid(pid: int, timeout: float | None = None) -> int | None:

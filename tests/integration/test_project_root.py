@@ -8,7 +8,7 @@ import json
 import subprocess
 from typing import Any
 
-from .conftest import Devenv
+from .conftest import DEVENV, Devenv
 
 
 def test_a_subdirectory_reaches_its_projects_environment(dv: Devenv,
@@ -56,3 +56,36 @@ def test_without_devenv_dir_the_top_of_the_git_work_tree(dv: Devenv, make_projec
     assert got.stdout == "/workspace/g/a/b\n"
     listed = json.loads(dv.ok("list", "--json").stdout)
     assert [row["path"] for row in listed] == [str(project)]
+
+
+def test_what_the_agent_plants_never_redirects_a_command(dv: Devenv, make_project: Any) -> None:
+    """Planted by the environment in its project: a directory named like another
+    environment, and a .devenv/ in a subdirectory. Neither steers the user's next command
+    to another environment; an empty PATH|NAME is a usage error."""
+    import os
+
+    project = make_project("p")
+    other = make_project("other")
+    info, theirs = dv.up(project), dv.up(other)
+    os.mkdir(project / theirs["name"])  # a word that is a directory here and a name
+    planted = project / "src" / ".devenv"
+    planted.mkdir(parents=True)
+    (planted / "devenv.toml").write_text('[env]\nPLANTED = "yes"\n')
+
+    def run_in(cwd: Any, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*DEVENV, *args], cwd=cwd, env=dv.env, capture_output=True,
+                              text=True, timeout=300, check=False)
+
+    by_name = run_in(project, "exec", theirs["name"], "--", "hostname")
+    assert by_name.returncode != 0 or by_name.stdout.strip() != info["name"], by_name
+    stop = run_in(project, "stop", theirs["name"])
+    assert f"stopped {info['name']}" not in stop.stdout
+    # (the word is the planted directory, not a project: nothing of info's was stopped)
+    assert info["container"] in dv.containers()
+    got = run_in(project / "src", "exec", ".", "--", "sh", "-c", 'echo "$PLANTED" "$PWD"')
+    assert got.returncode == 0 and got.stdout == " /workspace/p/src\n", got
+    # no third environment was started from the planted config
+    assert set(dv.containers()) <= {info["container"], theirs["container"]}
+    empty = run_in(project / "src", "stop", "")
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    assert info["container"] in dv.containers()

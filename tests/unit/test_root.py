@@ -69,3 +69,21 @@ def test_the_note_says_which_and_why(tree: Path) -> None:
     assert root.note(api, api, root.MARKED) == ""
     note = root.note(api, f"{api}/src", root.MARKED)
     assert note == f"devenv: project {api} (the nearest with .devenv/); --here for {api}/src itself"
+
+
+def test_a_known_project_wins_over_a_devenv_dir_below_it(tree: Path) -> None:
+    """The environment can plant .devenv/ anywhere in its project: that must not make the
+    user's next command start another environment from the agent's config."""
+    repo = str(tree / "repo")
+    assert root.find(f"{repo}/api/src", known={repo}) == (repo, root.KNOWN)
+
+
+def test_only_a_path_that_looks_like_one_walks_up() -> None:
+    assert root.walks(".") and root.walks("..") and root.walks("./x") and root.walks("/a")
+    assert root.walks("a/b")
+    assert not root.walks("other-env") and not root.walks("")
+
+
+def test_the_note_shows_control_characters_escaped(tree: Path) -> None:
+    note = root.note("/p", "/p/x\x1b]0;pwned\x07", root.KNOWN)
+    assert "\x1b" not in note and "\x07" not in note

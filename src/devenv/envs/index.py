@@ -232,7 +232,11 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
     # A name is looked up only when no such directory exists (a path never means a name).
     name: str | None = raw_path.removeprefix(CONTAINER_PREFIX)
     inner = chosen = ""
-    if os.path.isdir(real):
+    if not raw_path:
+        return None
+    if os.path.isdir(real) and not root.walks(raw_path):
+        name = None
+    elif os.path.isdir(real):
         asked, name = real, None
         real, reason = root.find(asked, {line[len(PROJECT_HEADER):] for line in lines
                                          if line.startswith(PROJECT_HEADER)})

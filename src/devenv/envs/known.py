@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from devenv import state
 from devenv.engine import docker
 from devenv.envs import identity, quicklist, root
-from devenv.errors import NotFoundError
+from devenv.errors import NotFoundError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -191,8 +191,10 @@ def _resolve_one(raw: str, projects: list[state.Project],
     # A path names its own project only (never a guessed name that may be another's): the
     # project it is in, or itself when it is gone already (rm -rf, then stop). The state's
     # projects come first.
+    if not raw:
+        raise UsageError("an empty PATH|NAME", "give a project path (e.g. .) or a name")
     real = os.path.realpath(raw)
-    if os.path.isdir(real):
+    if os.path.isdir(real) and root.walks(raw):
         asked = real
         real, reason = root.find(asked, {p.path for p in projects})
         if say and root.note(real, asked, reason):

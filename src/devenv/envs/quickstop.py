@@ -36,8 +36,6 @@ def run(target: str) -> int | None:
     found = index.lookup(target, probe=False)
     if found is None or not _is_id(found.container_id):
         return None
-    if found.chosen:  # the project TARGET is in
-        print(found.chosen, file=sys.stderr)
     tasks = _tasks(found.container_id)
     if tasks is None or tasks > IDLE_PROCESSES:
         return None
@@ -58,6 +56,8 @@ def run(target: str) -> int | None:
         return None  # the full path tries again and says what went wrong
     if removed is not None:
         proc.first_line(removed, REMOVE_WAIT)  # else the tidying removes it
+    if found.chosen:  # the project TARGET is in
+        print(found.chosen, file=sys.stderr)
     _drop_from_index(found.name, found.container_id)
     tidy.later(found.instance, [(found.container_id, found.name)])
     print(f"stopped {found.name}")

@@ -86,7 +86,7 @@ def locate(raw_path: str, *, here: bool = False) -> Located:
     import os
 
     real = os.path.realpath(raw_path)
-    if here or not os.path.isdir(real):
+    if here or not raw_path or not root.walks(raw_path) or not os.path.isdir(real):
         return Located(raw_path)
     conn = state.connect()
     try:

@@ -58,7 +58,7 @@ def later(this: str, stopped: list[tuple[str, str]]) -> None:
         pass  # nothing to tidy is worth failing a stop over
 
 
-_MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+_MAIN = ("import os, sys; os.chdir('/'); sys.path.insert(0, sys.argv.pop(1)); "
          "from devenv.envs.tidy import main; sys.exit(main(sys.argv[1:]))")
 
 
