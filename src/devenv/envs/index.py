@@ -229,18 +229,18 @@ def lookup(raw_path: str, *, probe: bool = True) -> Target | None:
     control = ""
     if len(lines) > 1 and lines[1].startswith(CONTROL_HEADER):
         control = lines[1][len(CONTROL_HEADER):]
+    if not raw_path:
+        return None
     # A name is looked up only when no such directory exists (a path never means a name).
     name: str | None = raw_path.removeprefix(CONTAINER_PREFIX)
     inner = chosen = ""
-    if not raw_path:
-        return None
-    if os.path.isdir(real) and not root.walks(raw_path):
+    if os.path.isdir(real):
         name = None
-    elif os.path.isdir(real):
-        asked, name = real, None
-        real, reason = root.find(asked, {line[len(PROJECT_HEADER):] for line in lines
-                                         if line.startswith(PROJECT_HEADER)})
-        inner, chosen = root.inside(real, asked), root.note(real, asked, reason)
+        if root.walks(raw_path):  # the project it is in
+            asked = real
+            real, reason = root.find(asked, {line[len(PROJECT_HEADER):] for line in lines
+                                             if line.startswith(PROJECT_HEADER)})
+            inner, chosen = root.inside(real, asked), root.note(real, asked, reason)
     for line in lines[1:]:
         fields = line.split("\t")
         if len(fields) != 5 or (fields[0] != real and fields[1] != name):

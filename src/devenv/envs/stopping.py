@@ -114,23 +114,22 @@ def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
                     if r["Labels"].get(identity.LABEL_INSTANCE) == this and is_running(r)]
             _refuse(ours, this, doing, dict(zip(cnames, tops, strict=True)))
         # With tidy, the networks are needed once the containers stopped: listed meanwhile.
-        listing = docker.started(lambda: _networks(this) if tidy else None)
+        listing = docker.started(*([lambda: _networks(this)] if tidy else []))
         try:
             outcomes = docker.concurrently(*(
                 lambda n=n: _attempt(n, found.get(identity.container_name(n)), this)
                 for n in names))
         finally:
-            (networks,) = listing()
+            listed = listing()
         stopped = [(i, n) for n, ((i, _), error) in zip(names, outcomes, strict=True)
                    if error is None]
         # --rm removes them asynchronously: no container is left when this returns (and an
         # immediate 'up' finds the name free).
         docker.concurrently(*(lambda i=i: tidying.await_removal(i) for i, _ in stopped if i))
-        if tidy:
-            tidied = docker.started(lambda: tidying.now(this, stopped, networks))
-        else:
+        if not tidy:
             tidying.later(this, stopped)
-            tidied = docker.started()
+        tidied = docker.started(*([lambda: tidying.now(this, stopped, listed[0])] if tidy
+                                  else []))
         try:
             # Stopped environments leave the fast-path index (the others stay as listed).
             registry.refresh_files(conn, stopped=[n for _, n in stopped])

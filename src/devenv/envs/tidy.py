@@ -15,6 +15,7 @@ tidy in line (:func:`now`): they reuse the name or the volume at once. Bounded e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -52,10 +53,8 @@ def later(this: str, stopped: list[tuple[str, str]]) -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(devenv.__file__)))
     argv = [sys.executable, "-I", "-c", _MAIN, root, this,
             *(i for i, _ in stopped if i)]
-    try:  # noqa: SIM105 - contextlib costs an import on quickstop's path
+    with contextlib.suppress(OSError):  # nothing to tidy is worth failing a stop over
         proc.spawn(argv, quiet=True, detach=True)
-    except OSError:
-        pass  # nothing to tidy is worth failing a stop over
 
 
 _MAIN = ("import os, sys; os.chdir('/'); sys.path.insert(0, sys.argv.pop(1)); "
@@ -82,8 +81,6 @@ def main(argv: list[str]) -> int:
     """``python -m devenv.envs.tidy INSTANCE [CONTAINER_ID...]``: wait for the containers
     to be removed, then remove this installation's unused networks (what :func:`later`
     runs)."""
-    import contextlib
-
     from devenv.engine import docker
     from devenv.envs import container
     from devenv.errors import DevenvError
