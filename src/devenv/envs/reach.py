@@ -8,7 +8,8 @@ terminal attaches to it (devenv's process is replaced).
   the environment started if needed.
 - :func:`run`: the warm SSH master, else ``docker exec`` (:mod:`devenv.envs.transport`);
   ``None`` when the container is gone (the caller starts it again).
-- :func:`attach`: ``docker exec -it`` hand-over (Python never proxies a terminal).
+- :func:`attach`: ``ssh -t`` hand-over on a terminal, ``docker exec -i`` without one
+  (Python never proxies a terminal).
 
 PATH or NAME: a name has no "/" and is no existing directory, as in :func:`find`; a PATH
 means the project it is in (:mod:`devenv.envs.root`); names resolve through devenv's state
@@ -84,7 +85,13 @@ def run(where: index.Target, command: list[str]) -> int | None:
 
 
 def attach(where: index.Target, command: list[str], *, tty: bool) -> NoReturn:
-    """Replace devenv with ``command`` in the environment, on our terminal when ``tty``."""
+    """Replace devenv with ``command`` in the environment, on our terminal when ``tty``.
+
+    A terminal is attached over SSH, not ``docker exec -t``: when a ``docker exec`` client
+    dies, Docker keeps its pseudo-terminal open and the shell and its jobs run on, unseen
+    (moby#9098); sshd hangs the terminal up as in any SSH login."""
     from devenv import proc
 
+    if tty and where.control:
+        proc.exec_replace(transport.attach_argv(where, command))
     proc.exec_replace(index.exec_argv(where, command, tty=tty))

@@ -64,6 +64,18 @@ def _mux(target: Target, command: str) -> list[str]:
                 command=command)
 
 
+def attach_argv(target: Target, command: list[str]) -> list[str]:
+    """``ssh -t`` that runs ``command`` on our terminal in the project directory, through
+    the environment's master (``ControlMaster auto`` in devenv's ssh_config: the first
+    attach leaves one for the next). sshd owns the pseudo-terminal: when this client goes
+    (window closed, pane killed, connection dropped) sshd hangs it up, and the shell and its
+    jobs get SIGHUP as in any SSH login (docs/architecture.md, terminals)."""
+    remote = (wire.ENV_PREAMBLE + f"cd {wire.quote(target.workspace)} || exit "
+              f"{EXIT_PRE_CHILD}; exec {wire.join(command)}")
+    return _ssh(target, "-t", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
+                command=remote)
+
+
 def warm(target: Target) -> None:
     """Start the environment's master in the background (it persists 60 s when idle)."""
     if not target.control:
