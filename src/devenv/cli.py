@@ -65,7 +65,8 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
                                            here=a.here)),
     "cp": ("cp", lambda m, a: m.run(a.src, a.dest)),
     "list": ("listing", lambda m, a: m.run(as_json=a.json, include_stopped=a.include_stopped)),
-    "stop": ("stop", lambda m, a: m.run(a.targets, all_=a.all_, force=a.force)),
+    "stop": ("stop", lambda m, a: m.run(a.targets, all_=a.all_, force=a.force,
+                                        grace=a.grace)),
     "rm": ("rm", lambda m, a: m.run(a.targets, volumes=a.volumes, force=a.force)),
     "gc": ("gc", lambda m, a: m.run(yes=a.yes, dry_run=a.dry_run)),
     "logs": ("logs", lambda m, a: m.run(a.target)),
@@ -105,6 +106,9 @@ def _fast(argv: list[str]) -> int | None:
     elif argv[0] == "shell" and len(argv) <= 2 and not any(a.startswith("-") for a in argv[1:]):
         path, command = (argv[1] if len(argv) == 2 else "."), ["bash", "-l"]
         tty = sys.stdin.isatty() and sys.stdout.isatty()
+    elif argv[0] == "shell" and _path_and_command(argv[1:]) is not None:
+        path, command = _path_and_command(argv[1:]) or ("", [])
+        tty = sys.stdin.isatty() and sys.stdout.isatty()
     else:
         return None
     from devenv.envs import reach
@@ -118,6 +122,17 @@ def _fast(argv: list[str]) -> int | None:
     if argv[0] == "exec":
         return reach.run(target, command)  # None: the container is gone; the full path
     reach.attach(target, command, tty=tty)  # starts it again
+
+
+def _path_and_command(words: list[str]) -> tuple[str, list[str]] | None:
+    """``[PATH] -- CMD...`` (PATH "." when left out); ``None`` for any other form."""
+    if words[:1] == ["--"]:
+        path, command = ".", words[1:]
+    elif len(words) > 1 and words[1] == "--" and not words[0].startswith("-"):
+        path, command = words[0], words[2:]
+    else:
+        return None
+    return (path, command) if command else None
 
 
 def _plain(argv: list[str]) -> int | None:

@@ -134,15 +134,21 @@ def _manage_verbs(verbs: Any) -> None:
                     help="also list stopped projects and containers in other states")
 
     st = verbs.add_parser("stop", help="stop environments",
-                          usage="devenv stop PATH|NAME... | --all [--force]",
-                          description="Stop environments given by project path or name. An "
-                                      "environment with persistent sessions (devenv sessions) "
-                                      "is not stopped, and neither is any other named, unless "
-                                      "--force: stopping ends them.")
+                          usage="devenv stop PATH|NAME... | --all [--force] [--time SECONDS]",
+                          description="Stop environments given by project path or name (in "
+                                      "parallel). An environment with persistent sessions "
+                                      "(devenv sessions) is not stopped, and neither is any "
+                                      "other named, unless --force: stopping ends them. Every "
+                                      "process in it gets SIGTERM and up to --time seconds to "
+                                      "end, then the sessions are hung up; an idle environment "
+                                      "stops at once.")
     st.add_argument("targets", nargs="*", metavar="PATH|NAME")
     st.add_argument("--all", action="store_true", dest="all_", help="stop every environment")
     st.add_argument("--force", action="store_true",
                     help="stop even though persistent sessions run (they end)")
+    st.add_argument("--time", type=float, metavar="SECONDS", dest="grace",
+                    help="how long processes get to end after SIGTERM before they are killed "
+                         "(default: stop_time in the user config, else 10; at most 600)")
 
     rm = verbs.add_parser("rm", help="forget environments (state, keys; --volumes: home too)",
                           usage="devenv rm PATH|NAME... [--volumes] [--force]",

@@ -68,11 +68,12 @@ def test_exec_fast_path_imports_almost_nothing(stub_docker: dict[str, str], tmp_
 
 def test_quick_stop_imports_almost_nothing(tmp_path: Path, devenv_home: Path) -> None:
     """devenv stop PATH of an idle environment (devenv.envs.quickstop): no argparse, sqlite3,
-    subprocess or json; the docker it runs is a stub whose top shows init and sshd."""
+    subprocess or json; the docker it runs is a stub whose top shows init, the supervisor and
+    sshd."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "docker").write_text(
-        '#!/bin/sh\n[ "$1" = top ] && printf "UID PID CMD\\n1000 1 init\\n1000 2 sshd\\n"\n'
+        '#!/bin/sh\n[ "$1" = top ] && printf "COMMAND\\ndocker-init\\ndevenv-init\\nsshd\\n"\n'
         "exit 0\n")
     (bin_dir / "docker").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")

@@ -14,9 +14,9 @@ from devenv.envs import index, quickstop, tidy
 
 ID = "ab" * 32
 OTHER_ID = "cd" * 32
-TOP = "UID PID PPID C STIME TTY TIME CMD\n"
-IDLE = TOP + "1000 1 0 0 0 ? 0 docker-init\n1000 2 1 0 0 ? 0 sshd\n"
-BUSY = IDLE + "1000 3 1 0 0 ? 0 tmux: server\n"
+TOP = "COMMAND\n"  # docker top ID -o comm
+IDLE = TOP + "docker-init\ndevenv-init\nsshd\nsshd\n"
+BUSY = IDLE + "tmux: server\n"
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def world(devenv_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_TOP", IDLE)
-    monkeypatch.setattr(quickstop, "_CGROUP_PIDS", ())  # no cgroup: docker top answers
+    monkeypatch.setattr(quickstop, "_CGROUP_PROCS", ())  # no cgroup: docker top answers
     handed: list[object] = []
     monkeypatch.setattr(tidy, "later", lambda this, stopped: handed.append((this, stopped)))
     return project, calls, handed
@@ -54,7 +54,7 @@ def test_an_idle_environment_is_stopped_by_its_id(
     project, calls, handed = world
     assert quickstop.run(str(project)) == 0
     made = calls.read_text().splitlines()
-    assert made[0] == f"top {ID}" and f"stop -t 5 {ID}" in made
+    assert made[0] == f"top {ID} -o comm" and f"stop {ID}" in made
     # ... and it waited for Docker to remove it (its destroy event, asked for meanwhile).
     events = [c for c in made if c.startswith("events ")]
     assert len(events) == 1 and len(made) == 3
@@ -70,7 +70,7 @@ def test_an_idle_environment_is_stopped_by_its_id(
 def test_by_name_too(world: tuple[Path, Path, list[object]]) -> None:
     _, calls, _ = world
     assert quickstop.run("x-other") == 0
-    assert f"stop -t 5 {OTHER_ID}" in calls.read_text().splitlines()
+    assert f"stop {OTHER_ID}" in calls.read_text().splitlines()
 
 
 @pytest.mark.parametrize("top", [BUSY, TOP, ""])
@@ -81,7 +81,7 @@ def test_sessions_or_no_answer_leave_it_to_the_full_path(
     monkeypatch.setenv("FAKE_TOP", top)
     before = Path(os.environ["DEVENV_HOME"], "state", "index").read_text()
     assert quickstop.run(str(project)) is None
-    assert calls.read_text().splitlines() == [f"top {ID}"]  # nothing stopped
+    assert calls.read_text().splitlines() == [f"top {ID} -o comm"]  # nothing stopped
     assert Path(os.environ["DEVENV_HOME"], "state", "index").read_text() == before
     assert handed == []
 
@@ -95,19 +95,31 @@ def test_a_failed_stop_leaves_it_to_the_full_path(world: tuple[Path, Path, list[
     assert handed == []
 
 
-def test_the_kernels_count_stands_in_for_docker_top(
+def test_the_kernels_list_stands_in_for_docker_top(
         world: tuple[Path, Path, list[object]], monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path) -> None:
     project, calls, _ = world
-    pids = tmp_path / "cgroup" / ID / "pids.current"
-    pids.parent.mkdir(parents=True)
-    monkeypatch.setattr(quickstop, "_CGROUP_PIDS", (f"{tmp_path}/cgroup/{{id}}/pids.current",))
-    pids.write_text("3\n")
-    assert quickstop.run(str(project)) is None
+    procs = tmp_path / "cgroup" / ID / "cgroup.procs"
+    procs.parent.mkdir(parents=True)
+    monkeypatch.setattr(quickstop, "_CGROUP_PROCS", (f"{tmp_path}/cgroup/{{id}}/cgroup.procs",))
+    monkeypatch.setattr(quickstop, "_PROC", str(tmp_path / "proc").encode())
+    for pid, name in ((1, "docker-init"), (7, "devenv-init"), (9, "sshd"), (12, "sleep")):
+        (tmp_path / "proc" / str(pid)).mkdir(parents=True)
+        (tmp_path / "proc" / str(pid) / "comm").write_text(name + "\n")
+    procs.write_text("1\n7\n9\n12\n")
+    assert quickstop.run(str(project)) is None  # a session's process
     assert not calls.exists()  # no docker call at all
-    pids.write_text("2\n")
+    procs.write_text("1\n7\n9\n31\n")  # 31 has just ended
     assert quickstop.run(str(project)) == 0
     assert sorted(c.split()[0] for c in calls.read_text().splitlines()) == ["events", "stop"]
+
+
+def test_idle_means_nothing_but_init_supervisor_and_sshd() -> None:
+    assert quickstop.idle(["docker-init", "devenv-init", "sshd", "sshd", "sshd"])
+    assert quickstop.idle(["docker-init", "sshd"])  # an image from before the supervisor
+    assert not quickstop.idle(["docker-init", "devenv-init", "sshd", "tmux: server"])
+    assert not quickstop.idle(["docker-init", "devenv-init", "sshd", "bash"])
+    assert not quickstop.idle([])
 
 
 @pytest.mark.parametrize("listed_id", ["", "id", "AB" * 32, "ab" * 31, "../" + "a" * 61])

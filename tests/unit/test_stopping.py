@@ -16,9 +16,8 @@ from devenv.envs import known, stopping, tidy
 from devenv.errors import ConflictError, DevenvError
 from devenv.proc import Result
 
-IDLE_TOP = ("UID PID PPID C STIME TTY TIME CMD\n1000 1 0 0 0 ? 0 docker-init\n"
-            "1000 2 1 0 0 ? 0 sshd\n")
-BUSY_TOP = IDLE_TOP + "1000 3 1 0 0 ? 0 tmux: server\n"
+IDLE_TOP = "COMMAND\ndocker-init\ndevenv-init\nsshd\n"  # docker top -o comm
+BUSY_TOP = IDLE_TOP + "tmux: server\n"
 SESSION = "work\t0\t1700000000\t1\tbash\t\n"
 
 
@@ -78,11 +77,17 @@ def test_an_idle_environment_is_stopped_without_exec(monkeypatch: pytest.MonkeyP
     recorder = fake(monkeypatch, {"devenv-a": (instance, IDLE_TOP)})
     assert stopping.stop(["a"]) == [("a", True)]
     assert "exec" not in recorder.verbs()  # docker top showed init and sshd only
-    assert ["stop", "-t", "5", "id-devenv-a"] in recorder.calls
+    assert ["stop", "id-devenv-a"] in recorder.calls
     assert recorder.verbs().count("stop") == 1
     # Its network is left to a detached process, which waits for this container to go.
     assert recorder.tidied == [[("id-devenv-a", "a")]]
     assert "network rm" not in recorder.verbs()
+
+
+def test_time_is_dockers_grace(monkeypatch: pytest.MonkeyPatch, instance: str) -> None:
+    recorder = fake(monkeypatch, {"devenv-a": (instance, IDLE_TOP)})
+    assert stopping.stop(["a"], grace=3) == [("a", True)]
+    assert ["stop", "-t", "3", "id-devenv-a"] in recorder.calls
 
 
 def test_sessions_refuse_the_stop_of_every_named_one(monkeypatch: pytest.MonkeyPatch,
@@ -104,7 +109,7 @@ def test_a_container_of_another_installation_is_never_stopped(
                                   "devenv-b": (instance, IDLE_TOP)})
     with pytest.raises(DevenvError, match="devenv-a belongs to another devenv installation"):
         stopping.stop(["a", "b"])
-    assert [c for c in recorder.calls if c[0] == "stop"] == [["stop", "-t", "5", "id-devenv-b"]]
+    assert [c for c in recorder.calls if c[0] == "stop"] == [["stop", "id-devenv-b"]]
     assert "exec" not in recorder.verbs()  # nobody's sessions were asked about
 
 

@@ -1,16 +1,16 @@
 """``devenv stop PATH|NAME`` (one environment, no options) quickly: the index names the
-running environment and its container id, its process count shows it runs no more than
-its init and sshd (so no session to protect), and ``docker stop`` of that id. Like
+running environment and its container id, its processes show it runs nothing but its
+init, supervisor and sshd (so no session to protect), and ``docker stop`` of that id. Like
 :mod:`devenv.envs.quicklist` it imports neither ``sqlite3`` nor ``subprocess``; the
 command's start-up and its checks would otherwise cost about as much as the stop.
 
-Where the engine is this machine's, the kernel's count of the container's processes (its
-cgroup's ``pids.current``) stands in for ``docker top``. The container id comes from
-devenv's own index (written by
+Where the engine is this machine's, the kernel's list of the container's processes (its
+cgroup's ``cgroup.procs``, and each one's ``/proc/PID/comm``) stands in for ``docker
+top``. The container id comes from devenv's own index (written by
 :func:`devenv.envs.registry.refresh_files` from ``docker ps`` of this installation's
 containers), so the container stopped is exactly the one this installation started: an id
 is never reused, whoever holds the name ``devenv-NAME`` now. Anything else -- no index
-entry, a process more than init and sshd (a session, which the full path asks tmux about), a
+entry, any other process (a session, which the full path asks tmux about), a
 docker call that fails or takes too long -- returns ``None`` and the full path
 (:mod:`devenv.envs.stopping`) does the whole job and reports errors. What is left after the
 stop (the network) is tidied by the same detached process (:mod:`devenv.envs.tidy`).
@@ -24,11 +24,15 @@ import time
 from devenv import paths, proc
 from devenv.envs import index
 
-STOP_GRACE = 5  # seconds docker stop waits before it kills (the full path uses it too)
+# The longest stop_time (config) / stop --time: docker stop's own wait, and the bound of
+# the docker call that stops an idle environment (its supervisor ends it at once).
+MAX_STOP_TIME = 600
 TOP_TIMEOUT = 30.0
 REMOVE_WAIT = 10.0  # for Docker to remove the stopped container
-# init (docker's --init) and sshd: a container running more may have sessions.
-IDLE_PROCESSES = 2
+# Docker's init, devenv's supervisor (the image's devenv-init) and sshd (its listener, and
+# connections without a session, such as an idle ControlMaster's): a container running
+# anything else may have sessions.
+IDLE_NAMES = frozenset({"docker-init", "devenv-init", "sshd"})
 
 
 def run(target: str) -> int | None:
@@ -36,8 +40,8 @@ def run(target: str) -> int | None:
     found = index.lookup(target, probe=False)
     if found is None or not _is_id(found.container_id):
         return None
-    tasks = _tasks(found.container_id)
-    if tasks is None or tasks > IDLE_PROCESSES:
+    names = processes(found.container_id)
+    if names is None or not idle(names):
         return None
     # Docker removes the stopped container (--rm) just after 'docker stop' returns: its
     # destroy event says when, so that the name is free and no container is left when this
@@ -45,12 +49,12 @@ def run(target: str) -> int | None:
     removed = proc.start_capture(["docker", "events", "--since", str(int(time.time()) - 60),
                                   "--filter", f"container={found.container_id}",
                                   "--filter", "event=destroy", "--format", "{{.Action}}"])
-    stopping = proc.start_capture(["docker", "stop", "-t", str(STOP_GRACE),
-                                   found.container_id])
+    # No -t: the container's own stop timeout (docker run --stop-timeout, from stop_time).
+    stopping = proc.start_capture(["docker", "stop", found.container_id])
     from devenv import lockfile  # noqa: F401 - imported while docker stops it
     from devenv.envs import tidy
 
-    if stopping is None or proc.collect(stopping, STOP_GRACE + 30)[0] != 0:
+    if stopping is None or proc.collect(stopping, MAX_STOP_TIME + 30)[0] != 0:
         if removed is not None:
             proc.first_line(removed, 0)
         return None  # the full path tries again and says what went wrong
@@ -64,34 +68,49 @@ def run(target: str) -> int | None:
     return 0
 
 
-def _tasks(container_id: str) -> int | None:
-    """How many processes (threads included) the running container has: its cgroup's
-    ``pids.current`` when the engine is this machine's (the kernel counts them, and nothing
-    in the container can leave its cgroup; a container id is unique, so a cgroup of that id
-    here is that container), else ``docker top``; ``None`` when neither answers (not
-    running, gone)."""
-    for path in _CGROUP_PIDS:
+def idle(names: list[str]) -> bool:
+    """Whether a container running processes of these names has nothing to protect."""
+    return bool(names) and all(n in IDLE_NAMES for n in names)
+
+
+def processes(container_id: str) -> list[str] | None:
+    """The names (``comm``) of the running container's processes: from its cgroup when the
+    engine is this machine's (the kernel lists them, and nothing in the container can leave
+    its cgroup; a container id is unique, so a cgroup of that id here is that container),
+    else ``docker top``; ``None`` when neither answers (not running, gone)."""
+    for path in _CGROUP_PROCS:
         try:
             with open(path.format(id=container_id), "rb") as f:
-                count = f.read().strip()
+                pids = f.read().split()
         except OSError:
             continue
-        return int(count) if count.isdigit() else None
-    started = proc.start_capture(["docker", "top", container_id])
+        names = []
+        for pid in pids:
+            try:
+                with open(b"%s/%s/comm" % (_PROC, pid), "rb") as f:
+                    names.append(f.read().rstrip(b"\n").decode("utf-8", "replace"))
+            except OSError:
+                continue  # it has just ended
+        return names
+    started = proc.start_capture(["docker", "top", container_id, "-o", "comm"])
     if started is None:
         return None
     code, out = proc.collect(started, TOP_TIMEOUT)
-    processes = [line for line in out.decode("utf-8", "replace").splitlines()[1:]
-                 if line.strip()]
-    return len(processes) if code == 0 and processes else None
+    return top_names(out.decode("utf-8", "replace")) if code == 0 else None
 
 
-# Where Docker puts a container's pids cgroup: cgroup v1 and v2, with the cgroupfs and
-# the systemd driver (rootless engines put it elsewhere: docker top answers for them).
-_CGROUP_PIDS = ("/sys/fs/cgroup/pids/docker/{id}/pids.current",
-                "/sys/fs/cgroup/pids/system.slice/docker-{id}.scope/pids.current",
-                "/sys/fs/cgroup/docker/{id}/pids.current",
-                "/sys/fs/cgroup/system.slice/docker-{id}.scope/pids.current")
+def top_names(out: str) -> list[str]:
+    """The process names ``docker top ID -o comm`` listed (under its header)."""
+    return [line.strip() for line in out.splitlines()[1:] if line.strip()]
+
+
+# Where Docker puts a container's cgroup: cgroup v1 (its pids hierarchy) and v2, with the
+# cgroupfs and the systemd driver (rootless engines put it elsewhere: docker top answers).
+_PROC = b"/proc"
+_CGROUP_PROCS = ("/sys/fs/cgroup/pids/docker/{id}/cgroup.procs",
+                 "/sys/fs/cgroup/pids/system.slice/docker-{id}.scope/cgroup.procs",
+                 "/sys/fs/cgroup/docker/{id}/cgroup.procs",
+                 "/sys/fs/cgroup/system.slice/docker-{id}.scope/cgroup.procs")
 
 
 def _is_id(value: str) -> bool:

@@ -10,7 +10,7 @@ from devenv import state
 from devenv.engine import docker
 from devenv.envs import identity
 from devenv.envs.known import LABELS, EnvInfo, brief, connected, instance, is_running, ours
-from devenv.envs.quickstop import STOP_GRACE
+from devenv.envs.quickstop import MAX_STOP_TIME, idle, top_names
 from devenv.errors import ConflictError, DevenvError
 
 TYPE_CHECKING = False
@@ -41,10 +41,11 @@ def sessions(env: EnvInfo, this: str | None = None) -> list[tmux.Session]:
 def _busy(env: EnvInfo, this: str, top: str | None) -> str:
     """``NAME (session, ...)`` when the running ``env`` has persistent sessions, else "".
 
-    ``top`` is what ``docker top`` listed in it (``None``: it did not answer). A tmux server
-    is a process of its own, so a container that runs no more than its init and sshd has no
-    session; only one running more is asked (``tmux list-sessions`` over ``docker exec``)."""
-    if top is not None and len([line for line in top.splitlines()[1:] if line.strip()]) <= 2:
+    ``top`` is what ``docker top -o comm`` listed in it (``None``: it did not answer). A
+    tmux server is a process of its own, so a container that runs no more than its init,
+    supervisor and sshd has no session; only one running more is asked (``tmux
+    list-sessions`` over ``docker exec``)."""
+    if top is not None and idle(top_names(top)):
         return ""
     try:
         found = sessions(env, this)
@@ -56,7 +57,7 @@ def _busy(env: EnvInfo, this: str, top: str | None) -> str:
 def _top(cname: str) -> str | None:
     """``docker top`` of a container (``None`` if it does not answer: not running, gone)."""
     try:
-        return docker.docker(["top", cname], timeout=30).stdout
+        return docker.docker(["top", cname, "-o", "comm"], timeout=30).stdout
     except DevenvError:
         return None
 
@@ -83,9 +84,12 @@ def refuse_to_end_sessions(names: list[str], doing: str) -> None:
 
 
 def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
-         conn: sqlite3.Connection | None = None, tidy: bool = False
-         ) -> list[tuple[str, bool]]:
+         conn: sqlite3.Connection | None = None, tidy: bool = False,
+         grace: float | None = None) -> list[tuple[str, bool]]:
     """Stop the named environments (in parallel); return (name, was_running) pairs.
+    Each gets ``grace`` seconds (``None``: its own stop timeout, from ``stop_time``) to end
+    its sessions' processes before Docker kills what is left (docs/architecture.md, the
+    supervisor).
     Refuses (stopping nothing) while any of them has persistent sessions, unless ``force``.
     Their networks, and those this installation left behind, go too (:mod:`.tidy`): in a
     detached process once this returns, or before it returns with ``tidy`` (the caller
@@ -117,7 +121,7 @@ def stop(names: list[str], *, force: bool = False, doing: str = "stopping",
         listing = docker.started(*([lambda: _networks(this)] if tidy else []))
         try:
             outcomes = docker.concurrently(*(
-                lambda n=n: _attempt(n, found.get(identity.container_name(n)), this)
+                lambda n=n: _attempt(n, found.get(identity.container_name(n)), this, grace)
                 for n in names))
         finally:
             listed = listing()
@@ -153,16 +157,17 @@ def _networks(this: str) -> list[dict[str, Any]] | None:
         return None
 
 
-def _attempt(name: str, found: dict[str, Any] | None, this: str
+def _attempt(name: str, found: dict[str, Any] | None, this: str, grace: float | None
              ) -> tuple[tuple[str, bool], BaseException | None]:
     """:func:`_stop_container`, its exception returned (raised once all stops are done)."""
     try:
-        return _stop_container(name, found, this), None
+        return _stop_container(name, found, this, grace), None
     except BaseException as e:  # noqa: BLE001 - raised by the caller
         return ("", False), e
 
 
-def _stop_container(name: str, found: dict[str, Any] | None, instance: str) -> tuple[str, bool]:
+def _stop_container(name: str, found: dict[str, Any] | None, instance: str,
+                    grace: float | None = None) -> tuple[str, bool]:
     """Stop the container ``found`` (``devenv-NAME`` as ``docker ps`` listed it, ``None``:
     there is none); return its id ("" when there was nothing to stop) and whether it ran."""
     cname = identity.container_name(name)
@@ -172,7 +177,9 @@ def _stop_container(name: str, found: dict[str, Any] | None, instance: str) -> t
         raise DevenvError(f"{cname} belongs to another devenv installation; not stopping it")
     was_running = is_running(found)
     try:
-        docker.docker(["stop", "-t", str(STOP_GRACE), found["Id"]], timeout=STOP_GRACE + 30)
+        limit = [] if grace is None else ["-t", str(round(grace))]
+        docker.docker(["stop", *limit, found["Id"]],
+                      timeout=(MAX_STOP_TIME if grace is None else grace) + 30)
     except docker.NoSuchObject:
         return "", was_running
     return str(found["Id"]), was_running
