@@ -110,6 +110,13 @@ def test_files_the_host_makes_later_are_writable_for_the_user(project: Path) -> 
         # The mask lets the named entry write.
         assert any(line.startswith("mask::rw") for line in lines), (path, lines)
     assert "default:user:1000:rwx" in entries(project / "a" / "b")
+    # Revoked, a file made under the default ACL keeps what its group could do then (the
+    # directory's group entry was limited by the mask): never more.
+    acltree.walk(str(project), UID, acl.revoke)
+    for path in ("src/deep/f", "a/b/g", "src/main.py"):
+        assert "1000" not in "".join(entries(project / path))
+        assert (project / path).stat().st_mode & 0o777 == 0o644, path
+    assert "1000" not in getfacl(project).replace("owner: 1000", "")
 
 
 def test_existing_acls_of_other_users_stay(project: Path) -> None:

@@ -69,8 +69,16 @@ def with_user(entries: list[Entry], uid: int, perm: int) -> list[Entry]:
 
 
 def without_user(entries: list[Entry], uid: int) -> list[Entry]:
-    """``entries`` without the named entry for ``uid`` (``setfacl -x``)."""
-    return _with_mask([e for e in entries if not (e[0] == USER and e[2] == uid)])
+    """``entries`` without the named entry for ``uid``, the group class never widened: the
+    new mask stays within the old one, and when no named entry is left the owning group
+    keeps only what the mask let it have. (A file made under a default ACL carries the
+    directory's group entry, limited by a mask from its create mode; ``setfacl -x`` would
+    widen it.)"""
+    mask = next((e[1] for e in entries if e[0] == MASK), 7)
+    rest = _with_mask([e for e in entries if not (e[0] == USER and e[2] == uid)])
+    if any(e[0] == MASK for e in rest):
+        return [(t, p & mask, i) if t == MASK else (t, p, i) for t, p, i in rest]
+    return [(t, p & mask, i) if t == GROUP_OBJ else (t, p, i) for t, p, i in rest]
 
 
 def read(fd: int, name: str) -> list[Entry] | None:
