@@ -209,3 +209,20 @@ def test_work_is_bounded(project: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(acltree, "MAX_ENTRIES", 3)
     with pytest.raises(acltree.TooBig):
         acltree.walk(str(project), UID, acl.grant)
+
+
+def test_grant_write_is_for_the_user_file_only(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from devenv import config
+    from devenv.errors import ConfigError
+
+    project = tmp_path / "repo"
+    (project / ".devenv").mkdir(parents=True)
+    (project / ".devenv" / "devenv.toml").write_text("grant_write = true\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(str(project))
+    assert "grant_write: belongs in the user file" in caught.value.message
+    (project / ".devenv" / "devenv.toml").write_text("")
+    config.user_file().parent.mkdir(parents=True, exist_ok=True)
+    config.user_file().write_text("grant_write = true\n")
+    assert config.load(str(project)).grant_write is True

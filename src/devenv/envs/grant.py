@@ -64,7 +64,7 @@ def decide(project: ProjectPath, *, flag: bool, configured: bool) -> None:
                 state.set_write_grant(conn, state.WriteGrant(project.path, uid, granted))
     finally:
         conn.close()
-    if not granted:
+    if not granted and not os.stat(project.path).st_mode & 0o002:  # o+w: writable anyway
         print(f"devenv: note: {project.path} belongs to root; the container user (UID {uid}) "
               "can read it but not write to it ('devenv --grant-write PATH' gives it write "
               f"access with POSIX ACLs, or chown the project to {uid})", file=sys.stderr)
