@@ -96,3 +96,28 @@ def test_the_container_user_is_the_project_owner(dv: Devenv, make_project: Any) 
     st = (project / "made").stat()
     assert (st.st_uid, st.st_gid) == (1234, 1234)
     assert "can read it but not write" not in made.stderr
+
+
+def test_a_file_system_without_acls_is_a_clear_error(dv: Devenv, tmp_path: Path) -> None:
+    mnt = tmp_path / "ramfs"  # ramfs keeps no extended attributes, so no ACLs
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "ramfs", "none", str(mnt)], capture_output=True,
+                             check=False, timeout=30)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a ramfs here: {mounted.stderr.decode().strip()}")
+    try:
+        project = mnt / "proj"
+        project.mkdir()
+        (project / "a").write_text("x\n")
+        before = [(p.name, p.stat().st_mode, p.stat().st_uid) for p in (project, project / "a")]
+        failed = dv.run("up", "--grant-write", str(project))
+        assert failed.returncode == 1, failed.stderr
+        lines = failed.stderr.strip().splitlines()
+        assert lines[0] == (f"devenv: error: the file system of {project} does not support "
+                            "POSIX ACLs"), failed.stderr
+        assert "chown" in lines[1] and "Traceback" not in failed.stderr
+        assert [(p.name, p.stat().st_mode, p.stat().st_uid)
+                for p in (project, project / "a")] == before
+        assert dv.containers() == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False, timeout=30)
