@@ -226,3 +226,29 @@ def test_grant_write_is_for_the_user_file_only(tmp_path: Path,
     config.user_file().parent.mkdir(parents=True, exist_ok=True)
     config.user_file().write_text("grant_write = true\n")
     assert config.load(str(project)).grant_write is True
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="the grant is devenv's as root")
+def test_consent_is_remembered_and_a_gone_project_revokes_quietly(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from devenv import state
+    from devenv.envs import grant
+    from devenv.envs.identity import ProjectPath
+
+    where = ProjectPath(str(project))
+    before = getfacl(project)
+    grant.decide(where, flag=False, configured=False)  # no terminal, no consent: a note
+    assert "--grant-write" in capsys.readouterr().err and getfacl(project) == before
+    conn = state.connect()
+    assert state.write_grant(conn, str(project)) is None  # nothing was answered
+    grant.decide(where, flag=True, configured=False)
+    assert "u:1000:rwX added on 5 directories" in capsys.readouterr().err
+    assert state.write_grant(conn, str(project)) == state.WriteGrant(str(project), 1000, True)
+    grant.decide(where, flag=False, configured=False)  # a later start: nothing new to say
+    assert capsys.readouterr().err == ""
+    assert "write access revoked" in (grant.revoke(str(project)) or "")
+    assert getfacl(project) == before and state.write_grant(conn, str(project)) is None
+    state.set_write_grant(conn, state.WriteGrant(str(project / "gone"), 1000, True))
+    assert grant.revoke(str(project / "gone"), force=True) is None
+    assert state.write_grant(conn, str(project / "gone")) is None
+    conn.close()

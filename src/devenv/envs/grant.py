@@ -77,12 +77,15 @@ def revoke(path: str, *, force: bool = False) -> str | None:
     try:
         known = state.write_grant(conn, path)
         uid = known.uid if known is not None else (needed(path) if force else None)
+        said = None
         if uid is not None and (force or (known is not None and known.granted)):
-            counts = _walk(path, uid, acl.revoke)
-            said = (f"the ACL entries for UID {uid} on {counts.dirs} directories and "
-                    f"{counts.files} files of {path} (write access revoked)")
-        else:
-            said = None
+            try:
+                counts = _walk(path, uid, acl.revoke)
+            except (FileNotFoundError, NotADirectoryError, acltree.Unsupported):
+                pass  # the project is gone (or never could hold an entry): nothing to take
+            else:
+                said = (f"the ACL entries for UID {uid} on {counts.dirs} directories and "
+                        f"{counts.files} files of {path} (write access revoked)")
         with state.transaction(conn):
             state.forget_write_grant(conn, path)
         return said
