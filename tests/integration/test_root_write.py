@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Devenv
+from .conftest import DEVENV, Devenv
 
 pytestmark = [
     pytest.mark.skipif(os.getuid() != 0, reason="these behaviours are devenv's as root"),
@@ -121,3 +121,31 @@ def test_a_file_system_without_acls_is_a_clear_error(dv: Devenv, tmp_path: Path)
         assert dv.containers() == []
     finally:
         subprocess.run(["umount", str(mnt)], check=False, timeout=30)
+
+
+def test_asked_once_on_a_terminal(dv: Devenv, make_project: Any) -> None:
+    from .test_attach import Session
+
+    project = root_project(make_project)
+    before = acls(project)
+    # "n": nothing changes, and the answer is kept (the next start does not ask).
+    first = Session([*DEVENV, "up", str(project)], dv.env)
+    first.expect("[y/N]")
+    first.send("n\n")
+    out = first.expect("attach:")
+    assert first.close() == 0 and "--grant-write" in out
+    assert acls(project) == before
+    dv.ok("stop", str(project))
+    second = Session([*DEVENV, "up", str(project)], dv.env)
+    out = second.expect("attach:")
+    assert second.close() == 0 and "[y/N]" not in out and acls(project) == before
+    # After rm (which forgets the answer), a "y" grants.
+    dv.ok("rm", str(project))
+    third = Session([*DEVENV, "up", str(project)], dv.env)
+    third.expect("[y/N]")
+    third.send("y\n")
+    out = third.expect("attach:")
+    assert third.close() == 0 and "write access to" in out
+    assert any(":1000:" in line for line in acls(project)[f"# file: {project}"])
+    dv.ok("rm", str(project))
+    assert acls(project) == before

@@ -45,6 +45,9 @@ def decide(project: ProjectPath, *, flag: bool, configured: bool) -> None:
     uid = needed(project.path)
     if uid is None:
         return
+    # A world-writable project is writable anyway: nothing to ask or say (the flag still
+    # grants, for what lies below it).
+    open_to_all = bool(os.stat(project.path).st_mode & 0o002)
     conn = state.connect()
     try:
         known = state.write_grant(conn, project.path)
@@ -52,7 +55,7 @@ def decide(project: ProjectPath, *, flag: bool, configured: bool) -> None:
             granted: bool | None = True
         elif known is not None:
             granted = known.granted
-        elif sys.stdin.isatty() and sys.stderr.isatty():
+        elif sys.stdin.isatty() and sys.stderr.isatty() and not open_to_all:
             granted = _ask(project.path, uid)
         else:
             granted = None
@@ -64,7 +67,7 @@ def decide(project: ProjectPath, *, flag: bool, configured: bool) -> None:
                 state.set_write_grant(conn, state.WriteGrant(project.path, uid, granted))
     finally:
         conn.close()
-    if not granted and not os.stat(project.path).st_mode & 0o002:  # o+w: writable anyway
+    if not granted and not open_to_all:
         print(f"devenv: note: {project.path} belongs to root; the container user (UID {uid}) "
               "can read it but not write to it ('devenv --grant-write PATH' gives it write "
               f"access with POSIX ACLs, or chown the project to {uid})", file=sys.stderr)
