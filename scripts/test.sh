@@ -6,12 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/engine.sh
 bin=$(bash scripts/venv.sh)
-# The tests drive real clients: rsync (SSH-client tests), lua5.4 (the WezTerm module) and
-# tmux (session scripts run against a private tmux server).
+# The tests drive real clients: rsync (SSH-client tests), lua5.4 (the WezTerm module),
+# tmux (session scripts run against a private tmux server) and getfacl/setfacl (package acl:
+# the oracle for the write grant's ACL edits).
 missing=""
 for tool in rsync lua5.4 tmux; do
   command -v "$tool" >/dev/null || missing="$missing $tool"
 done
+command -v getfacl >/dev/null || missing="$missing acl"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "test: installing$missing" >&2
   # shellcheck disable=SC2086

@@ -39,6 +39,7 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
                             "the project config, else the remembered or a new one)")
         p.add_argument("--name", metavar="NAME",
                        help="environment name (default: <parent>-<basename> of PATH)")
+        grant_option(p)
 
     shell = verbs.add_parser(
         "shell", help="start if needed and attach a shell (the default verb: devenv [PATH])",
@@ -91,6 +92,7 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     ex.add_argument("--timeout", type=float, metavar="SECS",
                     help="kill the command (and what it started) after SECS; exit 124")
     here_option(ex)
+    grant_option(ex)
     ex.add_argument("path", nargs="?", metavar="PATH|ENV",
                     help="project directory or environment name")
     # The command is everything after "--" (cli.main takes it verbatim); a positional
@@ -118,6 +120,13 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     return parser
 
 
+
+
+def grant_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grant-write", action="store_true",
+                   help="devenv as root, project owned by root: give the container user "
+                        "(UID 1000) write access with POSIX ACLs (remembered; undo: "
+                        "devenv rm --revoke-write)")
 
 
 def here_option(p: argparse.ArgumentParser) -> None:
@@ -151,15 +160,21 @@ def _manage_verbs(verbs: Any) -> None:
                          "(default: stop_time in the user config, else 10; at most 600)")
 
     rm = verbs.add_parser("rm", help="forget environments (state, keys; --volumes: home too)",
-                          usage="devenv rm PATH|NAME... [--volumes] [--force]",
+                          usage="devenv rm PATH|NAME... [--volumes] [--force] "
+                                "[--revoke-write]",
                           description="Stop and forget environments: devenv's state, keys and "
-                                      "hook logs. The project's files are never touched; the "
+                                      "hook logs. The project's files are never touched (but "
+                                      "a write grant's ACL entries are taken back); the "
                                       "home volume is removed only with --volumes. Running "
                                       "persistent sessions refuse it unless --force.")
     rm.add_argument("targets", nargs="+", metavar="PATH|NAME")
     rm.add_argument("--volumes", action="store_true", help="also remove the home volume")
     rm.add_argument("--force", action="store_true",
                     help="remove even though persistent sessions run (they end)")
+    rm.add_argument("--revoke-write", action="store_true",
+                    help="remove the container user's ACL entries (a write grant) from the "
+                         "project even when devenv has no record of one (a recorded grant "
+                         "is always taken back)")
 
     lg = verbs.add_parser("logs", help="show the output of post_create/post_start hooks")
     lg.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
@@ -211,6 +226,7 @@ def _connect_verbs(verbs: Any) -> None:
                                       "exit code passes through.")
     sh.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
     here_option(sh)
+    grant_option(sh)
     sh.add_argument("command", nargs="...", metavar="CMD", help="a command, after --")
 
     sc = verbs.add_parser("ssh-config", help="print devenv's ssh_config, or (un)install its "

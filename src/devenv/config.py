@@ -35,7 +35,9 @@ PROJECT_ONLY = ("name", "dockerfile", "ssh_port")
 # host_access opens the host to the container: the user's decision, never a repository's.
 # trust_git_config lets the agent write the project's git config and hooks (docs/security.md).
 # ssh_bind publishes sshd beyond this machine: the user's decision, never a repository's.
-USER_ONLY = ("port_range", "ssh_bind", "ca_bundle", "host_access", "trust_git_config")
+# grant_write gives the container user ACL write access: a repository must not grant itself.
+USER_ONLY = ("port_range", "ssh_bind", "ca_bundle", "host_access", "trust_git_config",
+             "grant_write")
 MAX_FILE_BYTES = 1 << 20  # a config file is a few settings; this bounds what is read
 MAX_ENV_VALUE = 64 << 10  # one argument of `docker run` is limited to 128 KiB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -53,7 +55,7 @@ LIMITS = ("pids", "memory", "cpus")
 
 KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
         "ssh_port", "port_range", "ssh_bind", "ca_bundle", "pids", "memory", "cpus",
-        "host_access", "trust_git_config")
+        "host_access", "trust_git_config", "grant_write")
 MOUNT_KEYS = ("source", "target", "readonly")
 
 
@@ -90,6 +92,7 @@ class Config:
     host_access: bool = False  # host.docker.internal and a bridge outside the host rule
     # Projects (real paths) whose git config and hooks the agent may write (user file only).
     trust_git_config: list[str] = field(default_factory=list)
+    grant_write: bool = False  # ACL write access on a root host (user file only)
     origins: dict[str, Origin] = field(default_factory=dict)
 
     def origin(self, key: str) -> Origin:
@@ -291,7 +294,7 @@ def load(project_dir: str | None) -> Config:
 def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
     shown = _display(path)
     for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ssh_bind",
-                "ca_bundle", "host_access"):
+                "ca_bundle", "host_access", "grant_write"):
         value = getattr(part, key)
         if value is not None:
             setattr(cfg, key, value)
@@ -366,4 +369,5 @@ def as_dict(cfg: Config) -> dict[str, Any]:
         "ca_bundle": cfg.ca_bundle,
         "pids": cfg.pids, "memory": cfg.memory, "cpus": cfg.cpus,
         "host_access": cfg.host_access, "trust_git_config": cfg.trust_git_config,
+        "grant_write": cfg.grant_write,
     }

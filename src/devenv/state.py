@@ -57,6 +57,16 @@ _MIGRATIONS = [
     """
     DROP TABLE ssh_health
     """,
+    # 5: the user's answer to "give the container user write access with ACLs?" per project
+    # (devenv as root, a root-owned project: devenv.envs.grant), and the UID it was for.
+    """
+    CREATE TABLE write_grants (
+        path     TEXT PRIMARY KEY,
+        uid      INTEGER NOT NULL,
+        granted  INTEGER NOT NULL,
+        decided  REAL NOT NULL
+    )
+    """,
 ]
 
 
@@ -218,3 +228,27 @@ def set_tools(conn: sqlite3.Connection, path: str, tools: list[str]) -> None:
 
 def remove_project(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("DELETE FROM projects WHERE path = ?", (path,))
+
+
+@dataclass(frozen=True)
+class WriteGrant:
+    """The user's answer about ACL write access for a project's container user."""
+
+    path: str
+    uid: int
+    granted: bool
+
+
+def write_grant(conn: sqlite3.Connection, path: str) -> WriteGrant | None:
+    row = conn.execute("SELECT path, uid, granted FROM write_grants WHERE path = ?",
+                       (path,)).fetchone()
+    return None if row is None else WriteGrant(str(row[0]), int(row[1]), bool(row[2]))
+
+
+def set_write_grant(conn: sqlite3.Connection, grant: WriteGrant) -> None:
+    conn.execute("INSERT OR REPLACE INTO write_grants(path, uid, granted, decided) "
+                 "VALUES (?, ?, ?, ?)", (grant.path, grant.uid, int(grant.granted), time.time()))
+
+
+def forget_write_grant(conn: sqlite3.Connection, path: str) -> None:
+    conn.execute("DELETE FROM write_grants WHERE path = ?", (path,))

@@ -112,7 +112,8 @@ def test_shell_options_after_path_and_the_command_after_dashes(
 
     seen: list[tuple[str, str | None, list[str]]] = []
     monkeypatch.setattr(shell, "run", lambda path, port=None, name=None, session=None,
-                        command=None, here=False: seen.append((path, session, command or []))
+                        command=None, here=False, grant_write=False: seen.append(
+                            (path, session, command or []))
                         or 0)
     cli.main([".", "--session", "agent", "--", "sleep", "--", "9"])
     cli.main(["--session", "s", "P"])
@@ -179,7 +180,7 @@ def test_plain_forms_skip_argparse_with_the_same_arguments(
     assert cli.main(["up", "p", "q"]) == 2
     assert seen == [("up", ("p",), {"port": None, "name": None, "as_json": True,
                                     "recreate": False, "rebuild": False, "force": False,
-                                    "here": False})]
+                                    "here": False, "grant_write": False})]
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--version", "up", "--bogus"]])

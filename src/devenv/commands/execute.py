@@ -28,7 +28,7 @@ CLI_MAX_WAIT = 10.0
 
 def run(path: str | None, command: list[str], *, name: str | None = None,
         host: str | None = None, cwd: str | None = None, timeout: float | None = None,
-        here: bool = False) -> int:
+        here: bool = False, grant_write: bool = False) -> int:
     if not command:
         raise UsageError("no command given", "write it after --, e.g. devenv exec . -- ls -la")
     if timeout is not None and not 0 < timeout < 1e9:  # also refuses nan and inf
@@ -49,7 +49,7 @@ def run(path: str | None, command: list[str], *, name: str | None = None,
     # --timeout bounds the whole call: finding (or starting) the environment counts, and
     # running out of time before the command started is reported as that (125).
     with deadline.within(timeout):
-        target, _ = reach.target(path, name=name, here=here)
+        target, _ = reach.target(path, name=name, here=here, grant_write=grant_write)
     reach.say_chosen(target, always=False)
     if cwd is not None or timeout is not None:
         import posixpath

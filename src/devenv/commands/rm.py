@@ -1,13 +1,16 @@
-"""``devenv rm PATH|NAME... [--volumes]``: forget environments (never the project's files)."""
+"""``devenv rm PATH|NAME... [--volumes] [--revoke-write]``: forget environments (the
+project's files are untouched, but for the ACL entries a write grant added)."""
 
 from __future__ import annotations
 
 from devenv.envs import cleanup, known
 
 
-def run(targets: list[str], *, volumes: bool = False, force: bool = False) -> int:
+def run(targets: list[str], *, volumes: bool = False, force: bool = False,
+        revoke_write: bool = False) -> int:
     names = known.resolve_names(targets, say=True)
-    for line in cleanup.remove(names, volumes=volumes, force=force):
+    for line in cleanup.remove(names, volumes=volumes, force=force,
+                               revoke_write=revoke_write):
         print(f"removed {line}")
     if not volumes:
         print("kept the home volume(s); 'devenv rm --volumes' removes them too")

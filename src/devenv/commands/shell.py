@@ -12,13 +12,14 @@ from devenv.envs import reach
 
 def run(path: str, *, port: int | None = None, name: str | None = None,
         session: str | None = None, command: list[str] | None = None,
-        here: bool = False) -> int:
+        here: bool = False, grant_write: bool = False) -> int:
     if session is not None:
         from devenv.envs import sessions as tmux
 
         tmux.check_name(session)  # before anything starts
     project = reach.project_of(path)  # PATH, or the project of the environment NAME
-    target, env = reach.target(project, port=port, name=name, here=here)
+    target, env = reach.target(project, port=port, name=name, here=here,
+                               grant_write=grant_write)
     reach.say_chosen(target)
     if env is not None and env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)

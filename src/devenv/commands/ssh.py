@@ -12,10 +12,11 @@ from devenv.envs import index, reach, start
 from devenv.ssh.config import ssh_argv
 
 
-def run(target: str, command: list[str], *, here: bool = False) -> int:
+def run(target: str, command: list[str], *, here: bool = False,
+        grant_write: bool = False) -> int:
     where = start.locate(reach.project_of(target), here=here)
     where.say()
-    env = start.ensure_running(where.path)
+    env = start.ensure_running(where.path, grant_write=grant_write)
     if env.started:
         print(f"devenv: started {env.name} (SSH port {env.port})", file=sys.stderr)
     argv = ssh_argv(env.container, *(["-t"] if not command and sys.stdin.isatty() else []))

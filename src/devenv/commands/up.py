@@ -12,11 +12,11 @@ from devenv.ssh.config import config_path, ssh_argv
 
 def run(path: str, *, port: int | None = None, name: str | None = None,
         as_json: bool = False, recreate: bool = False, rebuild: bool = False,
-        force: bool = False, here: bool = False) -> int:
+        force: bool = False, here: bool = False, grant_write: bool = False) -> int:
     where = start.locate(path, here=here)
     where.say()
     env = start.ensure_running(where.path, port=port, name=name, recreate=recreate,
-                               rebuild=rebuild, force=force)
+                               rebuild=rebuild, force=force, grant_write=grant_write)
     ssh = ssh_argv(env.container)
     info = {
         "name": env.name,

@@ -38,7 +38,7 @@ def image_for(project: ProjectPath, name: str, cfg: Config, *, no_cache: bool = 
     """The project's image tag: default image -> tool layers -> project Dockerfile."""
     tools = tool_chain(project, cfg)
     dockerfile = layers.project_dockerfile(project.path, cfg.dockerfile)
-    base = default.default_image(cfg.ca_bundle)
+    base = default.default_image(cfg.ca_bundle, project.path)
     top = layers.build_tools(base, tools, no_cache=no_cache, report=report)
     if dockerfile is None:
         return top
@@ -49,7 +49,7 @@ def image_for(project: ProjectPath, name: str, cfg: Config, *, no_cache: bool = 
 def chain_key(project: ProjectPath, cfg: Config) -> str:
     """What the project's image would be built from now, without building anything: the
     top tool layer's tag, plus the project layer's content digest when there is one."""
-    base = default.default_tag(cfg.ca_bundle)
+    base = default.default_tag(cfg.ca_bundle, project.path)
     top = layers.plan(base, tool_chain(project, cfg))
     key = top[-1].tag if top else base
     dockerfile = layers.project_dockerfile(project.path, cfg.dockerfile)

@@ -17,15 +17,18 @@ from typing import Any
 
 from devenv import config, state
 from devenv.engine import docker
-from devenv.envs import chain, container, registry, stopping
+from devenv.envs import chain, container, grant, registry, stopping
 from devenv.envs.identity import LABEL_INSTANCE, LABEL_NAME, ProjectPath, project_image
 from devenv.errors import DevenvError
 from devenv.paths import env_dir
 
 
-def remove(names: list[str], *, volumes: bool, force: bool = False) -> list[str]:
+def remove(names: list[str], *, volumes: bool, force: bool = False,
+           revoke_write: bool = False) -> list[str]:
     """Stop and forget the named environments; return what was removed, for the user.
-    Running persistent sessions refuse it (nothing removed) unless ``force``."""
+    Running persistent sessions refuse it (nothing removed) unless ``force``. A write grant
+    (devenv.envs.grant) is taken back; ``revoke_write``: the container user's ACL entries
+    go even when devenv has no record of a grant."""
     removed: list[str] = []
     stopping.stop(names, force=force, doing="removing", tidy=True)
     conn = state.connect()
@@ -33,6 +36,9 @@ def remove(names: list[str], *, volumes: bool, force: bool = False) -> list[str]
         for name in names:
             project = state.project_by_name(conn, name)
             if project is not None:
+                revoked = grant.revoke(project.path, force=revoke_write)
+                if revoked:
+                    removed.append(revoked)
                 with state.transaction(conn):
                     state.remove_project(conn, project.path)
                 removed.append(f"state of {name} ({project.path}; its files are untouched)")

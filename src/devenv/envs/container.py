@@ -6,7 +6,6 @@ import contextlib
 import os
 import socket
 import stat
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -112,7 +111,7 @@ def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance
              extra_mounts: list[tuple[str, str, bool]], bind: str = ports.LOOPBACK
              ) -> list[str]:
     """``docker run`` arguments for the environment (locked down: DESIGN §4)."""
-    uid, gid = container_ids()
+    uid, gid = container_ids(project.path)
     argv = ["run", "-d", "--rm", "--init",
             "--name", container_name(name), "--hostname", identity.hostname(name),
             "--user", f"{uid}:{gid}",
@@ -210,18 +209,6 @@ def _ssh_banner(port: int) -> bool:
             return sock.recv(64).startswith(b"SSH-")
     except OSError:
         return False
-
-
-def warn_unwritable(project: ProjectPath) -> None:
-    """When devenv runs as root the container user (UID 1000) may not own the project."""
-    uid, _ = container_ids()
-    if os.getuid() != 0:
-        return
-    st = os.stat(project.path)
-    if st.st_uid != uid and not st.st_mode & 0o002:
-        print(f"devenv: note: {project.path} belongs to UID {st.st_uid}; the container user "
-              f"(UID {uid}) can read it but not write to it (chown it to {uid} to allow that)",
-              file=sys.stderr)
 
 
 # --- The environment's own network, and its resource limits -------------------------------

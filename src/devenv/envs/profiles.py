@@ -48,10 +48,11 @@ GIT_READONLY = ["~/.config/git/config", "~/.config/git/ignore", "~/.config/git/a
 GIT_INCLUDED = ".gitconfig"  # included by the environment's own ~/.gitconfig
 
 
-def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, bool]]:
+def prepare(name: str, tools: list[Tool], key_dir: str, project_dir: str | None = None
+            ) -> list[tuple[str, str, bool]]:
     """Stage the profile of ``tools`` for environment ``name``; return the mounts it needs
     as (host source, container target, read-only) and write ``profile.tsv`` in ``key_dir``
-    for the container's init."""
+    for the container's init (readable by the container user of ``project_dir``)."""
     readonly, seeded, private = list(GIT_READONLY), [], []
     omit: dict[str, list[str]] = {}
     for tool in tools:
@@ -92,8 +93,8 @@ def prepare(name: str, tools: list[Tool], key_dir: str) -> list[tuple[str, str, 
             lines.append(f"file\t{FILES_MOUNT}/{rel}\t{rel}")
     lines += _seed(home, seed_dir, seeded_rels, omit)
     atomic_write(Path(key_dir) / "profile.tsv", "".join(line + "\n" for line in lines), 0o600)
-    if os.getuid() == 0:  # the container user (UID 1000) must read what devenv staged
-        uid, gid = container_ids()
+    if os.getuid() == 0:  # the container user must read what devenv staged
+        uid, gid = container_ids(project_dir)
         for item in [staging, *staging.rglob("*"), Path(key_dir) / "profile.tsv"]:
             os.chown(item, uid, gid, follow_symlinks=False)
     return mounts

@@ -56,7 +56,8 @@ def project_of(spec: str) -> str:
 
 
 def target(spec: str, *, port: int | None = None, name: str | None = None,
-           look_fast: bool = True, here: bool = False) -> tuple[index.Target, Env | None]:
+           look_fast: bool = True, here: bool = False, grant_write: bool = False
+           ) -> tuple[index.Target, Env | None]:
     """Where PATH or NAME ``spec`` runs, starting it first if needed; the environment too
     when this call looked it up (``None`` when the index answered). A PATH means the project
     it is in, and the target's directory is PATH inside it (``here``: PATH is the project;
@@ -65,7 +66,7 @@ def target(spec: str, *, port: int | None = None, name: str | None = None,
     from devenv.envs import start
 
     return start.target(project_of(spec), port=port, name=name, look_fast=look_fast,
-                        here=here)
+                        here=here, grant_write=grant_write)
 
 
 def say_chosen(where: index.Target, *, always: bool = True) -> None:

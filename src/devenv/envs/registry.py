@@ -140,7 +140,8 @@ def prepare_mounts(project: Project) -> tuple[str, str]:
     where its start-up errors land, so they can be reported even after ``--rm`` removed a
     container that died. The directory around it is devenv's own (never mounted), so nothing
     the container does can plant a link that devenv would follow (docs/security.md). When
-    devenv runs as root the container user is UID 1000, so the files are handed to it.
+    devenv runs as root the container user is another (images.default.container_ids), so
+    the files are handed to it.
     """
     base = env_dir(project.name)
     keys_dir = ensure_private_dir(base / "keys")
@@ -158,7 +159,7 @@ def prepare_mounts(project: Project) -> tuple[str, str]:
                  0o600)
     try:
         if os.getuid() == 0:
-            uid, gid = container_ids()
+            uid, gid = container_ids(project.path)
             os.fchown(fd, uid, gid)
             for path in (keys_dir, *keys_dir.iterdir()):
                 os.chown(path, uid, gid, follow_symlinks=False)

@@ -24,6 +24,7 @@ from devenv.envs import (
     container,
     drift,
     gitguard,
+    grant,
     hooks,
     identity,
     index,
@@ -100,17 +101,18 @@ def locate(raw_path: str, *, here: bool = False) -> Located:
 
 
 def target(raw_path: str, *, port: int | None = None, name: str | None = None,
-           look_fast: bool = True, here: bool = False) -> tuple[Target, Env | None]:
+           look_fast: bool = True, here: bool = False, grant_write: bool = False
+           ) -> tuple[Target, Env | None]:
     """Where to ``docker exec`` for PATH (in the directory PATH is, inside its project),
     starting the environment first if needed; the second item is the environment when this
     call had to look it up (``None`` on the fast path). ``look_fast=False`` skips the index
-    (its entry proved stale)."""
-    if port is None and name is None and look_fast and not here:
+    (its entry proved stale). ``grant_write``: see :func:`ensure_running`."""
+    if port is None and name is None and look_fast and not here and not grant_write:
         hit = index.lookup(raw_path)
         if hit is not None:
             return hit, None
     where = locate(raw_path, here=here)
-    env = ensure_running(where.path, port=port, name=name)
+    env = ensure_running(where.path, port=port, name=name, grant_write=grant_write)
     from devenv.ssh.config import control_dir
 
     return Target(env.container, index.within(env.project.workspace, where.inner),
@@ -131,10 +133,12 @@ class Spec:
     rebuild: bool = False  # and rebuild its image layers without cache first
     force: bool = False  # recreate even though persistent sessions run (they end)
     bind: str = ports.LOOPBACK  # where sshd is published (ports.bind)
+    grant_write: bool = False  # --grant-write (devenv.envs.grant)
 
 
 def ensure_running(raw_path: str, *, port: int | None = None, name: str | None = None,
-                   recreate: bool = False, rebuild: bool = False, force: bool = False) -> Env:
+                   recreate: bool = False, rebuild: bool = False, force: bool = False,
+                   grant_write: bool = False) -> Env:
     """Start the environment for ``raw_path`` unless it runs; return it.
 
     :param port: ``--port``; else ``DEVENV_SSH_PORT``, else ``ssh_port`` from config.
@@ -143,6 +147,8 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
         the home volume is kept, ``post_create`` runs again).
     :param rebuild: rebuild the image layers without cache first (implies ``recreate``).
     :param force: recreate even though persistent sessions run in it (they end).
+    :param grant_write: give the container user write access to a root-owned project
+        with ACLs when devenv runs as root (:mod:`devenv.envs.grant`), also when it runs.
     """
     project = identity.project_path(raw_path)
     cfg = config.load(project.path)
@@ -170,7 +176,8 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
             with locked(f"env-{env_name}", timeout=START_LOCK_TIMEOUT,
                         what=f"starting {env_name}"):
                 env = _ensure_locked(conn, Spec(project, env_name, requested, cfg,
-                                                recreate or rebuild, rebuild, force, bind))
+                                                recreate or rebuild, rebuild, force, bind,
+                                                grant_write))
     finally:
         conn.close()
     # Hooks run outside the locks: other terminals can attach (and ssh works) meanwhile.
@@ -226,6 +233,8 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
             raise
     # Also when it was already running: repairs a deleted or stale ssh_config or index.
     registry.refresh_files(conn)
+    if spec.grant_write:
+        grant.decide(spec.project, flag=True, configured=spec.cfg.grant_write)
     return env
 
 
@@ -333,10 +342,10 @@ def _prepare(conn: sqlite3.Connection, spec: Spec) -> _Prepared:
         raise DevenvError(f"devenv's state lost the record of {project.path}")
     key_dir, status_log = registry.prepare_mounts(record)
     tools = chain.tool_chain(project, spec.cfg)
-    profile_mounts = profiles.prepare(name, tools, key_dir)
+    profile_mounts = profiles.prepare(name, tools, key_dir, project.path)
     git_mounts, guard = gitguard.prepare(project, name, spec.cfg)
     profile_mounts += git_mounts
-    container.warn_unwritable(project)
+    grant.decide(project, flag=spec.grant_write, configured=spec.cfg.grant_write)
     return _Prepared(record, key_dir, status_log, tools, profile_mounts, guard)
 
 

@@ -23,10 +23,25 @@ USER_NAME = "dev"
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 
 
-def container_ids() -> tuple[int, int]:
-    """UID/GID of the image user: the host user's, or 1000 when the host user is root."""
+ROOT_HOST_IDS = (1000, 1000)  # the container user of a root-owned project on a root host
+
+
+def container_ids(project_dir: str | None = None) -> tuple[int, int]:
+    """UID/GID of the image user: the host user's. When devenv runs as root, the project
+    directory's owner's, unless that is root too (then UID 1000, which may be given write
+    access with ACLs: docs/security.md); the root group is never handed over (the owner's
+    UID stands in for it)."""
     uid, gid = os.getuid(), os.getgid()
-    return (1000, 1000) if uid == 0 else (uid, gid)
+    if uid != 0:
+        return uid, gid
+    if project_dir is not None:
+        try:
+            st = os.stat(project_dir)
+        except OSError:
+            return ROOT_HOST_IDS
+        if st.st_uid != 0:
+            return st.st_uid, st.st_gid or st.st_uid
+    return ROOT_HOST_IDS
 
 
 def _recipe_files() -> dict[str, bytes]:
@@ -70,10 +85,11 @@ def base_image_id() -> str:
     return str(base["Id"])
 
 
-def _plan(ca_bundle: str | None) -> tuple[str, dict[str, str], dict[str, bytes]]:
+def _plan(ca_bundle: str | None, project_dir: str | None
+          ) -> tuple[str, dict[str, str], dict[str, bytes]]:
     """The default image's tag, build args and build context (no building)."""
     base_id = base_image_id()
-    uid, gid = container_ids()
+    uid, gid = container_ids(project_dir)
     args = {"BASE_IMAGE": BASE_IMAGE, "USER_NAME": USER_NAME,
             "USER_UID": str(uid), "USER_GID": str(gid)}
     context = dict(_recipe_files())
@@ -84,14 +100,15 @@ def _plan(ca_bundle: str | None) -> tuple[str, dict[str, str], dict[str, bytes]]
     return f"{DEFAULT_REPO}:{build.digest(parts)}", args, context
 
 
-def default_tag(ca_bundle: str | None = None) -> str:
-    """What the default image's tag is now (it may not be built yet)."""
-    return _plan(ca_bundle)[0]
+def default_tag(ca_bundle: str | None = None, project_dir: str | None = None) -> str:
+    """What the default image's tag is now for the project (it may not be built yet)."""
+    return _plan(ca_bundle, project_dir)[0]
 
 
-def default_image(ca_bundle: str | None = None) -> str:
-    """The default image's tag, built first if missing."""
-    tag, args, context = _plan(ca_bundle)
+def default_image(ca_bundle: str | None = None, project_dir: str | None = None) -> str:
+    """The project's default image's tag (its user: :func:`container_ids`), built first if
+    missing."""
+    tag, args, context = _plan(ca_bundle, project_dir)
     if docker.image(tag) is not None:
         return tag
     with locked("image-default", timeout=build.BUILD_TIMEOUT,
