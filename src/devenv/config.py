@@ -36,8 +36,11 @@ PROJECT_ONLY = ("name", "dockerfile", "ssh_port")
 # trust_git_config lets the agent write the project's git config and hooks (docs/security.md).
 # ssh_bind publishes sshd beyond this machine: the user's decision, never a repository's.
 # grant_write gives the container user ACL write access: a repository must not grant itself.
+# stop_time bounds how long 'devenv stop' waits: a repository must not make it hang.
 USER_ONLY = ("port_range", "ssh_bind", "ca_bundle", "host_access", "trust_git_config",
-             "grant_write")
+             "grant_write", "stop_time")
+DEFAULT_STOP_TIME = 10  # seconds a stop gives processes after SIGTERM
+MAX_STOP_TIME = 600
 MAX_FILE_BYTES = 1 << 20  # a config file is a few settings; this bounds what is read
 MAX_ENV_VALUE = 64 << 10  # one argument of `docker run` is limited to 128 KiB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -55,7 +58,7 @@ LIMITS = ("pids", "memory", "cpus")
 
 KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
         "ssh_port", "port_range", "ssh_bind", "ca_bundle", "pids", "memory", "cpus",
-        "host_access", "trust_git_config", "grant_write")
+        "host_access", "trust_git_config", "grant_write", "stop_time")
 MOUNT_KEYS = ("source", "target", "readonly")
 
 
@@ -93,6 +96,8 @@ class Config:
     # Projects (real paths) whose git config and hooks the agent may write (user file only).
     trust_git_config: list[str] = field(default_factory=list)
     grant_write: bool = False  # ACL write access on a root host (user file only)
+    # Seconds a stop gives processes after SIGTERM (docker run --stop-timeout; user file).
+    stop_time: int = DEFAULT_STOP_TIME
     origins: dict[str, Origin] = field(default_factory=dict)
 
     def origin(self, key: str) -> Origin:
@@ -202,6 +207,9 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
         _parse_range(path, cfg.port_range)
     if cfg.ssh_bind is not None:
         bind_address(cfg.ssh_bind, f"{path}: ssh_bind", ConfigError)
+    if cfg.stop_time is not None and not 0 <= cfg.stop_time <= MAX_STOP_TIME:
+        raise ConfigError(f"{path}: stop_time: {cfg.stop_time} is out of range",
+                          f"use 0 to {MAX_STOP_TIME} seconds")
     _check_limits(path, cfg)
     for hook in ("post_create", "post_start"):
         value = getattr(cfg, hook)
@@ -294,7 +302,7 @@ def load(project_dir: str | None) -> Config:
 def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
     shown = _display(path)
     for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ssh_bind",
-                "ca_bundle", "host_access", "grant_write"):
+                "ca_bundle", "host_access", "grant_write", "stop_time"):
         value = getattr(part, key)
         if value is not None:
             setattr(cfg, key, value)
@@ -369,5 +377,5 @@ def as_dict(cfg: Config) -> dict[str, Any]:
         "ca_bundle": cfg.ca_bundle,
         "pids": cfg.pids, "memory": cfg.memory, "cpus": cfg.cpus,
         "host_access": cfg.host_access, "trust_git_config": cfg.trust_git_config,
-        "grant_write": cfg.grant_write,
+        "grant_write": cfg.grant_write, "stop_time": cfg.stop_time,
     }

@@ -34,3 +34,4 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_
     host_access: bool | None = None
     trust_git_config: list[str] | None = None
     grant_write: bool | None = None
+    stop_time: int | None = None

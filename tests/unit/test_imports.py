@@ -73,7 +73,8 @@ def test_quick_stop_imports_almost_nothing(tmp_path: Path, devenv_home: Path) ->
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "docker").write_text(
-        '#!/bin/sh\n[ "$1" = top ] && printf "COMMAND\\ndocker-init\\ndevenv-init\\nsshd\\n"\n'
+        '#!/bin/sh\n[ "$1" = top ] && '
+        'printf "PID COMMAND\\n1 docker-init\\n7 devenv-init\\n9 sshd\\n"\n'
         "exit 0\n")
     (bin_dir / "docker").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")

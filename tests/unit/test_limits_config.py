@@ -21,7 +21,7 @@ def test_defaults(project: Path) -> None:
     cfg = config.load(str(project))
     assert (cfg.pids, cfg.memory, cfg.memory_bytes, cfg.cpus, cfg.host_access) == (
         4096, None, None, None, False)
-    assert container.resource_args(cfg) == ["--pids-limit", "4096"]
+    assert container.resource_args(cfg) == ["--pids-limit", "4096", "--stop-timeout", "10"]
     shown = config.as_dict(cfg)
     assert (shown["pids"], shown["memory"], shown["cpus"], shown["host_access"]) == (
         4096, None, None, False)
@@ -29,16 +29,23 @@ def test_defaults(project: Path) -> None:
 
 def test_values_reach_docker_run(project: Path, devenv_home: Path) -> None:
     write(devenv_home / "config" / "config.toml",
-          'pids = 8192\nmemory = "8g"\ncpus = 4\nhost_access = true\n')
+          'pids = 8192\nmemory = "8g"\ncpus = 4\nhost_access = true\nstop_time = 30\n')
     write(project / ".devenv" / "devenv.toml", 'pids = 2048\nmemory = "1.5G"\ncpus = 1.5\n')
     cfg = config.load(str(project))
     assert (cfg.pids, cfg.memory, cfg.cpus, cfg.host_access) == (2048, "1.5G", 1.5, True)
     assert container.resource_args(cfg) == [
-        "--pids-limit", "2048", "--memory", str(3 * 1024**3 // 2),
+        "--pids-limit", "2048", "--stop-timeout", "30", "--memory", str(3 * 1024**3 // 2),
         "--memory-swap", str(3 * 1024**3 // 2), "--cpus", "1.5",
         "--add-host", "host.docker.internal:host-gateway"]
     assert str(cfg.origin("pids")).endswith("devenv.toml: pids")
     assert str(cfg.origin("host_access")).endswith("config.toml: host_access")
+
+
+def test_stop_time_is_the_users_and_bounded(project: Path, devenv_home: Path) -> None:
+    assert_project_file_error(project, "stop_time = 5", "stop_time: belongs in the user file")
+    write(devenv_home / "config" / "config.toml", "stop_time = 601")
+    with pytest.raises(ConfigError, match=r"stop_time: 601 is out of range"):
+        config.load(str(project))
 
 
 @pytest.mark.parametrize(("text", "error"), [

@@ -14,9 +14,9 @@ from devenv.envs import index, quickstop, tidy
 
 ID = "ab" * 32
 OTHER_ID = "cd" * 32
-TOP = "COMMAND\n"  # docker top ID -o comm
-IDLE = TOP + "docker-init\ndevenv-init\nsshd\nsshd\n"
-BUSY = IDLE + "tmux: server\n"
+TOP = "PID COMMAND\n"  # docker top ID -o pid,comm
+IDLE = TOP + "1 docker-init\n7 devenv-init\n9 sshd\n12 sshd\n"
+BUSY = IDLE + "20 tmux: server\n"
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_an_idle_environment_is_stopped_by_its_id(
     project, calls, handed = world
     assert quickstop.run(str(project)) == 0
     made = calls.read_text().splitlines()
-    assert made[0] == f"top {ID} -o comm" and f"stop {ID}" in made
+    assert made[0] == f"top {ID} -o pid,comm" and f"stop {ID}" in made
     # ... and it waited for Docker to remove it (its destroy event, asked for meanwhile).
     events = [c for c in made if c.startswith("events ")]
     assert len(events) == 1 and len(made) == 3
@@ -81,7 +81,7 @@ def test_sessions_or_no_answer_leave_it_to_the_full_path(
     monkeypatch.setenv("FAKE_TOP", top)
     before = Path(os.environ["DEVENV_HOME"], "state", "index").read_text()
     assert quickstop.run(str(project)) is None
-    assert calls.read_text().splitlines() == [f"top {ID} -o comm"]  # nothing stopped
+    assert calls.read_text().splitlines() == [f"top {ID} -o pid,comm"]  # nothing stopped
     assert Path(os.environ["DEVENV_HOME"], "state", "index").read_text() == before
     assert handed == []
 

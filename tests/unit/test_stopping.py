@@ -16,8 +16,8 @@ from devenv.envs import known, stopping, tidy
 from devenv.errors import ConflictError, DevenvError
 from devenv.proc import Result
 
-IDLE_TOP = "COMMAND\ndocker-init\ndevenv-init\nsshd\n"  # docker top -o comm
-BUSY_TOP = IDLE_TOP + "tmux: server\n"
+IDLE_TOP = "PID COMMAND\n1 docker-init\n7 devenv-init\n9 sshd\n"  # docker top -o pid,comm
+BUSY_TOP = IDLE_TOP + "20 tmux: server\n"
 SESSION = "work\t0\t1700000000\t1\tbash\t\n"
 
 

@@ -244,7 +244,9 @@ def bridge_name(name: str, *, host_access: bool) -> str:
 
 def resource_args(cfg: Config) -> list[str]:
     """``docker run`` arguments for the config's limits and host access."""
-    args = ["--pids-limit", str(cfg.pids)]
+    # docker stop (devenv's, the engine's at shutdown) gives processes this long after
+    # SIGTERM (docs/architecture.md, the supervisor).
+    args = ["--pids-limit", str(cfg.pids), "--stop-timeout", str(cfg.stop_time)]
     memory = cfg.memory_bytes
     if memory is not None:
         # Swap equal to memory: the limit is not undone by swapping.

@@ -24,8 +24,9 @@ import time
 from devenv import paths, proc
 from devenv.envs import index
 
-# The longest stop_time (config) / stop --time: docker stop's own wait, and the bound of
-# the docker call that stops an idle environment (its supervisor ends it at once).
+# The longest stop_time (config) / stop --time (devenv.config has it too): docker stop's
+# own wait, and the bound of the docker call that stops an idle environment (its
+# supervisor ends it at once).
 MAX_STOP_TIME = 600
 TOP_TIMEOUT = 30.0
 REMOVE_WAIT = 10.0  # for Docker to remove the stopped container
@@ -92,7 +93,7 @@ def processes(container_id: str) -> list[str] | None:
             except OSError:
                 continue  # it has just ended
         return names
-    started = proc.start_capture(["docker", "top", container_id, "-o", "comm"])
+    started = proc.start_capture(["docker", "top", container_id, "-o", "pid,comm"])
     if started is None:
         return None
     code, out = proc.collect(started, TOP_TIMEOUT)
@@ -100,8 +101,10 @@ def processes(container_id: str) -> list[str] | None:
 
 
 def top_names(out: str) -> list[str]:
-    """The process names ``docker top ID -o comm`` listed (under its header)."""
-    return [line.strip() for line in out.splitlines()[1:] if line.strip()]
+    """The process names ``docker top ID -o pid,comm`` listed (under its header; docker
+    needs the pid column)."""
+    rows = (line.split(None, 1) for line in out.splitlines()[1:])
+    return [row[1].strip() for row in rows if len(row) == 2]
 
 
 # Where Docker puts a container's cgroup: cgroup v1 (its pids hierarchy) and v2, with the

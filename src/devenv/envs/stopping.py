@@ -41,7 +41,7 @@ def sessions(env: EnvInfo, this: str | None = None) -> list[tmux.Session]:
 def _busy(env: EnvInfo, this: str, top: str | None) -> str:
     """``NAME (session, ...)`` when the running ``env`` has persistent sessions, else "".
 
-    ``top`` is what ``docker top -o comm`` listed in it (``None``: it did not answer). A
+    ``top`` is what ``docker top -o pid,comm`` listed in it (``None``: it did not answer). A
     tmux server is a process of its own, so a container that runs no more than its init,
     supervisor and sshd has no session; only one running more is asked (``tmux
     list-sessions`` over ``docker exec``)."""
@@ -57,7 +57,7 @@ def _busy(env: EnvInfo, this: str, top: str | None) -> str:
 def _top(cname: str) -> str | None:
     """``docker top`` of a container (``None`` if it does not answer: not running, gone)."""
     try:
-        return docker.docker(["top", cname, "-o", "comm"], timeout=30).stdout
+        return docker.docker(["top", cname, "-o", "pid,comm"], timeout=30).stdout
     except DevenvError:
         return None
 
