@@ -45,7 +45,7 @@ from measure import (
     table,
 )
 from rows_build import phase_build
-from rows_cli import phase_exec, phase_lifecycle, phase_list, phase_version
+from rows_cli import phase_attach, phase_exec, phase_lifecycle, phase_list, phase_version
 from rows_lib import CONCURRENT, phase_concurrent, phase_library
 
 DEFAULT_JSON = BENCH / "results" / "latest.json"
@@ -61,11 +61,14 @@ def make_rows() -> dict[str, Row]:
             f"{CONCURRENT} raw ssh", 1.3),
         Row("version", "devenv --version vs python -c pass", 1.5),
         Row("exec", "warm devenv exec -- true vs docker exec", 0.45),
+        # Issue 12: an attach within 30 ms of docker exec -it; over SSH it is faster.
+        Row("attach", "devenv PATH -- true on a tty vs docker exec -it", 1.0),
         # Docker alone, for reference: what a network of one's own (as every environment
         # has) costs the engine, so devenv's own overhead in up and stop can be told apart.
         Row("up-net", "docker network create + run -d on it vs run -d on default bridge",
             None),
         Row("stop-net", "docker stop + network rm vs docker stop on default bridge", None),
+        Row("attach-cold", "the same attach, no SSH master yet vs docker exec -it", None),
         # Kept from the former bench_runtime.py / bench_build.py, for reference.
         Row("exec-ssh", "warm devenv exec -- true vs raw ssh, same master", None),
         Row("lib-exec", "EnvRuntime.exec, sequential vs raw ssh (asyncio)", None),
@@ -85,6 +88,7 @@ PHASES: list[tuple[Callable[[Bench], None], tuple[str, ...]]] = [
     (phase_lifecycle, ("up", "stop", "up-net", "stop-net")),
     (phase_list, ("list",)),
     (phase_exec, ("exec", "exec-ssh")),
+    (phase_attach, ("attach", "attach-cold")),
     (phase_concurrent, ("concurrent",)),
     (phase_library, ("lib-exec", "write-1m", "read-1m", "write-100m", "read-100m")),
     (phase_build, ("build",)),

@@ -158,6 +158,48 @@ def timed(argv: list[str], env: dict[str, str] | None = None, *,
     return elapsed
 
 
+def timed_pty(argv: list[str], env: dict[str, str] | None = None, *,
+              timeout: float = 60) -> float:
+    """:func:`timed` with the process on a new pseudo-terminal (stdin, stdout and stderr), as
+    in a user's terminal; its output is read (and discarded) until it exits."""
+    import os
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave,
+                                start_new_session=True)
+    finally:
+        os.close(slave)
+    tail = b""
+    try:
+        deadline = start + timeout
+        while time.perf_counter() < deadline:
+            if select.select([master], [], [], max(0.0, deadline - time.perf_counter()))[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the terminal's last holder is gone
+                    break
+                if not data:
+                    break
+                tail = (tail + data)[-2000:]
+        try:
+            code = proc.wait(max(0.0, deadline - time.perf_counter()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise MeasureError(f"'{' '.join(argv[:3])} ...' did not end within {timeout:g}s") \
+                from None
+    finally:
+        os.close(master)
+    elapsed = time.perf_counter() - start
+    if code != 0:
+        raise MeasureError(f"'{' '.join(argv[:4])} ...' exited {code}: {last_line(tail)}")
+    return elapsed
+
+
 # -- interleaving ----------------------------------------------------------------------------
 
 T = TypeVar("T")

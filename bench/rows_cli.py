@@ -1,6 +1,7 @@
 """The CLI rows: whole ``devenv`` processes against the docker or ssh command each wraps
-(version, up, stop, list, exec, exec-ssh), and the reference rows up-net and stop-net, which
-time what a network of one's own costs the engine itself."""
+(version, up, stop, list, exec, exec-ssh, attach), and the reference rows up-net,
+stop-net and attach-cold: what a network of one's own costs the engine itself, and an
+attach that has to open the environment's SSH connection first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import time
 from collections.abc import Callable
 
 from fixture import Bench
-from measure import DEVENV, interleave, rotations, run, timed, wait_greeting, wait_socket
+from measure import (
+    DEVENV,
+    interleave,
+    rotations,
+    run,
+    timed,
+    timed_pty,
+    wait_greeting,
+    wait_socket,
+)
 
 
 def phase_version(b: Bench) -> None:
@@ -119,3 +129,30 @@ def phase_exec(b: Bench) -> None:
     for key, baseline in (("exec", "b"), ("exec-ssh", "c")):
         if key in b.selected:
             b.finish(key, samples, "a", baseline)
+
+
+def phase_attach(b: Bench) -> None:
+    """Rows attach and attach-cold: ``devenv PATH -- true`` on a terminal (over SSH, see
+    docs/architecture.md, terminals) against ``docker exec -it`` on a terminal; warm with
+    the environment's master up, cold with it closed before each run."""
+    env = b.up()
+    project = str(b.project)
+    run(b.devenv("exec", project, "--", "true"), b.env)
+    wait_socket(env.control)
+    close = ["ssh", "-F", env.ssh_config, "-O", "exit", env.ssh_host]
+
+    def cold() -> float:
+        run(close, b.env, check=False)  # none left (the last attach's went idle): fine
+        return timed_pty(b.devenv(project, "--", "true"), b.env)
+
+    sides = {
+        "a": lambda: timed_pty(b.devenv(project, "--", "true"), b.env),
+        "b": lambda: timed_pty(["docker", "exec", "-it", env.container, "true"], b.env),
+    }
+    if "attach-cold" in b.selected:
+        sides["c"] = cold
+    samples = interleave(b.runs, sides, warmup=2)
+    if "attach" in b.selected:
+        b.finish("attach", samples, "a", "b")
+    if "attach-cold" in b.selected:
+        b.finish("attach-cold", samples, "c", "b")
