@@ -14,7 +14,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Seq
 from typing import Protocol, runtime_checkable
 
 from devenv.runtime import background as bg
-from devenv.runtime import script
+from devenv.runtime import script, wire
 from devenv.runtime.errors import InvalidArgument, PathError, RuntimeFailure, TransportError
 from devenv.runtime.parse import parse_list, parse_stat
 from devenv.runtime.process import Execution, Sink, Stdin
@@ -28,9 +28,14 @@ QUICK_TIMEOUT = 30.0
 PROBE_TIMEOUT = 30.0  # the first call on a target finds out what it offers
 # A session that failed before starting within this many seconds is tried again (after the
 # pool probed the master, or lowered its limit when the server refused the session), up to
-# ATTEMPTS times in all.
+# ATTEMPTS times in all (a refused session: REFUSED_ATTEMPTS, below).
 RETRY_WITHIN = 2.0
 ATTEMPTS = 3
+# A session the server refused (its MaxSessions reached: it frees slots a little after
+# sessions end) surely did not start and cost one round trip: tried again up to this many
+# times in all, a little later each time (about 2.5 s over all of them).
+REFUSED_ATTEMPTS = 10
+REFUSED_PAUSE = 0.05
 # Streamed data held in memory before it spills to a temp file (write_file of a stream).
 SPOOL_MEMORY = 8 << 20
 
@@ -183,7 +188,9 @@ class ShellRuntime(ABC):
         began = time.monotonic()
         deadline = None if timeout is None else began + timeout
         cwd = self._where(cwd)
-        for attempt in range(1, ATTEMPTS + 1):
+        attempt = refused = 0
+        while True:
+            attempt += 1
             tried = time.monotonic()
             try:
                 execution, done = await self._launch(
@@ -197,13 +204,20 @@ class ShellRuntime(ABC):
                 # unless a stream was read part way already, or the failure took long (a
                 # dead host: the caller's bounds were spent once already).
                 quick = time.monotonic() - tried < RETRY_WITHIN
-                if attempt == ATTEMPTS or not e.retry_safe or not quick or \
-                        not isinstance(stdin, bytes | None):
+                if not e.retry_safe or not quick or not isinstance(stdin, bytes | None):
+                    raise
+                if wire.session_refused(e.message):
+                    refused += 1
+                    attempt -= 1  # a refusal is not a failure of the connection
+                    if refused == REFUSED_ATTEMPTS or (
+                            deadline is not None and time.monotonic() >= deadline):
+                        raise
+                    await asyncio.sleep(REFUSED_PAUSE * refused)
+                elif attempt == ATTEMPTS:
                     raise
                 continue
             result.duration = time.monotonic() - began
             return result
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _wait(self, execution: Execution, done: Callable[[], None], stdin: Stdin, *,
                     on_stdout: Sink | None, on_stderr: Sink | None,
