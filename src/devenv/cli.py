@@ -105,11 +105,14 @@ def _fast(argv: list[str]) -> int | None:
     not apply (the full path then validates and starts)."""
     if argv[0] == "exec" and len(argv) > 3 and argv[2] == "--" and not argv[1].startswith("-"):
         path, command, tty = argv[1], argv[3:], False
-    elif argv[0] == "shell" and len(argv) <= 2 and not any(a.startswith("-") for a in argv[1:]):
-        path, command = (argv[1] if len(argv) == 2 else "."), ["bash", "-l"]
-        tty = sys.stdin.isatty() and sys.stdout.isatty()
-    elif argv[0] == "shell" and _path_and_command(argv[1:]) is not None:
-        path, command = _path_and_command(argv[1:]) or ("", [])
+    elif argv[0] == "shell":
+        if len(argv) <= 2 and not any(a.startswith("-") for a in argv[1:]):
+            path, command = (argv[1] if len(argv) == 2 else "."), ["bash", "-l"]
+        else:
+            given = _path_and_command(argv[1:])  # devenv [PATH] -- CMD...
+            if given is None:
+                return None
+            path, command = given
         tty = sys.stdin.isatty() and sys.stdout.isatty()
     else:
         return None

@@ -39,6 +39,8 @@ DRAIN_GRACE = 0.5
 # behind a warm master, a paused container): the caller tries the next way in.
 START_TIMEOUT = 15.0
 KILL_TIMEOUT = 10.0  # for killing the remote process group after an interrupt
+# A connection that finds no master becomes one, kept 60 s after its last session.
+MASTER_OPTIONS = ("-o", "ControlMaster=auto", "-o", "ControlPersist=60")
 
 
 class _Signalled(Exception):
@@ -72,16 +74,14 @@ def attach_argv(target: Target, command: list[str]) -> list[str]:
     jobs get SIGHUP as in any SSH login (docs/architecture.md, terminals)."""
     remote = (wire.ENV_PREAMBLE + f"cd {wire.quote(target.workspace)} || exit "
               f"{EXIT_PRE_CHILD}; exec {wire.join(command)}")
-    return _ssh(target, "-t", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
-                command=remote)
+    return _ssh(target, "-t", *MASTER_OPTIONS, command=remote)
 
 
 def warm(target: Target) -> None:
     """Start the environment's master in the background (it persists 60 s when idle)."""
     if not target.control:
         return
-    argv = _ssh(target, "-T", "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
-                command="true")
+    argv = _ssh(target, "-T", *MASTER_OPTIONS, command="true")
     # Through a shell that exits at once, so the master is nobody's child here (we exec
     # docker next, which would never reap it).
     launcher = ["sh", "-c", wire.join(argv) + " </dev/null >/dev/null 2>&1 &"]
