@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 VERBS = ("shell", "up", "exec", "cp", "list", "stop", "rm", "logs", "build", "images", "gc",
-         "init", "config", "tools", "ssh", "ssh-config", "wezterm", "sessions", "help")
+         "init", "config", "tools", "ssh", "ssh-config", "wezterm", "sessions", "workspace",
+         "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
 PASSTHROUGH = ("shell", "exec", "ssh")
@@ -79,6 +80,8 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "ssh": ("ssh", lambda m, a: m.run(a.target, list(a.command), here=a.here,
                                       grant_write=a.grant_write)),
     "wezterm": ("wezterm", lambda m, a: m.run(install=a.install)),
+    "workspace": ("workspace", lambda m, a: m.run(a.action, {
+        k: v for k, v in vars(a).items() if k not in ("verb", "action")})),
     "ssh-config": ("ssh_config", lambda m, a: m.run(install=a.install,
                                                     uninstall=a.uninstall)),
 }

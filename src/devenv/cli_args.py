@@ -114,6 +114,7 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     _manage_verbs(verbs)
     _image_verbs(verbs)
     _connect_verbs(verbs)
+    _workspace_verbs(verbs)
     hp = verbs.add_parser("help", help="show help for devenv or a verb")
     hp.add_argument("topic", nargs="?", choices=[v for v in verb_names if v != "help"],
                     metavar="VERB")
@@ -261,3 +262,79 @@ def _connect_verbs(verbs: Any) -> None:
                      help="print the module (the default)")
 
 
+
+
+def _workspace_verbs(verbs: Any) -> None:
+    ws = verbs.add_parser(
+        "workspace", help="per-agent checkouts of the project, and never losing their work",
+        description="A workspace is a checkout of the project on its own branch (devenv/NAME) "
+                    "on a target: the project's environment (default; /workspaces/NAME), "
+                    "'local' (a git worktree on this machine) or an SSH host "
+                    "([user@]host[:port] or an alias). Work comes home with diff and pull; "
+                    "snapshot records everything (commits, staged, modified and untracked "
+                    "files, stash) under refs/devenv/snapshots/NAME/ in the project's own "
+                    "repository, and delete refuses while anything is saved nowhere else.")
+    sub = ws.add_subparsers(dest="action", metavar="ACTION", title="actions",
+                            prog="devenv workspace")
+
+    def project(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-C", dest="path", default=".", metavar="PATH",
+                       help="a directory of the project (default: .)")
+
+    def target(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--on", metavar="TARGET",
+                       help="env (default), local, or an SSH host ([user@]host[:port] or an "
+                            "alias; DEVENV_SSH_CONFIG names another ssh config)")
+
+    cr = sub.add_parser("create", help="make a workspace")
+    cr.add_argument("name", metavar="NAME")
+    cr.add_argument("path", nargs="?", default=".", metavar="PATH")
+    target(cr)
+    cr.add_argument("--from", dest="from_ref", default="HEAD", metavar="REF",
+                    help="the commit to start from (default: the project's HEAD)")
+    cr.add_argument("--branch", metavar="BRANCH", help="its branch (default: devenv/NAME)")
+
+    ls = sub.add_parser("list", help="the project's workspaces and what is unsaved in each")
+    ls.add_argument("path", nargs="?", default=".", metavar="PATH")
+    ls.add_argument("--json", action="store_true", dest="json_",
+                    help="print JSON for scripts")
+
+    df = sub.add_parser("diff", help="commits and changes since the workspace started")
+    df.add_argument("name", metavar="NAME")
+    project(df)
+    df.add_argument("--stat", action="store_true", help="a summary per file")
+
+    pl = sub.add_parser("pull", help="fetch the workspace's branch into the project (same "
+                                     "name; fast-forward only; your checkout is untouched)")
+    pl.add_argument("name", metavar="NAME")
+    project(pl)
+
+    sn = sub.add_parser("snapshot", help="record the workspace's whole state in the project")
+    sn.add_argument("name", metavar="NAME")
+    project(sn)
+
+    sl = sub.add_parser("snapshots", help="list snapshots (of NAME, or of every workspace)")
+    sl.add_argument("name", nargs="?", metavar="NAME")
+    project(sl)
+    sl.add_argument("--json", action="store_true", dest="json_",
+                    help="print JSON for scripts")
+
+    rs = sub.add_parser("restore", help="bring a snapshot back (default: the newest)")
+    rs.add_argument("name", metavar="NAME")
+    rs.add_argument("snapshot", nargs="?", metavar="SNAPSHOT")
+    project(rs)
+    target(rs)
+    rs.add_argument("--into", metavar="WORKSPACE",
+                    help="restore into this workspace (made if missing; default: NAME)")
+    rs.add_argument("--force", action="store_true",
+                    help="replace a workspace that holds unsaved work (snapshotted first)")
+
+    de = sub.add_parser("delete", help="delete a workspace (refused while work is unsaved)")
+    de.add_argument("name", metavar="NAME")
+    project(de)
+    de.add_argument("--force", action="store_true",
+                    help="delete although work is unsaved (it is snapshotted first)")
+
+    sy = sub.add_parser("sync", help="bring the target's copy of the project up to date")
+    sy.add_argument("path", nargs="?", default=".", metavar="PATH")
+    target(sy)

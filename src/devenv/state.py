@@ -67,6 +67,21 @@ _MIGRATIONS = [
         decided  REAL NOT NULL
     )
     """,
+    # 6: workspaces (devenv.workspaces): where each is, its branch and the commit it started
+    # from, as devenv made them (the target's own files are the agent's to change); a deleted
+    # one is kept (deleted = when) so that restoring it goes back where it was.
+    """
+    CREATE TABLE workspaces (
+        project  TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        target   TEXT NOT NULL,
+        branch   TEXT NOT NULL,
+        base     TEXT NOT NULL,
+        created  REAL NOT NULL,
+        deleted  REAL,
+        PRIMARY KEY (project, name)
+    )
+    """,
 ]
 
 
@@ -252,3 +267,44 @@ def set_write_grant(conn: sqlite3.Connection, grant: WriteGrant) -> None:
 
 def forget_write_grant(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("DELETE FROM write_grants WHERE path = ?", (path,))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace devenv made: its project, name, target (``env``, ``local`` or an SSH
+    ``[user@]host[:port]``), branch (``""``: none) and the commit it started from."""
+
+    project: str
+    name: str
+    target: str
+    branch: str
+    base: str
+    created: float = 0.0
+
+
+def workspaces(conn: sqlite3.Connection, project: str, *, deleted: bool = False
+               ) -> list[Workspace]:
+    """The project's workspaces (``deleted``: the deleted ones instead)."""
+    rows = conn.execute("SELECT project, name, target, branch, base, created FROM workspaces "
+                        "WHERE project = ? AND (deleted IS NOT NULL) = ? ORDER BY name",
+                        (project, deleted)).fetchall()
+    return [Workspace(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), float(r[5]))
+            for r in rows]
+
+
+def workspace(conn: sqlite3.Connection, project: str, name: str, *, deleted: bool = False
+              ) -> Workspace | None:
+    return next((w for w in workspaces(conn, project, deleted=deleted) if w.name == name),
+                None)
+
+
+def add_workspace(conn: sqlite3.Connection, ws: Workspace) -> None:
+    conn.execute("INSERT OR REPLACE INTO workspaces(project, name, target, branch, base, "
+                 "created, deleted) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                 (ws.project, ws.name, ws.target, ws.branch, ws.base, ws.created or time.time()))
+
+
+def remove_workspace(conn: sqlite3.Connection, project: str, name: str) -> None:
+    """Mark it deleted (its target and branch are remembered for a restore)."""
+    conn.execute("UPDATE workspaces SET deleted = ? WHERE project = ? AND name = ?",
+                 (time.time(), project, name))

@@ -18,6 +18,7 @@ LAYERS: list[set[str]] = [
      "config_schema", "config"},  # foundations
     {"engine", "ssh"},  # the Docker engine; devenv's SSH keys, config and wiring
     {"images", "envs", "integrations"},
+    {"workspaces"},  # stands on environments (an environment is one of its targets)
     {"commands"},
     {"cli", "cli_args", "__main__"},
 ]

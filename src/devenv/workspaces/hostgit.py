@@ -1,0 +1,80 @@
+"""git on this machine, on the project's own repository, for the workspace commands.
+
+A workspace's content comes from an agent, so devenv's git calls never let it steer this
+machine: hooks are off unless the project is trusted (``devenv trust``), objects fetched
+from a target are checked (``transfer.fsckObjects``), and no pager, editor or prompt runs
+(docs/security.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from devenv import proc
+from devenv.errors import DevenvError, UsageError, safe_text
+
+SHORT = 120.0  # seconds for one local git step
+HOOKS_OFF = ("-c", "core.hooksPath=/dev/null")
+SAFE = ("-c", "transfer.fsckObjects=true", "-c", "core.pager=cat")
+ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true", "GIT_PAGER": "cat",
+       "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
+_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
+
+
+def target_env(trusted: bool) -> dict[str, str]:
+    """The environment of devenv's git calls on a target: hooks off unless trusted, and an
+    identity for the commits devenv writes there (snapshots)."""
+    env = {"GIT_AUTHOR_NAME": "devenv", "GIT_AUTHOR_EMAIL": "devenv@localhost",
+           "GIT_COMMITTER_NAME": "devenv", "GIT_COMMITTER_EMAIL": "devenv@localhost"}
+    if not trusted:
+        env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath",
+                "GIT_CONFIG_VALUE_0": "/dev/null"}
+    return env
+
+
+def argv(repo: str, *args: str, trusted: bool) -> list[str]:
+    return ["git", "-C", repo, *SAFE, *(() if trusted else HOOKS_OFF), *args]
+
+
+async def git(repo: str, *args: str, trusted: bool, env: dict[str, str] | None = None,
+              timeout: float = SHORT, check: bool = True) -> proc.Result:
+    """Run git on ``repo`` (in a thread: the asyncio loop keeps serving the pool)."""
+    return await asyncio.to_thread(proc.run, argv(repo, *args, trusted=trusted),
+                                   timeout=timeout, env={**ENV, **(env or {})}, check=check)
+
+
+def last_words(result: proc.Result) -> str:
+    lines = [ln.strip() for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
+    return safe_text(lines[-1])[:300] if lines else f"exit {result.returncode}"
+
+
+def sha(text: str) -> str:
+    """A commit id as git printed it (validated: it came from a target)."""
+    text = text.strip()
+    if not _SHA.match(text):
+        raise DevenvError(f"expected a commit id, got {safe_text(text[:80])!r}")
+    return text
+
+
+async def top(path: str) -> str:
+    """The top of the git work tree ``path`` is in."""
+    result = await git(path, "rev-parse", "--show-toplevel", trusted=False, check=False)
+    if result.returncode != 0:
+        raise UsageError(f"{path} is not in a git repository; workspaces are git checkouts",
+                         "make it one: git init && git add -A && git commit -m start")
+    return result.stdout.strip()
+
+
+async def commit_of(repo: str, ref: str) -> str:
+    """The commit ``ref`` names in ``repo`` (``--from``)."""
+    if not ref or ref.startswith("-") or "\0" in ref:
+        raise UsageError(f"invalid revision {ref!r}", "give a branch, tag or commit")
+    result = await git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                       f"{ref}^{{commit}}", trusted=False, check=False)
+    if result.returncode != 0:
+        if ref == "HEAD":
+            raise UsageError(f"{repo} has no commit yet; a workspace starts from one",
+                             "commit something first: git add -A && git commit -m start")
+        raise UsageError(f"{ref!r} names no commit in {repo}",
+                         "give a branch, tag or commit of the project (--from)")
+    return sha(result.stdout)

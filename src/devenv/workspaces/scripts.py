@@ -1,0 +1,238 @@
+"""The POSIX ``sh`` scripts workspaces run on a target (docs/workspaces.md). Each is run as
+an argv, ``sh -c SCRIPT sh ARG...``: values arrive as positional parameters and are never
+pasted into code. They need ``git`` and POSIX tools; ``flock`` where the target has it.
+
+Output meant for devenv is NUL-separated (``-z`` forms of git's output): file names may hold
+newlines, and a name cannot hold a NUL.
+"""
+
+from __future__ import annotations
+
+# Every script starts here: strict, and ``~/`` at the front of a path argument expanded
+# (the runtime quotes arguments, so the target's shell would not).
+_HEAD = r"""set -eu
+home() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}";;
+  *) printf '%s' "$1";; esac; }
+"""
+
+# Prepare a target: the workspace root, the bare repository the project is synced into,
+# and whether the target has flock (the sync lock). Prints: the absolute root, then "flock"
+# or "noflock". Args: root.
+PREPARE = _HEAD + r"""
+root=$(home "$1")
+mkdir -p "$root/.devenv/tmp"
+root=$(cd "$root" && pwd -P)
+repo=$root/.devenv/repo.git
+init() {
+  [ -f "$repo/HEAD" ] && return 0
+  git init -q --bare "$repo"
+  # Workspaces borrow this repository's objects (alternates): nothing here may be pruned.
+  git --git-dir="$repo" config gc.auto 0
+  git --git-dir="$repo" config gc.pruneExpire never
+  git --git-dir="$repo" config core.logAllRefUpdates true
+}
+printf '%s\n' "$root"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>>"$root/.devenv/sync.lock"
+  flock -w 120 9
+  echo flock
+else
+  echo noflock
+fi
+init
+"""
+
+# Repair after a failed sync, under the lock: ref lock files and push quarantines left by a
+# killed receive-pack (older than a minute: a live git holds its locks for milliseconds).
+# Args: root.
+REPAIR = _HEAD + r"""
+root=$(home "$1"); repo=$root/.devenv/repo.git
+[ -d "$repo" ] || exit 0
+if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 120 9; fi
+find "$repo/refs" "$repo/packed-refs.lock" "$repo/HEAD.lock" "$repo/config.lock" \
+  -name '*.lock' -type f -mmin +1 -exec rm -f {} + 2>/dev/null || true
+find "$repo/objects" -maxdepth 1 -name 'incoming-*' -mmin +1 -exec rm -rf {} + \
+  2>/dev/null || true
+git --git-dir="$repo" fsck --connectivity-only --no-progress >/dev/null 2>&1 || exit 3
+"""
+
+# Run a command on the target under the sync lock (when the target has flock).
+# Args: root, then the command's argv.
+LOCKED = _HEAD + r"""
+root=$(home "$1"); shift
+if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 120 9; fi
+"$@"
+"""
+
+# Create a workspace: a repository of its own borrowing the synced repository's objects
+# (alternates), its branch at COMMIT; built under .devenv/tmp and renamed into place, so a
+# failure leaves nothing half-made. The project's branches are its origin's (fetched from
+# the staged refs). Args: root, name, branch ("" = detached), commit. Exit 17: exists.
+CREATE = _HEAD + r"""
+root=$(home "$1"); name=$2; branch=$3; commit=$4
+repo=$root/.devenv/repo.git; dir=$root/$name
+if [ -e "$dir" ] || [ -L "$dir" ]; then echo "$dir exists" >&2; exit 17; fi
+tmp=$(mktemp -d "$root/.devenv/tmp/new-XXXXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+git init -q "$tmp"
+printf '%s/objects\n' "$repo" > "$tmp/.git/objects/info/alternates"
+cd "$tmp"
+git config remote.origin.url "$repo"
+git config remote.origin.fetch '+refs/devenv/sync/heads/*:refs/remotes/origin/*'
+git config --add remote.origin.fetch 'refs/devenv/sync/tags/*:refs/tags/*'
+git config remote.origin.tagOpt --no-tags
+git config core.logAllRefUpdates true
+git fetch -q origin || true
+if [ -n "$branch" ]; then git checkout -q -b "$branch" "$commit"
+else git checkout -q --detach "$commit"; fi
+cd /
+mv "$tmp" "$dir"
+trap - EXIT
+"""
+
+# Record a workspace's whole state as commits, without touching its index, working tree or
+# stash: the index and the working tree (tracked and untracked files, not ignored ones) are
+# written through a copy of the index. The snapshot commit's tree is the working tree; its
+# parents are HEAD, the index commit, the workspace branch's tip and the stash entries, so
+# fetching it brings everything. Prints the snapshot's id.
+# Args: dir, name, branch ref ("" = none), stash (1/0), ref to point at it, base commit.
+CAPTURE = _HEAD + r"""
+dir=$(home "$1"); name=$2; wsbranch=$3; stash=$4; ref=$5; base=$6
+cd "$dir"
+head=$(git rev-parse -q --verify 'HEAD^{commit}') || { echo "no commit checked out" >&2; exit 18; }
+branch=$(git symbolic-ref -q HEAD) || branch=
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+idx=$(git rev-parse --git-path index)
+if [ -f "$idx" ]; then cp -p "$idx" "$tmp/index"; fi
+export GIT_INDEX_FILE="$tmp/index"
+itree=$(git write-tree 2>/dev/null) || itree=
+git add -A .
+[ -n "$itree" ] || itree=$(git write-tree)  # a merge in conflict: as in the working tree
+wtree=$(git write-tree)
+unset GIT_INDEX_FILE
+icommit=$(git commit-tree "$itree" -p "$head" -m "devenv: index of workspace $name")
+tip=
+if [ -n "$wsbranch" ]; then tip=$(git rev-parse -q --verify "$wsbranch^{commit}") || tip=; fi
+stashes=
+if [ "$stash" = 1 ]; then stashes=$(git log -g --format=%H refs/stash 2>/dev/null) || stashes=; fi
+msg="devenv snapshot of workspace $name
+
+head: $head
+branch: $branch
+index: $icommit
+tip: $tip
+base: $base"
+set -- -p "$head" -p "$icommit"
+[ -z "$tip" ] || [ "$tip" = "$head" ] || set -- "$@" -p "$tip"
+for s in $stashes; do set -- "$@" -p "$s"; msg="$msg
+stash: $s"; done
+snap=$(printf '%s\n' "$msg" | git commit-tree "$wtree" "$@")
+git update-ref "$ref" "$snap"
+printf '%s\n' "$snap"
+"""
+
+# Bring a snapshot back into a workspace (created or snapshotted by the caller first): HEAD
+# (and the workspace branch) at the snapshot's HEAD, the working tree as it was (leftovers
+# removed, ignored files kept), the index as it was, the stash entries stored again.
+# Args: dir, snapshot, head, index, branch ("" = detached), tip, workspace branch, stash
+# (1/0), stash ids oldest first.
+RESTORE = _HEAD + r"""
+dir=$(home "$1"); snap=$2; head=$3; index=$4; branch=$5; tip=$6; wsbranch=$7; stash=$8
+shift 8
+cd "$dir"
+if [ -n "$branch" ]; then git checkout -q -f -B "$wsbranch" "$head"
+else
+  git checkout -q -f --detach "$head"
+  [ -z "$tip" ] || git branch -q -f "$wsbranch" "$tip"
+fi
+git read-tree --reset -u "$snap^{tree}"
+git clean -fdq
+git read-tree "$index^{tree}"
+if [ "$stash" = 1 ]; then
+  for s in "$@"; do git stash store -m "$(git log -1 --format=%s "$s")" "$s"; done
+fi
+"""
+
+# What in a workspace is not saved anywhere else, NUL-separated in sections:
+#   head, branch, then "@status" + git status -z, "@commits" + commits (id and subject)
+#   reachable from HEAD or the workspace branch and from no branch of the project (or
+#   remote-tracking branch), "@stash" + stash entries.
+# Args: dir, project ref glob ("" = the repository is the project's own: a local worktree,
+# whose own branch does not count as saved), workspace branch ref, stash ("all", or
+# "branch": only entries made on the workspace branch, the stash being the project's),
+# synced repository to refresh the project's refs from ("" = none).
+STATUS = _HEAD + r"""
+dir=$(home "$1"); project=$2; wsbranch=$3; stash=$4; repo=$5
+cd "$dir"
+if [ -n "$repo" ]; then
+  git fetch -q --no-tags --prune "$(home "$repo")" \
+    '+refs/devenv/sync/heads/*:refs/devenv/project/heads/*' \
+    '+refs/devenv/sync/remotes/*:refs/devenv/project/remotes/*' 2>/dev/null || true
+fi
+head=$(git rev-parse -q --verify 'HEAD^{commit}') || head=
+branch=$(git symbolic-ref -q HEAD) || branch=
+printf '%s\0%s\0@status\0' "$head" "$branch"
+git status --porcelain=v1 -z --untracked-files=all --ignore-submodules=none
+printf '@commits\0'
+set --
+[ -z "$head" ] || set -- HEAD
+if [ -n "$wsbranch" ] && git rev-parse -q --verify "$wsbranch^{commit}" >/dev/null; then
+  set -- "$@" "$wsbranch"; fi
+if [ $# -gt 0 ]; then
+  if [ -n "$project" ]; then
+    git log -z --format='%H %s' -n 1000 "$@" --not --remotes --glob="$project"
+  else
+    git log -z --format='%H %s' -n 1000 "$@" --not --exclude="${wsbranch#refs/heads/}" \
+      --branches --remotes
+  fi
+fi
+printf '\0@stash\0'
+if [ "$stash" = all ]; then git log -z -g --format='%H %gs' refs/stash 2>/dev/null || true
+elif [ "$stash" = branch ] && [ -n "$wsbranch" ]; then
+  git log -g --format='%H %gs' refs/stash 2>/dev/null | while read -r id subject; do
+    case $subject in *" on ${wsbranch#refs/heads/}: "*|*"On ${wsbranch#refs/heads/}: "*)
+      printf '%s %s\0' "$id" "$subject";; esac; done || true
+fi
+printf '\0@end\0'
+"""
+
+# The workspace's commits since BASE and everything that changed since (committed or not,
+# untracked files included), through a copy of the index. Args: dir, base, stat (1/0).
+DIFF = _HEAD + r"""
+dir=$(home "$1"); base=$2; stat=$3
+cd "$dir"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+idx=$(git rev-parse --git-path index)
+if [ -f "$idx" ]; then cp -p "$idx" "$tmp/index"; fi
+n=$(git rev-list --count "$base..HEAD")
+printf '# %s commit(s) since %s\n' "$n" "$(git rev-parse --short "$base")"
+git log --no-color --format='%h %s' "$base..HEAD"
+printf '# changes since %s, committed or not (untracked files included)\n' \
+  "$(git rev-parse --short "$base")"
+export GIT_INDEX_FILE="$tmp/index"
+git add -A .
+if [ "$stat" = 1 ]; then git diff --cached --no-color --no-ext-diff --stat "$base"
+else git diff --cached --no-color --no-ext-diff "$base"; fi
+"""
+
+# Remove a workspace directory, only when it resolves to ROOT/NAME itself: moved into the
+# root's trash first (at once gone from its place), then removed there. Args: root, name.
+REMOVE = _HEAD + r"""
+root=$(home "$1"); name=$2
+root=$(cd "$root" && pwd -P); dir=$root/$name
+[ -e "$dir" ] || [ -L "$dir" ] || exit 0
+if [ -L "$dir" ]; then echo "$dir is a symbolic link; not removed" >&2; exit 19; fi
+real=$(cd "$dir" && pwd -P)
+if [ "$real" != "$dir" ]; then echo "$dir resolves to $real; not removed" >&2; exit 19; fi
+trash=$(mktemp -d "$root/.devenv/tmp/gone-XXXXXXXX")
+mv "$dir" "$trash/"
+rm -rf "$trash"
+"""
+
+# The workspaces under ROOT (directory names), NUL-separated. Args: root.
+LIST = _HEAD + r"""
+root=$(home "$1")
+[ -d "$root" ] || exit 0
+cd "$root"
+for d in *; do [ -d "$d/.git" ] && printf '%s\0' "$d"; done; true
+"""

@@ -1,0 +1,121 @@
+"""Snapshots: a workspace's whole state as commits under ``refs/devenv/snapshots/<NAME>/``
+in the project's own repository on this machine (docs/workspaces.md), and bringing one back.
+
+Taking one never changes the workspace (its index, working tree and stash stay as they
+are); the target writes the commits, this machine fetches them (objects checked)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from devenv.errors import ConflictError, NotFoundError
+from devenv.state import Workspace
+from devenv.workspaces import hostgit, names, scripts
+from devenv.workspaces.status import Snapshot, parse_snapshot
+from devenv.workspaces.targets import Target
+
+CAPTURE_TIMEOUT = 600.0  # seconds: hashing every changed and untracked file
+
+
+@dataclass(frozen=True)
+class Taken:
+    workspace: str
+    stamp: str
+    id: str
+
+    @property
+    def ref(self) -> str:
+        return names.snapshot_prefix(self.workspace) + self.stamp
+
+
+async def _free_stamp(repo: str, name: str) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    taken = set(await stamps(repo, name))
+    if stamp not in taken:
+        return stamp
+    n = 1
+    while f"{stamp}-{n}" in taken:
+        n += 1
+    return f"{stamp}-{n}"
+
+
+async def stamps(repo: str, name: str) -> list[str]:
+    """The snapshots of workspace ``name``, oldest first."""
+    prefix = names.snapshot_prefix(name)
+    result = await hostgit.git(repo, "for-each-ref", "--format=%(refname)", prefix,
+                               trusted=False)
+    found = [line[len(prefix):] for line in result.stdout.splitlines()
+             if line.startswith(prefix)]
+    return sorted(found, key=lambda s: (s.split("-")[0], int(s.split("-")[1])
+                                        if "-" in s else 0))
+
+
+async def all_snapshots(repo: str) -> list[tuple[str, str, float]]:
+    """Every snapshot: (workspace, stamp, commit time)."""
+    result = await hostgit.git(repo, "for-each-ref", "--format=%(refname) %(committerdate:unix)",
+                               names.SNAPSHOTS + "/", trusted=False)
+    out = []
+    for line in result.stdout.splitlines():
+        ref, _, when = line.rpartition(" ")
+        parts = ref[len(names.SNAPSHOTS) + 1:].split("/")
+        if len(parts) == 2:
+            out.append((parts[0], parts[1], float(when or 0)))
+    return out
+
+
+async def take(target: Target, ws: Workspace, *, trusted: bool) -> Taken:
+    """Snapshot workspace ``ws`` on ``target`` into the project's repository."""
+    repo = target.repo_path
+    stamp = await _free_stamp(repo, ws.name)
+    final = names.snapshot_prefix(ws.name) + stamp
+    # A local workspace shares the project's repository: the target writes the ref itself.
+    # Its stash is the project's own, so it is not part of the snapshot.
+    ref = f"refs/devenv/capture/{ws.name}" if target.remote else final
+    branch_ref = f"refs/heads/{ws.branch}" if ws.branch else ""
+    out = await target.run(scripts.CAPTURE, target.dir(ws.name), ws.name, branch_ref,
+                           "1" if target.remote else "0", ref, ws.base,
+                           env=hostgit.target_env(trusted), timeout=CAPTURE_TIMEOUT)
+    commit = hostgit.sha(out.strip().splitlines()[-1] if out.strip() else "")
+    if target.remote:
+        async with target.git_ssh() as (env, url):
+            result = await hostgit.git(
+                repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                url + target.dir(ws.name), f"+{ref}:{final}", trusted=trusted, env=env,
+                timeout=CAPTURE_TIMEOUT, check=False)
+        if result.returncode != 0:
+            raise ConflictError(f"snapshot of {ws.name} could not be fetched from "
+                                f"{target.label}: {hostgit.last_words(result)}",
+                                "the workspace was not changed; try again")
+        got = await hostgit.git(repo, "rev-parse", "--verify", final, trusted=False)
+        if got.stdout.strip() != commit:
+            raise ConflictError(f"snapshot of {ws.name} changed while it was fetched",
+                                "take it again: devenv workspace snapshot " + ws.name)
+    return Taken(ws.name, stamp, commit)
+
+
+async def describe(repo: str, name: str, stamp: str | None) -> tuple[str, Snapshot]:
+    """The snapshot ``stamp`` of workspace ``name`` (default: the newest)."""
+    found = await stamps(repo, name)
+    if not found:
+        raise NotFoundError(f"workspace {name!r} has no snapshots",
+                            "devenv workspace snapshots lists those there are")
+    if stamp is None:
+        stamp = found[-1]
+    elif names.check_stamp(stamp) not in found:
+        raise NotFoundError(f"workspace {name!r} has no snapshot {stamp}",
+                            f"it has {', '.join(found[-5:])}")
+    ref = names.snapshot_prefix(name) + stamp
+    commit = hostgit.sha((await hostgit.git(repo, "rev-parse", "--verify", ref,
+                                            trusted=False)).stdout)
+    raw = await hostgit.git(repo, "cat-file", "commit", commit, trusted=False)
+    return ref, parse_snapshot(commit, raw.stdout)
+
+
+async def put_back(target: Target, ws: Workspace, snap: Snapshot, *, trusted: bool) -> None:
+    """Restore ``snap`` into the existing workspace ``ws`` (its objects already on the
+    target: the caller synced them)."""
+    await target.run(scripts.RESTORE, target.dir(ws.name), snap.id, snap.head, snap.index,
+                     snap.branch, snap.tip, ws.branch or f"devenv/{ws.name}",
+                     "1" if target.remote else "0", *reversed(snap.stash),
+                     env=hostgit.target_env(trusted), timeout=CAPTURE_TIMEOUT)

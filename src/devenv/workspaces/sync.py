@@ -1,0 +1,77 @@
+"""Incremental sync of the project to a remote target: ``git push`` over the pooled master
+into the target's bare repository, the project's refs staged under ``refs/devenv/sync/``
+(branches, tags, remote-tracking branches; pruned as they go), so only what the target
+lacks travels. ``git-receive-pack`` runs under ``flock`` on the target's sync lock, so any
+number of processes on any number of machines sync one after another; a failed attempt is
+repaired (stale ref locks and push quarantines of a killed sync removed) and tried again
+(docs/workspaces.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from devenv.errors import DevenvError
+from devenv.workspaces import hostgit, scripts
+from devenv.workspaces.targets import Target
+
+SYNC_TIMEOUT = 1800.0  # seconds for one push (a first sync of a large project)
+LOCK_WAIT = 300  # seconds a sync waits for another one on the same target
+ATTEMPTS = 3
+REFSPECS = ("+refs/heads/*:refs/devenv/sync/heads/*",
+            "+refs/tags/*:refs/devenv/sync/tags/*",
+            "+refs/remotes/*:refs/devenv/sync/remotes/*")
+# git's and ssh's words for failures that trying again does not fix.
+_PERMANENT = ("Permission denied", "Host key verification failed", "Could not resolve",
+              "command not found", "not found: git", "does not appear to be a git",
+              "No space left", "Disk quota")
+
+
+@dataclass(frozen=True)
+class Synced:
+    updated: int  # refs created, moved or deleted on the target
+    attempts: int
+
+
+class SyncError(DevenvError):
+    pass
+
+
+def _receive_pack(target: Target) -> str:
+    from devenv.runtime import wire
+
+    if not target.has_flock:
+        return "git-receive-pack"
+    lock = f"{target.root}/.devenv/sync.lock"
+    return f"flock -w {LOCK_WAIT} {wire.quote(lock)} git-receive-pack"
+
+
+def _updated(porcelain: str) -> int:
+    flags = [line[0] for line in porcelain.splitlines() if "\t" in line and line[:1] in
+             " +-*!="]
+    return sum(1 for flag in flags if flag in " +-*")
+
+
+async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) -> Synced:
+    """Bring the target's copy of the project up to date (and push ``extra`` refspecs,
+    e.g. a workspace's starting commit)."""
+    await target.prepare()
+    said = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        async with target.git_ssh() as (env, url):
+            result = await hostgit.git(
+                target.repo_path, "push", "--porcelain", "--prune", "--no-verify",
+                f"--receive-pack={_receive_pack(target)}", url + target.repo,
+                *REFSPECS, *extra, trusted=trusted, env=env, timeout=SYNC_TIMEOUT,
+                check=False)
+        if result.returncode == 0:
+            return Synced(_updated(result.stdout), attempt)
+        said = hostgit.last_words(result)
+        if attempt == ATTEMPTS or any(words in result.stderr for words in _PERMANENT):
+            break
+        # A killed or broken earlier sync may have left locks behind: clear them under the
+        # lock, then go again a little later.
+        await target.run(scripts.REPAIR, target.root, check=False)
+        await asyncio.sleep(0.5 * attempt)
+    raise SyncError(f"sync of {target.repo_path} to {target.label} failed: {said}",
+                    "run it again; DEVENV_DEBUG=1 shows the git commands")

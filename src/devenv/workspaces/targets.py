@@ -1,0 +1,160 @@
+"""Where workspaces live: the project's environment, this machine (``local``: git worktrees
+of the project under devenv's worktree root) or an SSH host. Environments and SSH hosts are
+reached the same way (an environment is an SSH target whose workspace root is its
+``/workspaces`` volume); host git talks to them through the runtime library's pooled
+ControlMaster (docs/workspaces.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shlex
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from devenv.envs.identity import sanitize
+from devenv.errors import DevenvError, UsageError, safe_text
+from devenv.runtime import LocalRuntime, Runtime, SSHRuntime, SSHTarget, WorktreeRuntime
+from devenv.runtime.ssh import SESSION_OPTIONS, SSHBase
+from devenv.ssh import health
+from devenv.workspaces import scripts
+
+ENV, LOCAL = "env", "local"
+ENV_ROOT = "/workspaces"
+MAX_WAIT = 10.0  # seconds to wait for a connection to the target (the pool's max_wait)
+SHORT = 120.0  # seconds for one step on the target (prepare, create, status, ...)
+
+
+@dataclass
+class Target:
+    """One target of one project. ``spec`` is what the workspace records keep (``env``,
+    ``local`` or ``[user@]host[:port]``); ``root`` is where its workspaces are."""
+
+    kind: str
+    spec: str
+    label: str
+    runtime: Runtime
+    root: str
+    project: str
+    repo_path: str  # the project's git work tree on this machine
+    has_flock: bool = field(default=False, init=False)
+    _prepared: bool = field(default=False, init=False)
+
+    @property
+    def remote(self) -> bool:
+        return self.kind != LOCAL
+
+    @property
+    def repo(self) -> str:
+        """The bare repository the project is synced into (remote targets)."""
+        return f"{self.root}/.devenv/repo.git"
+
+    def dir(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    async def prepare(self) -> None:
+        """Make the root and the synced repository (remote targets), once per process."""
+        if self._prepared or not self.remote:
+            self._prepared = True
+            return
+        result = await self.run(scripts.PREPARE, self.root)
+        lines = result.splitlines()
+        if len(lines) < 2 or not lines[0].startswith("/"):
+            raise UsageError(f"{self.label}: could not prepare {self.root} for workspaces: "
+                             f"{result.strip()[:200]!r}", "is git installed there?")
+        self.root, self.has_flock = lines[0], lines[1] == "flock"
+        self._prepared = True
+
+    async def run(self, script: str, *args: str, timeout: float = SHORT,
+                  env: dict[str, str] | None = None, check: bool = True,
+                  cwd: str | None = None) -> str:
+        """Run one of :mod:`.scripts` on the target; its stdout (text), or a one-line error
+        with the script's last words."""
+        result = await self.runtime.exec(["sh", "-c", script, "sh", *args], timeout=timeout,
+                                         env=env, cwd=cwd or ("/" if self.remote else None))
+        if check and not result.ok:
+            raise TargetError(self, result.exit_code, result.stderr, result.timed_out,
+                              timeout)
+        return result.stdout.decode("utf-8", "surrogateescape")
+
+    async def run_bytes(self, script: str, *args: str, timeout: float = SHORT,
+                        env: dict[str, str] | None = None) -> bytes:
+        result = await self.runtime.exec(["sh", "-c", script, "sh", *args], timeout=timeout,
+                                         env=env, cwd="/" if self.remote else None)
+        if not result.ok:
+            raise TargetError(self, result.exit_code, result.stderr, result.timed_out,
+                              timeout)
+        return result.stdout
+
+    @contextlib.asynccontextmanager
+    async def git_ssh(self) -> AsyncIterator[tuple[dict[str, str], str]]:
+        """For host git to reach the target: the environment (``GIT_SSH_COMMAND`` through a
+        pooled master, held for the duration) and the URL prefix of its paths."""
+        rt = self.runtime
+        assert isinstance(rt, SSHBase)  # noqa: S101  remote targets are SSH runtimes
+        ep = rt.endpoint
+        lease = await rt.pool.acquire(ep, max_wait=MAX_WAIT)
+        try:
+            ssh = ["ssh", *ep.options, "-o", f"ControlPath={lease.control_path}",
+                   *SESSION_OPTIONS]
+            host = f"[{ep.host}]" if ":" in ep.host else ep.host
+            yield {"GIT_SSH_COMMAND": shlex.join(ssh), "GIT_SSH_VARIANT": "ssh"}, \
+                f"ssh://{host}"
+        finally:
+            lease.release()
+
+    async def close(self) -> None:
+        await self.runtime.close()
+
+
+class TargetError(DevenvError):
+    """A step on the target failed (exit 1); the message carries its last words."""
+
+    def __init__(self, target: Target, code: int | None, stderr: bytes, timed_out: bool,
+                 timeout: float) -> None:
+        lines = [ln for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+        said = safe_text(lines[-1].strip())[:300] if lines else f"exit {code}"
+        if timed_out:
+            said = f"no end within {timeout:g}s"
+        super().__init__(f"{target.label}: {said}", None)
+        self.code = code
+
+
+def project_key(project: str) -> str:
+    """The project's directory name on SSH hosts: readable and unique per project path."""
+    digest = hashlib.sha256(project.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    base = sanitize(os.path.basename(project))[:40] or "project"
+    return f"{base}-{digest}"
+
+
+def check_spec(spec: str | None) -> str:
+    """The target spec to record: ``env`` (default), ``local``, or an SSH host as given."""
+    if spec in (None, "", ENV):
+        return ENV
+    if spec == LOCAL:
+        return LOCAL
+    assert spec is not None  # noqa: S101
+    SSHTarget.parse(spec)  # validates: a bad host is an error before anything happens
+    return spec
+
+
+def open_target(project: str, repo_path: str, spec: str) -> Target:
+    """The target ``spec`` (see :func:`check_spec`) of ``project``. An environment target
+    starts the environment if it is not running."""
+    dirs = health.runtime_dirs()
+    if spec == LOCAL:
+        # Where the runtime library puts a worktree of this repository (WorktreeRuntime).
+        base = os.path.dirname(WorktreeRuntime(repo_path, "x", dirs=dirs).root)
+        return Target(LOCAL, LOCAL, "this machine", LocalRuntime(repo_path, dirs=dirs), base,
+                      project, repo_path)
+    if spec == ENV:
+        from devenv.envs import EnvRuntime, start
+
+        env = start.ensure_running(project)
+        rt: SSHBase = EnvRuntime(project, max_wait=MAX_WAIT)
+        return Target(ENV, ENV, f"environment {env.name}", rt, ENV_ROOT, project, repo_path)
+    ssh = SSHTarget.from_cli(spec)
+    rt = SSHRuntime(ssh, dirs=dirs, max_wait=MAX_WAIT)
+    root = f"{ssh.src_base_dir.rstrip('/')}/{project_key(project)}"
+    return Target("ssh", spec, ssh.label, rt, root, project, repo_path)
