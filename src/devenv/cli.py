@@ -56,6 +56,7 @@ def _before_dashes(argv: list[str]) -> list[str]:
 _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "shell": ("shell", lambda m, a: m.run(a.path, port=a.port, name=a.name,
                                           session=a.session, command=list(a.command),
+                                          workspace=a.workspace,
                                           here=a.here, grant_write=a.grant_write)),
     "sessions": ("sessions", lambda m, a: m.run(a.target, as_json=a.json, kill=a.kill)),
     "up": ("up", lambda m, a: m.run(a.path, port=a.port, name=a.name, as_json=a.json,

@@ -43,7 +43,8 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
 
     shell = verbs.add_parser(
         "shell", help="start if needed and attach a shell (the default verb: devenv [PATH])",
-        usage="devenv [PATH] [--here] [--port N] [--name NAME] [--session NAME] [-- CMD...]",
+        usage="devenv [PATH] [--here] [--port N] [--name NAME] [--workspace NAME] "
+              "[--session NAME] [-- CMD...]",
         description="Start the project's environment if it is not running, then attach an "
                     "interactive shell (or CMD) in the project directory. Every session is "
                     "equal; leaving it never stops the environment. With --session, the shell "
@@ -52,6 +53,9 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     start_options(shell)
     shell.add_argument("--session", metavar="NAME",
                        help="attach to (or create) the persistent tmux session NAME")
+    shell.add_argument("--workspace", metavar="NAME",
+                       help="in the workspace NAME (devenv workspace), made in the "
+                            "environment on first use")
     # The command is everything after "--" (cli.main takes it verbatim); a positional
     # remainder here would also swallow options written after PATH.
     shell.set_defaults(command=[])

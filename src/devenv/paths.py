@@ -72,6 +72,12 @@ def ssh_config_str() -> str:
     return os.path.join(_root("state"), "ssh", "config")
 
 
+def workspaces_marker(name: str) -> str:
+    """Present while the environment ``name`` has workspaces: its stop then snapshots them,
+    so the quick stop (which reads no database) leaves it to the full one."""
+    return os.path.join(_root("state"), "envs", name, "workspaces")
+
+
 def env_control_socket(control_dir: str, port: int) -> str:
     """The ControlMaster socket of the environment on ``port`` in ``control_dir``: shared by
     every ssh client using devenv's ssh_config, ``devenv exec`` and the runtime library."""

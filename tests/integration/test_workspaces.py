@@ -7,7 +7,10 @@ names."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,3 +149,92 @@ def test_delete_refuses_unsaved_work_and_restore_brings_it_back(
     # The user's checkout never moved.
     assert git(project, "status", "--porcelain") == ""
     assert git(project, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+
+
+def _ssh_root(server: Sshd, project: Path) -> str:
+    from devenv.workspaces.targets import project_key
+
+    return f"/home/dev/devenv/src/{project_key(str(project))}"
+
+
+def test_parallel_syncs_and_a_killed_one(dv: Devenv, project: Path, sshd_host: Sshd) -> None:
+    env = {"DEVENV_SSH_CONFIG": str(sshd_host.config)}
+    for n in range(5):
+        (project / f"f{n}.txt").write_text(f"{n}\n" * 1000)
+        git(project, "add", "-A")
+        git(project, "commit", "-qm", f"c{n}")
+    git(project, "branch", "side")
+    runs = [subprocess.Popen([*_devenv(), "workspace", "sync", str(project), "--on",
+                              sshd_host.alias], env={**dv.env, **env}, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(4)]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    repo = f"{_ssh_root(sshd_host, project)}/.devenv/repo.git"
+    shell = _docker_shell(sshd_host.container)
+    fsck = shell("/", f"git --git-dir={repo} fsck --strict --no-progress")
+    assert fsck.returncode == 0, fsck.stderr
+    theirs = shell("/", f"git --git-dir={repo} for-each-ref --format='%(objectname) "
+                        "%(refname)' refs/devenv/sync/heads refs/devenv/sync/tags").stdout
+    ours = git(project, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads",
+               "refs/tags")
+    assert theirs.replace("refs/devenv/sync/", "refs/") == ours
+
+    # A big commit, and a sync killed with SIGKILL while the target receives it.
+    (project / "big.bin").write_bytes(os.urandom(60 << 20))
+    git(project, "add", "big.bin")
+    git(project, "commit", "-qm", "big")
+    victim = subprocess.Popen([*_devenv(), "workspace", "sync", str(project), "--on",
+                               sshd_host.alias], env={**dv.env, **env},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.monotonic() + 60
+    while shell("/", "pgrep -f git-receive-pack").returncode != 0:
+        assert time.monotonic() < deadline, "the sync never reached the target"
+        assert victim.poll() is None, "the sync ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    again = dv.run("workspace", "sync", str(project), "--on", sshd_host.alias, env=env)
+    assert again.returncode == 0, again.stderr
+    fsck = shell("/", f"git --git-dir={repo} fsck --strict --no-progress")
+    assert fsck.returncode == 0, fsck.stderr
+    head = shell("/", f"git --git-dir={repo} rev-parse refs/devenv/sync/heads/main").stdout
+    assert head.strip() == git(project, "rev-parse", "main").strip()
+
+
+def _devenv() -> list[str]:
+    from tests.integration.conftest import DEVENV
+
+    return list(DEVENV)
+
+
+HOSTILE = ["../x", "-f", "a b", "HEAD", "x" * 300, "ünïcode", "a/b", ".hidden", "x.lock",
+           "a..b", "stash", "$(touch pwned)", "a\nb"]
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+def test_hostile_workspace_names_are_refused(dv: Devenv, project: Path, bad: str,
+                                             tmp_path: Path) -> None:
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = dv.run("workspace", "create", "--on", "local", "--", bad, str(project))
+    assert proc.returncode == 2, (bad, proc.stderr)
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
+    worktrees = dv.home / "state" / "worktrees"
+    assert not worktrees.exists() or not any(worktrees.rglob("*"))
+    assert git(project, "for-each-ref", "refs/devenv", "refs/heads/devenv") == ""
+    assert git(project, "worktree", "list").count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not (project / "pwned").exists() and not Path("pwned").exists()
+
+
+@pytest.mark.parametrize("args", [["--branch", "../../x"], ["--branch", "-f"],
+                                  ["--branch", "refs/heads/x"], ["--from", "--upload-pack=x"],
+                                  ["--from", "no-such-ref"]])
+def test_hostile_branch_and_from_are_refused(dv: Devenv, project: Path,
+                                             args: list[str]) -> None:
+    proc = dv.run("workspace", "create", "w", str(project), "--on", "local", *args)
+    assert proc.returncode == 2, (args, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert git(project, "for-each-ref", "refs/heads/devenv", "refs/devenv") == ""

@@ -32,11 +32,11 @@ def test_bad_names(name: str) -> None:
 
 
 def test_parse_sessions() -> None:
-    text = ("zeta\t0\t1700000000\t2\tsleep\tsleep 1000\n"
-            "agent\t2\t1700000100\t1\tbash\t\n"
+    text = ("zeta\t0\t1700000000\t2\tsleep\t/workspace/p\tsleep 1000\n"
+            "agent\t2\t1700000100\t1\tbash\t/workspaces/fix-login\t\n"
             "garbage line\n"
-            "q\t1\t1700000200\t1\tsh\tsh -c \"exec \\\"$0\\\"\" \"/d ir/it's\"\n"
-            "tabs\t0\t1\t1\tpython3\tpython3 -c \"a\tb\"\n")
+            "q\t1\t1700000200\t1\tsh\t/\tsh -c \"exec \\\"$0\\\"\" \"/d ir/it's\"\n"
+            "tabs\t0\t1\t1\tpython3\t/workspaces/b/src\tpython3 -c \"a\tb\"\n")
     rows = tmux.parse_sessions(text)
     assert [r.name for r in rows] == ["agent", "q", "tabs", "zeta"]
     agent, q, tabs, zeta = rows
@@ -46,6 +46,8 @@ def test_parse_sessions() -> None:
         ("detached", 2, 1700000000, "sleep 1000")
     assert q.command == "/d ir/it's"  # a one-word command, shown as typed
     assert tabs.command == 'python3 -c "a\tb"'
+    assert (agent.workspace, tabs.workspace, zeta.workspace, q.workspace) == \
+        ("fix-login", "b", "", "")
 
 
 @pytest.fixture

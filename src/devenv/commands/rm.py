@@ -9,6 +9,11 @@ from devenv.envs import cleanup, known
 def run(targets: list[str], *, volumes: bool = False, force: bool = False,
         revoke_write: bool = False) -> int:
     names = known.resolve_names(targets, say=True)
+    from devenv.workspaces import guard
+
+    # Forgotten, the workspaces volume is kept only until 'devenv gc' (or goes now with
+    # --volumes): the workspaces are snapshotted first, or nothing is removed.
+    guard.snapshot_before(names, doing="removing", strict=not force)
     for line in cleanup.remove(names, volumes=volumes, force=force,
                                revoke_write=revoke_write):
         print(f"removed {line}")

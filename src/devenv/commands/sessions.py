@@ -48,9 +48,10 @@ def run(target: str, *, as_json: bool = False, kill: str | None = None) -> int:
 
 def _table(rows: list[tmux.Session]) -> None:
     now = time.time()
-    table = [("SESSION", "STATE", "CREATED", "RUNNING", "COMMAND")]
+    table = [("SESSION", "STATE", "CREATED", "WORKSPACE", "RUNNING", "COMMAND")]
     for r in rows:
         state = r.state if r.clients < 2 else f"attached ({r.clients})"
         age = known.human_age(timedelta(seconds=now - r.created)) + " ago"
-        table.append((r.name, state, age, r.running, r.command or "(login shell)"))
+        table.append((r.name, state, age, r.workspace or "-", r.running,
+                      r.command or "(login shell)"))
     print_table(table)

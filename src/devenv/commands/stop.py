@@ -20,6 +20,9 @@ def run(targets: list[str], *, all_: bool = False, force: bool = False,
     try:
         names = ([r.name for r in known.list_envs(exact=False, conn=conn)] if all_
                  else known.resolve_names(targets, conn=conn, say=True))
+        from devenv.workspaces import guard
+
+        guard.snapshot_before(names, doing="stopping", strict=False)
         stopped = stopping.stop(names, force=force, conn=conn, grace=grace)
     finally:
         conn.close()

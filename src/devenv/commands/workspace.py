@@ -18,6 +18,16 @@ def run(action: str | None, args: dict[str, Any]) -> int:
         from devenv.errors import UsageError
 
         raise UsageError("which workspace action?", "devenv workspace --help lists them")
+    from devenv.workspaces import names
+
+    # Bad input is refused before anything is looked at or created.
+    for key in ("name", "into"):
+        if args.get(key) is not None:
+            names.check(args[key])
+    if args.get("branch") is not None:
+        names.check_branch(args["branch"])
+    if args.get("snapshot") is not None:
+        names.check_stamp(args["snapshot"])
     code: int = asyncio.run(_ACTIONS[action](**args))
     return code
 

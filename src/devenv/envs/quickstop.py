@@ -18,6 +18,7 @@ stop (the network) is tidied by the same detached process (:mod:`devenv.envs.tid
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -41,6 +42,8 @@ def run(target: str) -> int | None:
     found = index.lookup(target, probe=False)
     if found is None or not _is_id(found.container_id):
         return None
+    if os.path.exists(paths.workspaces_marker(found.name)):
+        return None  # its workspaces are snapshotted first (devenv.workspaces.guard)
     names = processes(found.container_id)
     if names is None or not idle(names):
         return None

@@ -23,7 +23,8 @@ MISSING = ('command -v tmux >/dev/null 2>&1 || { echo "devenv: tmux is not insta
            f'this environment" >&2; exit {EXIT_PRE_CHILD}; }}')
 # One line per session; the start command comes last because it may hold tabs.
 FIELDS = ("session_name", "session_attached", "session_created", "session_windows",
-          "pane_current_command", "pane_start_command")
+          "pane_current_command", "session_path", "pane_start_command")
+WORKSPACES = "/workspaces/"  # where an environment's workspaces are (docs/workspaces.md)
 LIST_FORMAT = "\t".join("#{" + f + "}" for f in FIELDS)
 # A one-word command goes through this, so that tmux runs it as a program like every other
 # command (tmux would hand a single word to the shell); the listing shows just the word.
@@ -107,6 +108,7 @@ class Session:
     windows: int
     running: str  # the foreground command of the active pane now
     command: str  # what the session was started with ("" = a login shell)
+    workspace: str = ""  # the workspace it was started in ("" = the project directory)
 
     @property
     def state(self) -> str:
@@ -122,8 +124,13 @@ def parse_sessions(text: str) -> list[Session]:
             continue
         rows.append(Session(name=parts[0], clients=int(parts[1]), created=int(parts[2]),
                             windows=int(parts[3]), running=parts[4],
-                            command=_unquote(parts[5])))
+                            workspace=_workspace(parts[5]), command=_unquote(parts[6])))
     return sorted(rows, key=lambda s: s.name)
+
+
+def _workspace(path: str) -> str:
+    name = path[len(WORKSPACES):] if path.startswith(WORKSPACES) else ""
+    return name.split("/")[0]
 
 
 def _unquote(command: str) -> str:

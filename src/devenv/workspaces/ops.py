@@ -17,7 +17,7 @@ from devenv.errors import ConflictError, DevenvError, NotFoundError, UsageError
 from devenv.state import Workspace
 from devenv.workspaces import hostgit, names, scripts, snapshots, sync
 from devenv.workspaces.status import Unsaved, parse_status
-from devenv.workspaces.targets import LOCAL, Target, check_spec, open_target
+from devenv.workspaces.targets import ENV, LOCAL, Target, check_spec, open_target
 
 PROJECT_GLOB = "refs/devenv/project/*"
 
@@ -109,7 +109,7 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
                              env=hostgit.target_env(p.trusted))
         else:
             await _create_local(p, target, ws)
-    _save(ws)
+        _save(ws, target)
     return ws
 
 
@@ -132,7 +132,7 @@ async def _create_local(p: Project, target: Target, ws: Workspace) -> None:
         raise DevenvError(f"git worktree add {path} failed: {hostgit.last_words(result)}")
 
 
-def _save(ws: Workspace) -> None:
+def _save(ws: Workspace, target: Target) -> None:
     conn = state.connect()
     try:
         with state.transaction(conn):
@@ -140,17 +140,36 @@ def _save(ws: Workspace) -> None:
                 raise ConflictError(f"workspace {ws.name!r} was created meanwhile",
                                     "another devenv made one of that name")
             state.add_workspace(conn, ws)
+            if target.env_name:
+                _mark(target.env_name, True)
     finally:
         conn.close()
 
 
-def _forget(ws: Workspace) -> None:
+def _forget(ws: Workspace, target: Target) -> None:
     conn = state.connect()
     try:
         with state.transaction(conn):
             state.remove_workspace(conn, ws.project, ws.name)
+            left = [w for w in state.workspaces(conn, ws.project) if w.target == ENV]
+            if target.env_name and not left:
+                _mark(target.env_name, False)
     finally:
         conn.close()
+
+
+def _mark(env_name: str, present: bool) -> None:
+    """The marker that sends this environment's stop the full way (paths.workspaces_marker)."""
+    from devenv import paths
+
+    marker = paths.workspaces_marker(env_name)
+    if present:
+        os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
+        with open(marker, "a", encoding="utf-8"):
+            pass
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker)
 
 
 # -- list, diff, pull, snapshot ---------------------------------------------------------
@@ -291,7 +310,7 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
         else:
             await _create_local(p, target, Workspace(p.path, dest, spec, "", snap.head))
         if existing is None:
-            _save(ws)
+            _save(ws, target)
         await snapshots.put_back(target, ws, snap, trusted=p.trusted)
     return ws, ref
 
@@ -322,7 +341,7 @@ async def delete(p: Project, name: str, *, force: bool = False) -> Deleted:
             await target.run(scripts.REMOVE, target.root, name)
         else:
             await _remove_local(p, target, ws)
-    _forget(ws)
+        _forget(ws, target)
     return Deleted(ws, taken, unsaved)
 
 

@@ -64,8 +64,21 @@ async def all_snapshots(repo: str) -> list[tuple[str, str, float]]:
     return out
 
 
-async def take(target: Target, ws: Workspace, *, trusted: bool) -> Taken:
-    """Snapshot workspace ``ws`` on ``target`` into the project's repository."""
+async def _key(repo: str, commit: str) -> str:
+    """What a snapshot holds, without the times in its commits: its tree, its HEAD, its
+    index's tree, the rest of its parents."""
+    shown = await hostgit.git(repo, "show", "-s", "--format=%T %P", commit, trusted=False)
+    tree, *parents = shown.stdout.split()
+    index = await hostgit.git(repo, "rev-parse", f"{commit}^2^{{tree}}", trusted=False,
+                              check=False)
+    return " ".join([tree, parents[0] if parents else "", index.stdout.strip(), *parents[2:]])
+
+
+async def take(target: Target, ws: Workspace, *, trusted: bool,
+               unless_unchanged: bool = False) -> Taken:
+    """Snapshot workspace ``ws`` on ``target`` into the project's repository.
+    ``unless_unchanged``: when the newest snapshot holds the same, keep just that one (the
+    automatic snapshots of every stop would otherwise pile up)."""
     repo = target.repo_path
     stamp = await _free_stamp(repo, ws.name)
     final = names.snapshot_prefix(ws.name) + stamp
@@ -91,6 +104,14 @@ async def take(target: Target, ws: Workspace, *, trusted: bool) -> Taken:
         if got.stdout.strip() != commit:
             raise ConflictError(f"snapshot of {ws.name} changed while it was fetched",
                                 "take it again: devenv workspace snapshot " + ws.name)
+    if unless_unchanged:
+        before = [x for x in await stamps(repo, ws.name) if x != stamp]
+        if before:
+            previous = names.snapshot_prefix(ws.name) + before[-1]
+            if await _key(repo, previous) == await _key(repo, final):
+                await hostgit.git(repo, "update-ref", "-d", final, commit, trusted=False)
+                return Taken(ws.name, before[-1], (await hostgit.git(
+                    repo, "rev-parse", previous, trusted=False)).stdout.strip())
     return Taken(ws.name, stamp, commit)
 
 

@@ -38,6 +38,7 @@ class Target:
     root: str
     project: str
     repo_path: str  # the project's git work tree on this machine
+    env_name: str = ""  # the environment's name (environment targets)
     has_flock: bool = field(default=False, init=False)
     _prepared: bool = field(default=False, init=False)
 
@@ -153,7 +154,8 @@ def open_target(project: str, repo_path: str, spec: str) -> Target:
 
         env = start.ensure_running(project)
         rt: SSHBase = EnvRuntime(project, max_wait=MAX_WAIT)
-        return Target(ENV, ENV, f"environment {env.name}", rt, ENV_ROOT, project, repo_path)
+        return Target(ENV, ENV, f"environment {env.name}", rt, ENV_ROOT, project, repo_path,
+                      env.name)
     ssh = SSHTarget.from_cli(spec)
     rt = SSHRuntime(ssh, dirs=dirs, max_wait=MAX_WAIT)
     root = f"{ssh.src_base_dir.rstrip('/')}/{project_key(project)}"

@@ -1,0 +1,65 @@
+"""Snapshots before anything that could destroy an environment's workspaces: ``devenv
+stop`` (best effort: a stop must not be held hostage), ``devenv rm`` (the volume may go
+now or be collected later: a failed snapshot stops it, unless forced) (docs/workspaces.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from devenv import state
+from devenv.errors import DevenvError
+from devenv.workspaces import ops, snapshots
+from devenv.workspaces.targets import ENV, open_target
+
+
+def env_workspaces(names: list[str]) -> list[tuple[str, list[state.Workspace]]]:
+    """The environment workspaces of the environments ``names``: (project path, them)."""
+    conn = state.connect()
+    try:
+        out = []
+        for name in names:
+            project = state.project_by_name(conn, name)
+            if project is None:
+                continue
+            mine = [w for w in state.workspaces(conn, project.path) if w.target == ENV]
+            if mine:
+                out.append((project.path, mine))
+        return out
+    finally:
+        conn.close()
+
+
+def snapshot_before(names: list[str], *, doing: str, strict: bool) -> None:
+    """Snapshot every workspace in the environments ``names`` before ``doing`` them.
+    ``strict``: a stopped environment is started for it, and a failure is an error;
+    otherwise only running ones are snapshotted and a failure is a warning."""
+    for path, found in env_workspaces(names):
+        if not strict:
+            from devenv.envs import reach
+
+            if reach.find(path, probe=False) is None:
+                continue  # snapshotted when it stopped
+        try:
+            asyncio.run(_snapshot_all(path, found))
+        except DevenvError as e:
+            if strict:
+                raise DevenvError(f"could not snapshot the workspaces of {path} before "
+                                  f"{doing}: {e.message}",
+                                  "fix that, or save them yourself (devenv workspace pull/"
+                                  "snapshot) and use --force") from None
+            print(f"devenv: warning: workspaces of {path} not snapshotted before {doing}: "
+                  f"{e.message}", file=sys.stderr)
+
+
+async def _snapshot_all(path: str, found: list[state.Workspace]) -> None:
+    p = await ops.project(path)
+    target = open_target(p.path, p.repo, ENV)
+    try:
+        await target.prepare()
+        for ws in found:
+            taken = await snapshots.take(target, ws, trusted=p.trusted, unless_unchanged=True)
+            print(f"devenv: workspace {ws.name}: snapshot {taken.stamp}", file=sys.stderr)
+    finally:
+        await target.close()
