@@ -220,7 +220,8 @@ class Bench:
         name = self.envinfo.name
         for kind, obj in (("container", self.envinfo.container),
                           ("network", f"devenv-net-{name}"),
-                          ("volume", f"devenv-home-{name}")):
+                          ("volume", f"devenv-home-{name}"),
+                          ("volume", f"devenv-ws-{name}")):
             if run(["docker", kind, "inspect", obj], check=False).returncode == 0:
                 say(f"cleanup: {kind} {obj} was left behind; removing it")
                 remove = ["docker", "rm", "-f", obj] if kind == "container" else \

@@ -67,7 +67,8 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print JSON for scripts")
     up.add_argument("--recreate", action="store_true",
                     help="replace a running environment's container, applying config "
-                         "changes (the home volume is kept; post_create runs again)")
+                         "changes (the home and workspaces volumes are kept; post_create "
+                         "runs again)")
     up.add_argument("--rebuild", action="store_true",
                     help="rebuild the tool and project layers without cache, then "
                          "--recreate (the default image is rebuilt only when it changes)")
@@ -164,16 +165,18 @@ def _manage_verbs(verbs: Any) -> None:
                     help="how long processes get to end after SIGTERM before they are killed "
                          "(default: stop_time in the user config, else 10; at most 600)")
 
-    rm = verbs.add_parser("rm", help="forget environments (state, keys; --volumes: home too)",
+    rm = verbs.add_parser("rm", help="forget environments (state, keys; --volumes: volumes)",
                           usage="devenv rm PATH|NAME... [--volumes] [--force] "
                                 "[--revoke-write]",
                           description="Stop and forget environments: devenv's state, keys and "
                                       "hook logs. The project's files are never touched (but "
                                       "a write grant's ACL entries are taken back); the "
-                                      "home volume is removed only with --volumes. Running "
-                                      "persistent sessions refuse it unless --force.")
+                                      "home and workspaces volumes are removed only with "
+                                      "--volumes. Running persistent sessions refuse it "
+                                      "unless --force.")
     rm.add_argument("targets", nargs="+", metavar="PATH|NAME")
-    rm.add_argument("--volumes", action="store_true", help="also remove the home volume")
+    rm.add_argument("--volumes", action="store_true",
+                    help="also remove the home and workspaces volumes")
     rm.add_argument("--force", action="store_true",
                     help="remove even though persistent sessions run (they end)")
     rm.add_argument("--revoke-write", action="store_true",
@@ -199,8 +202,9 @@ def _image_verbs(verbs: Any) -> None:
 
     gc = verbs.add_parser("gc", help="remove devenv images and volumes nothing uses",
                           description="Remove devenv images no container runs and no known "
-                                      "project would start from, and home volumes of "
-                                      "environments devenv no longer knows; lists them first.")
+                                      "project would start from, and home and workspaces "
+                                      "volumes of environments devenv no longer knows; "
+                                      "lists them first.")
     gc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
 

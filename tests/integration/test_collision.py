@@ -84,13 +84,14 @@ def test_same_named_container_of_another_installation_is_never_entered(
     info = dv.up(mine)
     # The environment dies behind devenv's back (devenv's index still lists it) ...
     subprocess.run(["docker", "stop", info["container"]], capture_output=True, check=True)
-    # (its home volume would hold the other one off: a same-named volume of a project that
-    # still exists is refused, so remove it as a user cleaning up by hand might)
+    # (its volumes would hold the other one off: a same-named volume of a project that
+    # still exists is refused, so remove them as a user cleaning up by hand might)
     deadline = time.monotonic() + 30  # --rm removes the stopped container asynchronously
-    while subprocess.run(["docker", "volume", "rm", f"devenv-home-{info['name']}"],
-                         capture_output=True, check=False).returncode != 0:
-        assert time.monotonic() < deadline, "the home volume stayed in use"
-        time.sleep(0.2)
+    for volume in (f"devenv-home-{info['name']}", f"devenv-ws-{info['name']}"):
+        while subprocess.run(["docker", "volume", "rm", volume],
+                             capture_output=True, check=False).returncode != 0:
+            assert time.monotonic() < deadline, f"the volume {volume} stayed in use"
+            time.sleep(0.2)
     other = Other(tmp_path / "other-home")
     try:
         # ... and another installation starts a same-named one on the very same port.

@@ -106,3 +106,13 @@ def test_name_race_attaches_to_the_winner(fake: FakeDocker, tmp_path: Path,
     monkeypatch.setattr(docker, "docker", lose_race)
     env = start.ensure_running(str(tmp_path))
     assert not env.started and env.port == 29100
+
+
+def test_a_failed_first_start_removes_the_volumes_it_made(fake: FakeDocker,
+                                                          tmp_path: Path) -> None:
+    fake.run_failures = [RuntimeError("docker exploded")]
+    with pytest.raises(RuntimeError):
+        start.ensure_running(str(tmp_path))
+    made = sorted(c[-1] for c in fake.calls if c[:2] == ["volume", "create"])
+    assert [name.split("-")[1] for name in made] == ["home", "ws"]
+    assert sorted(c[-1] for c in fake.calls if c[:2] == ["volume", "rm"]) == made

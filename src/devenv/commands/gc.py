@@ -19,7 +19,8 @@ def run(*, yes: bool = False, dry_run: bool = False) -> int:
         for tag in garbage.images:
             print(f"  {tag}  {garbage.sizes[tag] / 1e6:.0f} MB")
     if garbage.volumes:
-        print("home volumes of environments devenv no longer knows (their data is lost):")
+        print("home and workspaces volumes of environments devenv no longer knows "
+              "(their data is lost):")
         for volume in garbage.volumes:
             print(f"  {volume}")
     if garbage.networks:

@@ -18,5 +18,5 @@ def run(targets: list[str], *, volumes: bool = False, force: bool = False,
                                revoke_write=revoke_write):
         print(f"removed {line}")
     if not volumes:
-        print("kept the home volume(s); 'devenv rm --volumes' removes them too")
+        print("kept the home and workspaces volumes; 'devenv rm --volumes' removes them too")
     return 0

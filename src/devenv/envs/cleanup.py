@@ -1,11 +1,12 @@
 """Forgetting environments (``devenv rm``) and reclaiming space (``devenv gc``).
 
 Nothing here ever touches a project's own files. ``rm`` removes devenv's record of an
-environment (state, keys, hook log) and, only when asked, its home volume. ``gc`` removes
-devenv images and home volumes that nothing uses: an image is in use when a container runs
-it, when a project devenv knows would start from it now, or when an image in use builds on
-it; a volume is in use while devenv knows its project; an environment's network is in use
-while a container is attached (``stop`` removes it; what is left is a crash's leftover).
+environment (state, keys, hook log) and, only when asked, its volumes (home and workspaces:
+devenv.envs.volumes). ``gc`` removes devenv images and volumes that nothing uses: an image is
+in use when a container runs it, when a project devenv knows would start from it now, or
+when an image in use builds on it; a volume (home or workspaces alike) is in use while
+devenv knows its environment; an environment's network is in use while a container is
+attached (``stop`` removes it; what is left is a crash's leftover).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from devenv import config, state
 from devenv.engine import docker
 from devenv.envs import chain, container, grant, registry, stopping
+from devenv.envs import volumes as envvolumes
 from devenv.envs.identity import LABEL_INSTANCE, LABEL_NAME, ProjectPath, project_image
 from devenv.errors import DevenvError
 from devenv.paths import env_dir
@@ -45,9 +47,8 @@ def remove(names: list[str], *, volumes: bool, force: bool = False,
             if env_dir(name).exists():
                 shutil.rmtree(env_dir(name))
                 removed.append(f"keys and logs of {name}")
-            if volumes and docker.inspect("volume", [container.home_volume(name)]):
-                docker.docker(["volume", "rm", container.home_volume(name)], timeout=60)
-                removed.append(f"volume {container.home_volume(name)}")
+            if volumes:
+                removed += [f"volume {volume}" for volume in envvolumes.remove(name)]
         registry.refresh_files(conn)
     finally:
         conn.close()

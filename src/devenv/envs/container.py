@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import socket
 import stat
 import time
@@ -26,38 +27,21 @@ SSH_CONTAINER_PORT = 2222
 KEYS_MOUNT = "/run/devenv/keys"
 STATUS_MOUNT = "/run/devenv/status"
 HOME = "/home/dev"
+WORKSPACES = "/workspaces"  # one directory per workspace (a per-agent checkout) below it
 
 
 def home_volume(name: str) -> str:
     """The environment's persistent home (shell history, agent state): kept across
-    stop/start and ``--recreate``; removed only by ``devenv rm --volumes`` or ``gc``."""
+    stop/start and ``--recreate``; removed only by ``devenv rm --volumes`` or ``gc``
+    (made and removed by :mod:`devenv.envs.volumes`)."""
     return f"devenv-home-{name}"
 
 
-def ensure_home_volume(name: str, project: ProjectPath, instance: str) -> bool:
-    """Create the home volume if missing (labelled with its project, so ``gc`` knows whose
-    it is); return whether it was created now. A volume left by another project that still
-    exists under the same name is refused: it holds that project's credentials."""
-    volume = home_volume(name)
-    found = docker.inspect("volume", [volume])
-    if found:
-        owner = (found[0].get("Labels") or {}).get(identity.LABEL_PATH, project.path)
-        if owner != project.path and os.path.isdir(owner):
-            raise ConflictError(f"the home volume {volume} belongs to {owner!r}",
-                                f"remove it with 'devenv rm --volumes {owner}' or "
-                                "'docker volume rm', or give this project another --name")
-        return False
-    docker.docker(["volume", "create", "--label", "devenv=true",
-                   "--label", f"{identity.LABEL_NAME}={name}",
-                   "--label", f"{identity.LABEL_PATH}={project.path}",
-                   "--label", f"{identity.LABEL_INSTANCE}={instance}", volume], timeout=60)
-    return True
+def workspaces_volume(name: str) -> str:
+    """The environment's workspaces, at :data:`WORKSPACES`: kept like its home."""
+    return f"devenv-ws-{name}"
 
 
-def discard_volume(name: str) -> None:
-    """Best-effort removal of a home volume a failed first start created."""
-    with contextlib.suppress(DevenvError):
-        docker.docker(["volume", "rm", home_volume(name)], timeout=60)
 READY_TIMEOUT = 30.0
 LAST_WORDS_BYTES = 4096  # read from the end of the status log
 LAST_WORDS_SHOWN = 300  # characters of its last line shown in the error
@@ -102,8 +86,21 @@ def config_mounts(project: ProjectPath, cfg: Config) -> list[str]:
         if mount.target.rstrip("/") in ("", project.workspace, KEYS_MOUNT, STATUS_MOUNT, HOME):
             raise ConfigError(f"{where}.target: {mount.target} is reserved",
                               f"mount somewhere else than / or {project.workspace}")
+        if _at_or_below(mount.target, WORKSPACES):
+            # The workspaces volume is devenv's: a mount there would hide or replace the
+            # checkouts devenv keeps in it.
+            raise ConfigError(f"{where}.target: {mount.target} is reserved",
+                              f"{WORKSPACES} holds the environment's workspaces; mount "
+                              "somewhere else")
         args += ["--mount", docker.mount_arg(real, mount.target, readonly=mount.readonly)]
     return args
+
+
+def _at_or_below(target: str, directory: str) -> bool:
+    # Docker cleans a target path the same way ("/workspaces/../x" is /x, "//workspaces" is
+    # /workspaces); normpath alone keeps two leading slashes.
+    clean = "/" + posixpath.normpath(target).lstrip("/")
+    return clean == directory or clean.startswith(directory + "/")
 
 
 def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance: str,
@@ -123,6 +120,7 @@ def run_argv(project: ProjectPath, name: str, *, port: int, image: str, instance
             "--mount", docker.mount_arg(key_dir, KEYS_MOUNT, readonly=True),
             "--mount", docker.mount_arg(status_log, f"{STATUS_MOUNT}/init.log"),
             "--mount", docker.volume_mount_arg(home_volume(name), HOME),
+            "--mount", docker.volume_mount_arg(workspaces_volume(name), WORKSPACES),
             *config_mounts(project, cfg)]
     for source, target, readonly in extra_mounts:
         argv += ["--mount", docker.mount_arg(source, target, readonly=readonly)]

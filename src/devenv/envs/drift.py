@@ -1,10 +1,10 @@
 """Config drift: what a running environment was made from, against what its config says now.
 
 Every container carries a fingerprint label (image chain, env, mounts, hooks, SSH port,
-resource limits, host access, its own network) and a stamp of its config files' modification
-times. The exec fast path compares the stamp (a ``stat`` per file under ``.devenv/``); when they
-changed, the full path compares fingerprints and says what differs and how to apply it
-(``devenv up --recreate``).
+resource limits, host access, its own network, its workspaces volume) and a stamp of its
+config files' modification times. The exec fast path compares the stamp (a ``stat`` per file
+under ``.devenv/``); when they changed, the full path compares fingerprints and says what
+differs and how to apply it (``devenv up --recreate``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ LABEL_STAMP = "devenv.cfgstamp"
 # The network arrangement: containers started before environments had networks of their own
 # have no such key and are reported as drift (they share Docker's default bridge).
 NETWORK = "own"
+# The same for the workspaces volume: containers started before it existed do not mount
+# /workspaces, so they have no such key and are reported as drift (devenv.envs.volumes).
+WORKSPACES = "volume"
 
 
 def fingerprint(project: ProjectPath, cfg: Config) -> dict[str, Any]:
@@ -37,6 +40,7 @@ def fingerprint(project: ProjectPath, cfg: Config) -> dict[str, Any]:
         "cpus": cfg.cpus,
         "host_access": cfg.host_access,
         "network": NETWORK,
+        "workspaces": WORKSPACES,
     }
 
 
@@ -65,6 +69,9 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     if old.get("network") != new.get("network"):
         changes.append("network (it shares Docker's default bridge with other containers; "
                        "environments now get a network of their own)")
+    if old.get("workspaces") != new.get("workspaces"):
+        changes.append("workspaces (the container does not mount its workspaces volume at "
+                       "/workspaces)")
     return changes
 
 

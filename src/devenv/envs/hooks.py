@@ -11,8 +11,8 @@ claimed under a lock just before it runs, so it runs at most once, also when sev
 it due, and the next ``devenv up`` or attach runs it (containers carry :data:`LABEL_TRACKED`,
 so an older container is never mistaken for a fresh start). A hook that was claimed and then
 interrupted is not run again: ``devenv up --recreate`` runs the hooks anew. Only the project
-directory and the home volume persist between starts; what a hook writes elsewhere in the
-container does not.
+directory and the home and workspaces volumes persist between starts; what a hook writes
+elsewhere in the container does not.
 """
 
 from __future__ import annotations

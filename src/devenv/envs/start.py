@@ -33,6 +33,7 @@ from devenv.envs import (
     registry,
     root,
     stopping,
+    volumes,
 )
 from devenv.envs.identity import ProjectPath, container_name
 from devenv.envs.index import Target
@@ -129,7 +130,7 @@ class Spec:
     name: str
     requested: ports.PortChoice | None
     cfg: Config
-    recreate: bool = False  # replace a running container (the home volume stays)
+    recreate: bool = False  # replace a running container (the volumes stay)
     rebuild: bool = False  # and rebuild its image layers without cache first
     force: bool = False  # recreate even though persistent sessions run (they end)
     bind: str = ports.LOOPBACK  # where sshd is published (ports.bind)
@@ -144,7 +145,7 @@ def ensure_running(raw_path: str, *, port: int | None = None, name: str | None =
     :param port: ``--port``; else ``DEVENV_SSH_PORT``, else ``ssh_port`` from config.
     :param name: ``--name``; else ``name`` from config, else the remembered or default name.
     :param recreate: replace a running environment's container (applies config changes;
-        the home volume is kept, ``post_create`` runs again).
+        the volumes are kept, ``post_create`` runs again).
     :param rebuild: rebuild the image layers without cache first (implies ``recreate``).
     :param force: recreate even though persistent sessions run in it (they end).
     :param grant_write: give the container user write access to a root-owned project
@@ -222,13 +223,12 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
     if env is None:
         # Claim the name first: a collision is reported before any image is built.
         before = registry.claim(conn, spec.project, spec.name)
-        made: list[bool] = []  # [whether the home volume was made now], once it is there
+        made: list[str] = []  # the volumes this start made (devenv.envs.volumes)
         try:
             return _start(conn, spec, tag, instance, made)  # it wrote the files too
         except BaseException:
             container.discard_network(spec.name, instance)
-            if made and made[0]:
-                container.discard_volume(spec.name)
+            volumes.discard(made)
             registry.release(conn, spec.project, before)
             raise
     # Also when it was already running: repairs a deleted or stale ssh_config or index.
@@ -239,11 +239,11 @@ def _ensure_locked(conn: sqlite3.Connection, spec: Spec) -> Env:
 
 
 def _start(conn: sqlite3.Connection, spec: Spec, tag: str | None, instance: str,
-           made: list[bool]) -> Env:
-    """Start the environment's container: its home volume and network are made while its
+           made: list[str]) -> Env:
+    """Start the environment's container: its volumes and network are made while its
     image is found (or built) and its mounts are prepared, then it runs."""
     making = docker.started(
-        lambda: made.append(container.ensure_home_volume(spec.name, spec.project, instance)),
+        lambda: volumes.ensure(spec.name, spec.project, instance, made),
         lambda: container.ensure_network(spec.name, spec.project, instance,
                                          host_access=spec.cfg.host_access))
     try:
@@ -320,7 +320,7 @@ def _note_drift(labels: dict[str, str], spec: Spec) -> None:
         print(f"devenv: note: {spec.name}'s config changed since it started: "
               f"{'; '.join(changes)}", file=sys.stderr)
         print(f"devenv: note: apply it with: devenv up --recreate {spec.project.path} "
-              "(the home volume is kept)", file=sys.stderr)
+              "(the volumes are kept)", file=sys.stderr)
 
 
 @dataclass(frozen=True)
