@@ -207,6 +207,11 @@ def _image_verbs(verbs: Any) -> None:
                                       "lists them first.")
     gc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     gc.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    gc.add_argument("--snapshots", action="store_true",
+                    help="instead: remove workspace snapshots (refs/devenv/snapshots/ in the "
+                         "projects' repositories) older than --older-than DAYS")
+    gc.add_argument("--older-than", type=float, metavar="DAYS",
+                    help="with --snapshots: how old a snapshot must be to go")
 
     it = verbs.add_parser("init", help="write .devenv/devenv.toml (optionally from a template)",
                           description="Write .devenv/devenv.toml, and a Dockerfile when the "

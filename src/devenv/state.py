@@ -308,3 +308,9 @@ def remove_workspace(conn: sqlite3.Connection, project: str, name: str) -> None:
     """Mark it deleted (its target and branch are remembered for a restore)."""
     conn.execute("UPDATE workspaces SET deleted = ? WHERE project = ? AND name = ?",
                  (time.time(), project, name))
+
+
+def workspace_projects(conn: sqlite3.Connection) -> list[str]:
+    """Every project that has or had workspaces (and so may hold snapshots)."""
+    return [str(r[0]) for r in conn.execute(
+        "SELECT DISTINCT project FROM workspaces ORDER BY project").fetchall()]

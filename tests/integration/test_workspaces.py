@@ -238,3 +238,64 @@ def test_hostile_branch_and_from_are_refused(dv: Devenv, project: Path,
     assert proc.returncode == 2, (args, proc.stderr)
     assert "Traceback" not in proc.stderr
     assert git(project, "for-each-ref", "refs/heads/devenv", "refs/devenv") == ""
+
+
+def test_rm_volumes_snapshots_first_and_restore_brings_it_back(dv: Devenv,
+                                                               project: Path) -> None:
+    info = dv.up(project)
+    shell = _docker_shell(f"devenv-{info['name']}")
+    dv.ok("workspace", "create", "w", str(project))
+    made = shell("/workspaces/w", "printf 'mine\\n' >> a.txt; mkdir -p new/dir; "
+                                  "head -c 100000 /dev/urandom > new/dir/blob; echo u > u.txt")
+    assert made.returncode == 0, made.stderr
+    before = shell("/workspaces/w", STATE).stdout
+
+    removed = dv.ok("rm", "--volumes", str(project))
+    assert "snapshot" in removed.stderr and "devenv-ws-" in removed.stdout
+    assert subprocess.run(["docker", "volume", "inspect", f"devenv-ws-{info['name']}"],
+                          capture_output=True, check=False).returncode != 0
+
+    fresh = dv.up(project)  # a fresh environment, its volumes new
+    dv.ok("workspace", "restore", "w", "-C", str(project))
+    after = _docker_shell(f"devenv-{fresh['name']}")("/workspaces/w", STATE).stdout
+    assert after == before
+
+
+def test_two_agents_in_their_own_workspaces(dv: Devenv, project: Path) -> None:
+    info = dv.up(project)
+    shell = _docker_shell(f"devenv-{info['name']}")
+    head = git(project, "rev-parse", "HEAD")
+
+    def agent(ws: str) -> None:
+        script = (f"sleep 0.5; echo 'line from {ws}' >> a.txt; {GIT_ID} commit -qam "
+                  f"'agent {ws}'; echo 'unsaved {ws}' > notes-{ws}.txt; touch /tmp/done-{ws}; "
+                  "exec sleep 600")
+        dv.ok(str(project), "--workspace", ws, "--session", f"s-{ws}", "--", "sh", "-c",
+              script)
+
+    agent("a")
+    agent("b")
+    for ws in ("a", "b"):
+        deadline = time.monotonic() + 60
+        while shell("/", f"test -e /tmp/done-{ws}").returncode != 0:
+            assert time.monotonic() < deadline, f"agent {ws} did not finish"
+            time.sleep(0.2)
+    a_txt = {ws: shell(f"/workspaces/{ws}", "cat a.txt").stdout for ws in ("a", "b")}
+    assert "line from a" in a_txt["a"] and "line from b" not in a_txt["a"]
+    assert "line from b" in a_txt["b"] and "line from a" not in a_txt["b"]
+
+    sessions = dv.ok("sessions", str(project)).stdout
+    assert any(line.split()[:1] == ["s-a"] and " a " in line for line in sessions.splitlines())
+
+    for ws, other in (("a", "b"), ("b", "a")):
+        shown = dv.ok("workspace", "diff", ws, "-C", str(project)).stdout
+        assert f"agent {ws}" in shown and f"+line from {ws}" in shown
+        assert f"notes-{ws}.txt" in shown and f"line from {other}" not in shown
+        pulled = dv.ok("workspace", "pull", ws, "-C", str(project))
+        assert f"notes-{ws}.txt" not in pulled.stdout and "untracked" in pulled.stderr
+        assert git(project, "log", "-1", "--format=%s", f"devenv/{ws}").strip() == f"agent {ws}"
+        assert f"line from {ws}" in git(project, "show", f"devenv/{ws}:a.txt")
+    # The user's own checkout never moved.
+    assert git(project, "rev-parse", "HEAD") == head
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "symbolic-ref", "HEAD").strip() == "refs/heads/main"

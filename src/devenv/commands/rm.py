@@ -14,9 +14,11 @@ def run(targets: list[str], *, volumes: bool = False, force: bool = False,
     # Forgotten, the workspaces volume is kept only until 'devenv gc' (or goes now with
     # --volumes): the workspaces are snapshotted first, or nothing is removed.
     guard.snapshot_before(names, doing="removing", strict=not force)
+    had = guard.env_workspaces(names) if volumes else []
     for line in cleanup.remove(names, volumes=volumes, force=force,
                                revoke_write=revoke_write):
         print(f"removed {line}")
+    guard.forget(had)
     if not volumes:
         print("kept the home and workspaces volumes; 'devenv rm --volumes' removes them too")
     return 0

@@ -63,3 +63,16 @@ async def _snapshot_all(path: str, found: list[state.Workspace]) -> None:
             print(f"devenv: workspace {ws.name}: snapshot {taken.stamp}", file=sys.stderr)
     finally:
         await target.close()
+
+
+def forget(found: list[tuple[str, list[state.Workspace]]]) -> None:
+    """The environments' volumes are gone: their workspaces are deleted (restorable from
+    the snapshots taken first, back into the environment)."""
+    conn = state.connect()
+    try:
+        with state.transaction(conn):
+            for path, wss in found:
+                for ws in wss:
+                    state.remove_workspace(conn, path, ws.name)
+    finally:
+        conn.close()

@@ -82,6 +82,11 @@ async def _status(target: Target, ws: Workspace) -> Unsaved:
     return parse_status(data)
 
 
+async def _exists(target: Target, ws: Workspace) -> bool:
+    out = await target.run('test -e "$1/.git" && echo yes || echo no', target.dir(ws.name))
+    return out.strip() == "yes"
+
+
 # -- create -----------------------------------------------------------------------------
 
 async def create(p: Project, name: str, *, on: str | None = None, from_ref: str = "HEAD",
@@ -295,6 +300,9 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
         if target.remote:
             await sync.sync(target, trusted=p.trusted,
                             extra=(f"+{ref}:refs/devenv/restore/{dest}",))
+        if existing is not None and not await _exists(target, existing):
+            existing = None  # its directory went (a volume removed by hand): made again
+            _forget(ws, target)
         if existing is not None:
             unsaved = await _status(target, existing)
             if not unsaved.empty and not force:
