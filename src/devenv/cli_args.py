@@ -306,6 +306,9 @@ def _workspace_verbs(verbs: Any) -> None:
     cr.add_argument("--from", dest="from_ref", default="HEAD", metavar="REF",
                     help="the commit to start from (default: the project's HEAD)")
     cr.add_argument("--branch", metavar="BRANCH", help="its branch (default: devenv/NAME)")
+    cr.add_argument("--include-uncommitted", action="store_true",
+                    help="also bring the project's uncommitted and untracked changes (they "
+                         "are uncommitted in the workspace too)")
 
     ls = sub.add_parser("list", help="the project's workspaces and what is unsaved in each")
     ls.add_argument("path", nargs="?", default=".", metavar="PATH")

@@ -299,3 +299,17 @@ def test_two_agents_in_their_own_workspaces(dv: Devenv, project: Path) -> None:
     assert git(project, "rev-parse", "HEAD") == head
     assert git(project, "status", "--porcelain") == ""
     assert git(project, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+
+
+def test_include_uncommitted_ships_the_working_tree(dv: Devenv, project: Path,
+                                                    where: Where) -> None:
+    (project / "a.txt").write_text("one\nedited\n")
+    (project / "untracked.txt").write_text("fresh\n")
+    (project / "bin" / "run.sh").unlink()
+    status = git(project, "status", "--porcelain")
+    dv.ok("workspace", "create", "u", str(project), "--on", where.on, "--include-uncommitted",
+          env=where.env)
+    path = ws_path(dv, project, "u", where)
+    there = where.shell(path, "git status --porcelain; cat a.txt untracked.txt")
+    assert there.stdout == status + "one\nedited\nfresh\n"
+    assert git(project, "status", "--porcelain") == status  # the project's index untouched

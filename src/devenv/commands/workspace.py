@@ -37,9 +37,10 @@ def _short(commit: str) -> str:
 
 
 async def _create(name: str, path: str, *, on: str | None, from_ref: str,
-                  branch: str | None) -> int:
+                  branch: str | None, include_uncommitted: bool) -> int:
     p = await ops.project(path)
-    ws = await ops.create(p, name, on=on, from_ref=from_ref, branch=branch)
+    ws = await ops.create(p, name, on=on, from_ref=from_ref, branch=branch,
+                          include_uncommitted=include_uncommitted)
     where = "this machine" if ws.target == "local" else (
         "the environment" if ws.target == "env" else ws.target)
     print(f"created workspace {name} on {where} (branch {ws.branch} from "

@@ -78,3 +78,30 @@ async def commit_of(repo: str, ref: str) -> str:
         raise UsageError(f"{ref!r} names no commit in {repo}",
                          "give a branch, tag or commit of the project (--from)")
     return sha(result.stdout)
+
+
+async def worktree_commit(repo: str, base: str) -> str | None:
+    """The project's uncommitted and untracked (not ignored) changes as a commit on ``base``
+    (``--include-uncommitted``), written through a copy of the index so that the user's
+    index is untouched; ``None`` when there are none."""
+    import os
+    import shutil
+    import tempfile
+
+    index = (await git(repo, "rev-parse", "--path-format=absolute", "--git-path", "index",
+                       trusted=False)).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="devenv-index-") as tmp:
+        copy = os.path.join(tmp, "index")
+        if os.path.exists(index):
+            shutil.copy2(index, copy)
+        env = {"GIT_INDEX_FILE": copy}
+        await git(repo, "add", "-A", ".", trusted=False, env=env)
+        tree = (await git(repo, "write-tree", trusted=False, env=env)).stdout.strip()
+    if tree == (await git(repo, "rev-parse", f"{base}^{{tree}}", trusted=False)).stdout.strip():
+        return None
+    made = await git(repo, "commit-tree", tree, "-p", base, "-m",
+                     "devenv: uncommitted changes of the project", trusted=False,
+                     env={"GIT_AUTHOR_NAME": "devenv", "GIT_AUTHOR_EMAIL": "devenv@localhost",
+                          "GIT_COMMITTER_NAME": "devenv",
+                          "GIT_COMMITTER_EMAIL": "devenv@localhost"})
+    return sha(made.stdout)

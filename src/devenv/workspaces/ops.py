@@ -90,9 +90,10 @@ async def _exists(target: Target, ws: Workspace) -> bool:
 # -- create -----------------------------------------------------------------------------
 
 async def create(p: Project, name: str, *, on: str | None = None, from_ref: str = "HEAD",
-                 branch: str | None = None) -> Workspace:
+                 branch: str | None = None, include_uncommitted: bool = False) -> Workspace:
     """A new workspace ``name`` on target ``on`` (default: the environment), on its own
-    branch (``devenv/NAME``) from ``from_ref``."""
+    branch (``devenv/NAME``) from ``from_ref``; ``include_uncommitted``: with the project's
+    uncommitted and untracked changes on top, uncommitted there too."""
     names.check(name)
     spec = check_spec(on)
     branch = names.check_branch(branch) if branch else names.default_branch(name)
@@ -104,16 +105,22 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
     finally:
         conn.close()
     base = await hostgit.commit_of(p.repo, from_ref)
+    changes = await hostgit.worktree_commit(p.repo, base) if include_uncommitted else None
     ws = Workspace(p.path, name, spec, branch, base, time.time())
     async with _target(p, spec) as target:
         if target.remote:
-            await sync.sync(target, trusted=p.trusted,
-                            extra=(f"+{base}:refs/devenv/start/{name}",))
+            extra = [f"+{base}:refs/devenv/start/{name}"]
+            if changes:
+                extra.append(f"+{changes}:refs/devenv/uncommitted/{name}")
+            await sync.sync(target, trusted=p.trusted, extra=tuple(extra))
             await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
                              target.root, name, branch, base,
                              env=hostgit.target_env(p.trusted))
         else:
             await _create_local(p, target, ws)
+        if changes:
+            await target.run(scripts.APPLY, target.dir(name), changes,
+                             env=hostgit.target_env(p.trusted))
         _save(ws, target)
     return ws
 

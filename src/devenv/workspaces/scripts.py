@@ -236,3 +236,12 @@ root=$(home "$1")
 cd "$root"
 for d in *; do [ -d "$d/.git" ] && printf '%s\0' "$d"; done; true
 """
+
+# Put CHANGES (a commit on the workspace's HEAD) into the working tree as uncommitted
+# changes: files as in it, the index back at HEAD (new files untracked). Args: dir, changes.
+APPLY = _HEAD + r"""
+dir=$(home "$1"); changes=$2
+cd "$dir"
+git read-tree -u -m HEAD "$changes^{tree}"
+git reset -q
+"""
