@@ -313,3 +313,30 @@ def test_include_uncommitted_ships_the_working_tree(dv: Devenv, project: Path,
     there = where.shell(path, "git status --porcelain; cat a.txt untracked.txt")
     assert there.stdout == status + "one\nedited\nfresh\n"
     assert git(project, "status", "--porcelain") == status  # the project's index untouched
+
+
+def test_a_target_without_receive_pack_gets_bundles(dv: Devenv, project: Path,
+                                                    default_image: str,
+                                                    tmp_path: Path) -> None:
+    server = make_sshd(tmp_path / "nopush", default_image)
+    try:
+        server.docker("exec", "-u", "root", server.container, "sh", "-c",
+                      "mv /usr/bin/git-receive-pack /usr/bin/git-receive-pack.off")
+        env = {"DEVENV_SSH_CONFIG": str(server.config)}
+        dv.ok("workspace", "create", "one", str(project), "--on", server.alias, env=env)
+        (project / "later.txt").write_text("later\n")
+        git(project, "add", "later.txt")
+        git(project, "commit", "-qm", "later")
+        synced = dv.ok("workspace", "sync", str(project), "--on", server.alias,
+                       env={**env, "DEVENV_DEBUG": "1"})
+        assert "bundle create" in synced.stderr  # push could not run there
+        dv.ok("workspace", "create", "two", str(project), "--on", server.alias, env=env)
+        root = _ssh_root(server, project)
+        shell = _docker_shell(server.container)
+        assert shell(f"{root}/two", "cat later.txt").stdout == "later\n"
+        refs = shell("/", f"git --git-dir={root}/.devenv/repo.git rev-parse "
+                          "refs/devenv/sync/heads/main")
+        assert refs.stdout.strip() == git(project, "rev-parse", "main").strip()
+        assert shell("/", f"ls {root}/.devenv/tmp").stdout == ""  # no bundle left behind
+    finally:
+        server.docker("rm", "-f", server.container, check=False)

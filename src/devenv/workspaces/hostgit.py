@@ -37,10 +37,12 @@ def argv(repo: str, *args: str, trusted: bool) -> list[str]:
 
 
 async def git(repo: str, *args: str, trusted: bool, env: dict[str, str] | None = None,
-              timeout: float = SHORT, check: bool = True) -> proc.Result:
+              timeout: float = SHORT, check: bool = True, input: str | None = None
+              ) -> proc.Result:
     """Run git on ``repo`` (in a thread: the asyncio loop keeps serving the pool)."""
     return await asyncio.to_thread(proc.run, argv(repo, *args, trusted=trusted),
-                                   timeout=timeout, env={**ENV, **(env or {})}, check=check)
+                                   timeout=timeout, env={**ENV, **(env or {})}, check=check,
+                                   input=input)
 
 
 def last_words(result: proc.Result) -> str:

@@ -245,3 +245,26 @@ cd "$dir"
 git read-tree -u -m HEAD "$changes^{tree}"
 git reset -q
 """
+
+# The synced repository's refs (id and name per line), for a bundle built against what the
+# target has. Args: root.
+SYNCED_REFS = _HEAD + r"""
+root=$(home "$1")
+git --git-dir="$root/.devenv/repo.git" for-each-ref --format='%(objectname) %(refname)' \
+  refs/devenv/sync
+"""
+
+# Sync from a bundle (where git push cannot run), under the lock: the project's refs are
+# fetched from it into the staged namespace (pruned), then the named refs set.
+# Args: root, bundle, then "ID REF" words for refs to set.
+UNBUNDLE = _HEAD + r"""
+root=$(home "$1"); bundle=$(home "$2"); shift 2
+repo=$root/.devenv/repo.git
+if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 300 9; fi
+trap 'rm -f "$bundle"' EXIT
+git --git-dir="$repo" bundle verify -q "$bundle" >/dev/null
+git --git-dir="$repo" fetch -q --prune "$bundle" \
+  '+refs/heads/*:refs/devenv/sync/heads/*' '+refs/tags/*:refs/devenv/sync/tags/*' \
+  '+refs/remotes/*:refs/devenv/sync/remotes/*'
+for pair in "$@"; do git --git-dir="$repo" update-ref "${pair#* }" "${pair%% *}"; done
+"""

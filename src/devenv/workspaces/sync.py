@@ -9,6 +9,7 @@ repaired (stale ref locks and push quarantines of a killed sync removed) and tri
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from devenv.errors import DevenvError
@@ -23,8 +24,10 @@ REFSPECS = ("+refs/heads/*:refs/devenv/sync/heads/*",
             "+refs/remotes/*:refs/devenv/sync/remotes/*")
 # git's and ssh's words for failures that trying again does not fix.
 _PERMANENT = ("Permission denied", "Host key verification failed", "Could not resolve",
-              "command not found", "not found: git", "does not appear to be a git",
-              "No space left", "Disk quota")
+              "does not appear to be a git", "No space left", "Disk quota")
+# ... and for a target where git-receive-pack cannot run: a bundle goes instead.
+_NO_PUSH = ("git-receive-pack: not found", "git-receive-pack: command not found",
+            "failed to execute git-receive-pack", "git-receive-pack: No such file")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) ->
         if result.returncode == 0:
             return Synced(_updated(result.stdout), attempt)
         said = hostgit.last_words(result)
+        if any(words in result.stderr for words in _NO_PUSH):
+            return await _by_bundle(target, trusted=trusted, extra=extra)
         if attempt == ATTEMPTS or any(words in result.stderr for words in _PERMANENT):
             break
         # A killed or broken earlier sync may have left locks behind: clear them under the
@@ -75,3 +80,51 @@ async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) ->
         await asyncio.sleep(0.5 * attempt)
     raise SyncError(f"sync of {target.repo_path} to {target.label} failed: {said}",
                     "run it again; DEVENV_DEBUG=1 shows the git commands")
+
+
+async def _by_bundle(target: Target, *, trusted: bool, extra: tuple[str, ...]) -> Synced:
+    """Sync with a bundle of what the target lacks (built against the target's refs that
+    this repository has), copied over with the runtime's file API and fetched there."""
+    import os
+    import tempfile
+    import uuid
+
+    repo = target.repo_path
+    theirs = {line.split()[0] for line in
+              (await target.run(scripts.SYNCED_REFS, target.root)).splitlines() if line}
+    have = []
+    if theirs:
+        known = await hostgit.git(repo, "cat-file", "--batch-check", trusted=False,
+                                  input="\n".join(sorted(theirs)) + "\n", check=False)
+        have = [line.split()[0] for line in known.stdout.splitlines()
+                if line.split()[1:2] in (["commit"], ["tag"])]
+    sets = []
+    positive = ["--branches", "--tags", "--remotes"]
+    for spec in extra:
+        source, _, dest = spec.lstrip("+").partition(":")
+        commit = hostgit.sha((await hostgit.git(repo, "rev-parse", "--verify", source,
+                                                trusted=False)).stdout)
+        sets.append(f"{commit} {dest}")
+        positive.append(commit)
+    with tempfile.TemporaryDirectory(prefix="devenv-bundle-") as tmp:
+        bundle = os.path.join(tmp, "sync.bundle")
+        made = await hostgit.git(repo, "bundle", "create", "-q", bundle, *positive,
+                                 *(["--not", *have] if have else []), trusted=False,
+                                 check=False, timeout=SYNC_TIMEOUT)
+        if made.returncode != 0 and have:  # nothing new ("empty bundle"): send the tips
+            made = await hostgit.git(repo, "bundle", "create", "-q", bundle, *positive,
+                                     "--not", *[f"{c}^@" for c in have], trusted=False,
+                                     check=False, timeout=SYNC_TIMEOUT)
+        if made.returncode != 0:
+            raise SyncError(f"could not build a bundle of {repo}: {hostgit.last_words(made)}")
+        remote = f"{target.root}/.devenv/tmp/sync-{uuid.uuid4().hex}.bundle"
+        size = os.path.getsize(bundle)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            with open(bundle, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+
+        await target.runtime.write_file(remote, chunks(), size=size)
+    await target.run(scripts.UNBUNDLE, target.root, remote, *sets, timeout=SYNC_TIMEOUT)
+    return Synced(len(sets), 1)
