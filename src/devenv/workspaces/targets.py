@@ -59,7 +59,13 @@ class Target:
         if self._prepared or not self.remote:
             self._prepared = True
             return
-        result = await self.run(scripts.PREPARE, self.root)
+        try:
+            result = await self.run(scripts.PREPARE, self.root)
+        except TargetError as e:
+            if self.kind == ENV:  # a container from before workspaces has no volume there
+                raise DevenvError(e.message, "recreate it: devenv up --recreate "
+                                  f"{self.project}") from None
+            raise
         lines = result.splitlines()
         if len(lines) < 2 or not lines[0].startswith("/"):
             raise UsageError(f"{self.label}: could not prepare {self.root} for workspaces: "
