@@ -156,12 +156,13 @@ def open_target(project: str, repo_path: str, spec: str) -> Target:
         return Target(LOCAL, LOCAL, "this machine", LocalRuntime(repo_path, dirs=dirs), base,
                       project, repo_path)
     if spec == ENV:
-        from devenv.envs import EnvRuntime, start
+        from devenv.envs import EnvRuntime, reach, start
 
-        env = start.ensure_running(project)
+        # Running (the index says so at no cost), else started.
+        found = reach.find(project, probe=False)
+        name = found.name if found is not None else start.ensure_running(project).name
         rt: SSHBase = EnvRuntime(project, max_wait=MAX_WAIT)
-        return Target(ENV, ENV, f"environment {env.name}", rt, ENV_ROOT, project, repo_path,
-                      env.name)
+        return Target(ENV, ENV, f"environment {name}", rt, ENV_ROOT, project, repo_path, name)
     ssh = SSHTarget.from_cli(spec)
     rt = SSHRuntime(ssh, dirs=dirs, max_wait=MAX_WAIT)
     root = f"{ssh.src_base_dir.rstrip('/')}/{project_key(project)}"
