@@ -1,0 +1,88 @@
+"""Workspace names, and the parsing of what a target says (status, snapshot messages): the
+target is hostile, so its output is checked, never trusted."""
+
+from __future__ import annotations
+
+import pytest
+
+from devenv.errors import DevenvError, UsageError
+from devenv.workspaces import names
+from devenv.workspaces.status import parse_snapshot, parse_status
+
+A, B, C, D, E = ("a" * 40, "b" * 40, "c" * 40, "d" * 40, "e" * 40)
+
+
+@pytest.mark.parametrize("good", ["a", "fix-login", "A_1.2", "x" * 64, "9lives"])
+def test_good_names(good: str) -> None:
+    assert names.check(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "-f", "a b", "HEAD", "head", "stash", "x" * 65,
+                                 "ünï", "a/b", ".hidden", "x.lock", "a..b", "a.", "a\nb",
+                                 "$(x)", "a\x1b[2J"])
+def test_bad_names(bad: str) -> None:
+    with pytest.raises(UsageError):
+        names.check(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "../x", "a/../b", "-f", "refs/heads/x", "a//b", "a/",
+                                 "a/.b", "a.lock/b", "HEAD", "x" * 201, "ü"])
+def test_bad_branches(bad: str) -> None:
+    with pytest.raises(UsageError):
+        names.check_branch(bad)
+
+
+def test_stamps() -> None:
+    assert names.check_stamp("20261201T031500Z-2") == "20261201T031500Z-2"
+    for bad in ("../../heads/main", "20261201", "x"):
+        with pytest.raises(UsageError):
+            names.check_stamp(bad)
+
+
+def status(*entries: str, commits: tuple[str, ...] = (), stash: tuple[str, ...] = ()) -> bytes:
+    parts = [A, "refs/heads/devenv/w", "@status", *entries, "@commits", *commits, "",
+             "@stash", *stash, "", "@end", ""]
+    return "\0".join(parts).encode()
+
+
+def test_parse_status_kinds() -> None:
+    u = parse_status(status("M  staged.txt", " M mod.txt", "MM both.txt", "?? new\nline.txt",
+                            "R  new-name", "old-name", " D gone",
+                            commits=(f"{B} unpushed work",), stash=(f"{C} WIP on x",)))
+    assert u.staged == ["staged.txt", "both.txt", "new-name"]
+    assert u.modified == ["mod.txt", "both.txt", "gone"]
+    assert u.untracked == ["new\nline.txt"]
+    assert u.commits == [f"{B} unpushed work"] and len(u.stash) == 1
+    shown = "; ".join(u.kinds())
+    assert "\n" not in shown and "new\\nline.txt" in shown  # escaped, never obeyed
+    assert u.brief() == "3 staged, 3 modified, 1 untracked, 1 unpushed, 1 stashed"
+
+
+def test_parse_status_clean_and_broken() -> None:
+    assert parse_status(status()).empty
+    with pytest.raises(DevenvError):
+        parse_status(b"garbage")
+
+
+def snapshot_raw(*parents: str, message: str) -> str:
+    header = "tree " + E + "\n" + "".join(f"parent {p}\n" for p in parents)
+    return header + "author x <x> 1 +0000\ncommitter x <x> 1 +0000\n\n" + message
+
+
+def test_parse_snapshot() -> None:
+    raw = snapshot_raw(A, B, C, message=(
+        f"devenv snapshot of workspace w\n\nhead: {A}\nbranch: refs/heads/devenv/w\n"
+        f"index: {B}\ntip: \nbase: {D}\nstash: {C}\n"))
+    snap = parse_snapshot(E, raw)
+    assert (snap.head, snap.index, snap.tip, snap.base, snap.stash) == (A, B, "", D, (C,))
+
+
+@pytest.mark.parametrize("message", [
+    f"head: {D}\nindex: {B}\n",  # names a commit that is not its parent
+    f"head: {A}\nindex: not-an-id\n",
+    f"head: {A}\nindex: {B}\nbranch: ../../../etc\n",
+    f"head: {A}\nindex: {B}\nbranch: refs/heads/x\nbranch: -f\ntip: $(rm)\n",
+])
+def test_parse_snapshot_refuses_what_does_not_fit(message: str) -> None:
+    with pytest.raises(DevenvError):
+        parse_snapshot(E, snapshot_raw(A, B, message=message))
