@@ -47,6 +47,7 @@ from measure import (
 from rows_build import phase_build
 from rows_cli import phase_attach, phase_exec, phase_lifecycle, phase_list, phase_version
 from rows_lib import CONCURRENT, phase_concurrent, phase_library
+from rows_ws import phase_workspaces
 
 DEFAULT_JSON = BENCH / "results" / "latest.json"
 DEFAULT_RUNS = 7
@@ -78,6 +79,15 @@ def make_rows() -> dict[str, Row]:
         Row("read-100m", "read_file 100 MiB vs ssh 'cat f'", None),
         Row("build", "devenv build: 2nd project, same tools vs 1st, --no-cache", None,
             unit="s"),
+        # Issue 13, on a generated repository of 20,000 commits, over 100 MB (bigrepo.py).
+        Row("ws-sync-first", "first workspace sync vs git clone --mirror, same master", 1.2,
+            unit="s"),
+        Row("ws-sync-1", "sync of 1 new commit vs the whole repository as a bundle", 0.1,
+            limit=0.5),
+        Row("ws-create", "workspace create, nothing changed vs the git steps over ssh", None,
+            limit=1.0),
+        Row("ws-snapshot", "snapshot, 1000 modified files vs git stash create over ssh",
+            None, limit=1.0),
     ]
     return {r.key: r for r in rows}
 
@@ -92,6 +102,7 @@ PHASES: list[tuple[Callable[[Bench], None], tuple[str, ...]]] = [
     (phase_concurrent, ("concurrent",)),
     (phase_library, ("lib-exec", "write-1m", "read-1m", "write-100m", "read-100m")),
     (phase_build, ("build",)),
+    (phase_workspaces, ("ws-sync-first", "ws-sync-1", "ws-create", "ws-snapshot")),
 ]
 
 

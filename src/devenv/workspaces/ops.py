@@ -248,6 +248,7 @@ async def pull(p: Project, name: str) -> tuple[str, Unsaved]:
         async with target.git_ssh() as (env, url):
             result = await hostgit.git(
                 p.repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                f"--upload-pack={target.upload_pack}",
                 url + target.dir(name), f"refs/heads/{ws.branch}:refs/heads/{ws.branch}",
                 trusted=p.trusted, env=env, check=False, timeout=sync.SYNC_TIMEOUT)
     if result.returncode != 0:

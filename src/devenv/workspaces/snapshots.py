@@ -94,6 +94,11 @@ async def take(target: Target, ws: Workspace, *, trusted: bool,
         async with target.git_ssh() as (env, url):
             result = await hostgit.git(
                 repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                f"--upload-pack={target.upload_pack}",
+                # What the target surely has: its earlier snapshots and where it started
+                # (so an unchanged file is never sent again).
+                f"--negotiation-tip={names.snapshot_prefix(ws.name)}*",
+                f"--negotiation-tip={ws.base}",
                 url + target.dir(ws.name), f"+{ref}:{final}", trusted=trusted, env=env,
                 timeout=CAPTURE_TIMEOUT, check=False)
         if result.returncode != 0:

