@@ -25,7 +25,7 @@ from measure import MeasureError, interleave, run, say, timed, wait_socket
 from rows_sync import remove_on_target, timed_bundle_push, timed_clone_mirror
 
 SYNCED = "/workspaces/.devenv/repo.git"
-HEAVY_RUNS = 3  # the first-sync row moves 100 MB a run: three a side
+HEAVY_RUNS = 5  # the sync rows move 100 MB a run (a side): at most five
 
 
 def phase_workspaces(b: Bench) -> None:

@@ -109,10 +109,10 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
     ws = Workspace(p.path, name, spec, branch, base, time.time())
     async with _target(p, spec) as target:
         if target.remote:
-            extra = [f"+{base}:refs/devenv/start/{name}"]
-            if changes:
-                extra.append(f"+{changes}:refs/devenv/uncommitted/{name}")
-            await sync.sync(target, trusted=p.trusted, extra=tuple(extra))
+            # Nothing to send when the target has the commit already (and no changes go).
+            if not await target.prepare(base) or changes:
+                extra = (f"+{changes}:refs/devenv/uncommitted/{name}",) if changes else ()
+                await sync.sync(target, trusted=p.trusted, extra=extra)
             await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
                              target.root, name, branch, base,
                              env=hostgit.target_env(p.trusted))

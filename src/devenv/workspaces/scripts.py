@@ -17,9 +17,10 @@ home() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${
 
 # Prepare a target: the workspace root, the bare repository the project is synced into,
 # and whether the target has flock (the sync lock). Prints: the absolute root, then "flock"
-# or "noflock". Args: root.
+# or "noflock", then whether the repository has COMMIT ("have" or "lack").
+# Args: root, commit ("" = none to ask about).
 PREPARE = _HEAD + r"""
-root=$(home "$1")
+root=$(home "$1"); commit=${2:-}
 mkdir -p "$root/.devenv/tmp"
 root=$(cd "$root" && pwd -P)
 repo=$root/.devenv/repo.git
@@ -40,6 +41,8 @@ else
   echo noflock
 fi
 init
+if [ -n "$commit" ] && git --git-dir="$repo" cat-file -e "$commit^{commit}" 2>/dev/null
+then echo have; else echo lack; fi
 """
 
 # Repair after a failed sync, under the lock: ref lock files and push quarantines left by a
@@ -85,6 +88,8 @@ git config core.logAllRefUpdates true
 git fetch -q origin || true
 if [ -n "$branch" ]; then git checkout -q -b "$branch" "$commit"
 else git checkout -q --detach "$commit"; fi
+# Where it started stays referenced in the synced repository, whatever the project prunes.
+git --git-dir="$repo" update-ref "refs/devenv/start/$name" "$commit"
 cd /
 mv "$tmp" "$dir"
 trap - EXIT

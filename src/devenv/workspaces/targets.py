@@ -61,13 +61,14 @@ class Target:
     def dir(self, name: str) -> str:
         return f"{self.root}/{name}"
 
-    async def prepare(self) -> None:
-        """Make the root and the synced repository (remote targets), once per process."""
+    async def prepare(self, commit: str = "") -> bool:
+        """Make the root and the synced repository (remote targets), once per process;
+        whether the synced repository has ``commit`` (asked on the same trip)."""
         if self._prepared or not self.remote:
             self._prepared = True
-            return
+            return False
         try:
-            result = await self.run(scripts.PREPARE, self.root)
+            result = await self.run(scripts.PREPARE, self.root, commit)
         except TargetError as e:
             if self.kind == ENV:  # a container from before workspaces has no volume there
                 raise DevenvError(e.message, "recreate it: devenv up --recreate "
@@ -79,6 +80,7 @@ class Target:
                              f"{result.strip()[:200]!r}", "is git installed there?")
         self.root, self.has_flock = lines[0], lines[1] == "flock"
         self._prepared = True
+        return lines[2:3] == ["have"]
 
     async def run(self, script: str, *args: str, timeout: float = SHORT,
                   env: dict[str, str] | None = None, check: bool = True,
