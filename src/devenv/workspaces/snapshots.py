@@ -88,7 +88,8 @@ async def take(target: Target, ws: Workspace, *, trusted: bool,
     branch_ref = f"refs/heads/{ws.branch}" if ws.branch else ""
     out = await target.run(scripts.CAPTURE, target.dir(ws.name), ws.name, branch_ref,
                            "1" if target.remote else "0", ref, ws.base,
-                           env=hostgit.target_env(trusted), timeout=CAPTURE_TIMEOUT)
+                           env=hostgit.target_env(trusted) | target.git_config,
+                           timeout=CAPTURE_TIMEOUT)
     commit = hostgit.sha(out.strip().splitlines()[-1] if out.strip() else "")
     if target.remote:
         async with target.git_ssh() as (env, url):

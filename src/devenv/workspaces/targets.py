@@ -49,9 +49,18 @@ class Target:
     @property
     def upload_pack(self) -> str:
         """The target's side of a fetch from it. An environment is on this machine, where
-        bytes cost nothing and CPU does: no delta search for what it sends (it halves the
-        time a snapshot of a thousand changed files takes)."""
-        return "git -c pack.window=0 upload-pack" if self.kind == ENV else "git-upload-pack"
+        bytes cost nothing and CPU does: no delta search and no compression for what it
+        sends (together they halve the time a snapshot of 1,000 changed files takes)."""
+        return ("git -c pack.window=0 -c pack.compression=0 upload-pack" if self.kind == ENV
+                else "git-upload-pack")
+
+    @property
+    def git_config(self) -> dict[str, str]:
+        """Settings for devenv's own git steps there: in an environment (this machine),
+        objects it writes for a snapshot are compressed the fastest way."""
+        if self.kind != ENV:
+            return {}
+        return {"GIT_CONFIG_PARAMETERS": "'core.looseCompression=1'"}
 
     @property
     def repo(self) -> str:
