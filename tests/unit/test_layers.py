@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"devenv", "errors", "deadline", "paths", "hostile", "lockfile", "proc", "state", "table",
      "config_schema", "config"},  # foundations
     {"engine", "ssh"},  # the Docker engine; devenv's SSH keys, config and wiring
-    {"images", "envs", "integrations"},
+    {"images", "envs", "integrations", "workspaces"},
     {"commands"},
     {"cli", "cli_args", "__main__"},
 ]
