@@ -8,7 +8,7 @@ from devenv import __version__, cli
 from devenv.commands import up
 from devenv.errors import ConflictError
 
-VERBS = ["shell", "up", "exec", "list", "stop", "help"]
+VERBS = ["shell", "up", "exec", "list", "stop", "trust", "help"]
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
