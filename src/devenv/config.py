@@ -8,10 +8,10 @@ Two files, both optional:
 
 Merging: scalars from the project file win over the user file; ``tools`` and ``mounts`` are
 concatenated (user first, duplicates dropped); ``env`` is merged key by key, the project
-winning. Resource limits (``pids``, ``memory``, ``cpus``) are the exception: the project file
-may only lower them, because a project file is anything a cloned repository (or an agent in
-the environment, which can write the project) says. Every error names the file and the field,
-e.g.
+winning. Resource limits (``pids``, ``memory``, ``cpus``) and ``init_timeout`` are the
+exception: the project file may only lower them, because a project file is anything a cloned
+repository (or an agent in the environment, which can write the project) says. Every error
+names the file and the field, e.g.
 ``.devenv/devenv.toml: tools[2]: unknown tool 'nodee' (did you mean 'node'?)``.
 """
 
@@ -41,6 +41,13 @@ USER_ONLY = ("port_range", "ssh_bind", "ca_bundle", "host_access", "trust_git_co
              "grant_write", "stop_time")
 DEFAULT_STOP_TIME = 10  # seconds a stop gives processes after SIGTERM
 MAX_STOP_TIME = 600
+# Seconds a workspace's init hook may run (devenv.workspaces.hook). Either file may set it,
+# but the project file only lower (see _merge): a repository, or the agent that can write
+# it, can then only have the trusted hook killed sooner -- as a failing hook, which leaves
+# the workspace usable -- never make it hold a workspace's creation longer.
+DEFAULT_INIT_TIMEOUT = 3600
+MIN_INIT_TIMEOUT = 1
+MAX_INIT_TIMEOUT = 86400
 MAX_FILE_BYTES = 1 << 20  # a config file is a few settings; this bounds what is read
 MAX_ENV_VALUE = 64 << 10  # one argument of `docker run` is limited to 128 KiB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -58,7 +65,7 @@ LIMITS = ("pids", "memory", "cpus")
 
 KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
         "ssh_port", "port_range", "ssh_bind", "ca_bundle", "pids", "memory", "cpus",
-        "host_access", "trust_git_config", "grant_write", "stop_time")
+        "host_access", "trust_git_config", "grant_write", "stop_time", "init_timeout")
 MOUNT_KEYS = ("source", "target", "readonly")
 
 
@@ -98,6 +105,8 @@ class Config:
     grant_write: bool = False  # ACL write access on a root host (user file only)
     # Seconds a stop gives processes after SIGTERM (docker run --stop-timeout; user file).
     stop_time: int = DEFAULT_STOP_TIME
+    # Seconds a workspace's init hook may run (the project file may only lower it).
+    init_timeout: int = DEFAULT_INIT_TIMEOUT
     origins: dict[str, Origin] = field(default_factory=dict)
 
     def origin(self, key: str) -> Origin:
@@ -210,6 +219,10 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
     if cfg.stop_time is not None and not 0 <= cfg.stop_time <= MAX_STOP_TIME:
         raise ConfigError(f"{path}: stop_time: {cfg.stop_time} is out of range",
                           f"use 0 to {MAX_STOP_TIME} seconds")
+    if cfg.init_timeout is not None and not (
+            MIN_INIT_TIMEOUT <= cfg.init_timeout <= MAX_INIT_TIMEOUT):
+        raise ConfigError(f"{path}: init_timeout: {cfg.init_timeout} is out of range",
+                          f"use {MIN_INIT_TIMEOUT} to {MAX_INIT_TIMEOUT} seconds")
     _check_limits(path, cfg)
     for hook in ("post_create", "post_start"):
         value = getattr(cfg, hook)
@@ -307,7 +320,7 @@ def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
         if value is not None:
             setattr(cfg, key, value)
             cfg.origins[key] = Origin(shown, key, scope)
-    for key in LIMITS:
+    for key in (*LIMITS, "init_timeout"):
         value = getattr(part, key)
         if value is None:
             continue
@@ -378,4 +391,5 @@ def as_dict(cfg: Config) -> dict[str, Any]:
         "pids": cfg.pids, "memory": cfg.memory, "cpus": cfg.cpus,
         "host_access": cfg.host_access, "trust_git_config": cfg.trust_git_config,
         "grant_write": cfg.grant_write, "stop_time": cfg.stop_time,
+        "init_timeout": cfg.init_timeout,
     }
