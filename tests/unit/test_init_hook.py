@@ -9,6 +9,7 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -235,3 +236,22 @@ def test_bad_timeouts_are_refused(where: dict[str, Path]) -> None:
     for bad in (0, -1, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="timeout"):
             run(where, b"#!/bin/sh\ntrue\n", timeout=bad)
+
+
+def test_a_hook_cut_short_on_its_way_never_runs(where: dict[str, Path]) -> None:
+    """A prefix of a script can do what the whole would not (``rm -rf /tmp/x/`` cut to
+    ``rm -rf /``): the size that arrived is checked before anything runs."""
+
+    class Lossy(LocalRuntime):
+        async def exec(self, command: Any, **kwargs: Any) -> Any:
+            if isinstance(command, list) and "devenv-place" in command:
+                kwargs["stdin"] = kwargs["stdin"][:-6]
+            return await super().exec(command, **kwargs)
+
+    ran = where["base"] / "ran"
+    hook = f"#!/bin/sh\necho whole > {ran}\necho tail\n".encode()
+    with pytest.raises(HookError, match=rf"{len(hook) - 6} of {len(hook)} bytes arrived"):
+        asyncio.run(run_init(Lossy(where["base"]), str(where["work"]), hook, env={},
+                             timeout=30, log_path=where["log"], out=io.BytesIO()))
+    assert not ran.exists()
+    assert os.listdir(where["tmp"]) == []  # removed by the run's token

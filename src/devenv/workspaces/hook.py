@@ -125,9 +125,11 @@ async def run_init(rt: Runtime, workdir: str, content: bytes, *, env: dict[str, 
         ended = "failed: " + (getattr(e, "message", None) or repr(e))
         raise
     finally:
-        await _remove(rt, directory, token, sink)
-        sink.note(f"devenv init: {ended}")
-        sink.close()
+        try:
+            await _remove(rt, directory, token, sink)
+        finally:  # a second Ctrl-C during the removal still closes the log
+            sink.note(f"devenv init: {ended}")
+            sink.close()
 
 
 async def _place(rt: Runtime, content: bytes, token: str) -> str:
@@ -139,10 +141,13 @@ async def _place(rt: Runtime, content: bytes, token: str) -> str:
         raise HookError(f"could not put the init hook on {rt.label}: no answer within "
                         f"{SETUP_TIMEOUT:g} s", "check that the target is not hung")
     lines = result.stdout.decode("utf-8", "surrogateescape").split("\n")
-    if result.exit_code != 0:
-        why = _PLACE_FAILED.get(result.exit_code or 0, f"exit {result.exit_code}")
+    if result.exit_code is None:
+        why = "the command was killed"
+    elif result.exit_code != 0:
+        why = _PLACE_FAILED.get(result.exit_code, f"exit {result.exit_code}")
     elif len(lines) != 3 or lines[1] != str(len(content)):
-        why = f"the size that arrived is not {len(content)} bytes ({lines[1:2]})"
+        arrived = lines[1] if len(lines) > 1 and lines[1] else "no size"
+        why = f"{arrived} of {len(content)} bytes arrived"
     else:
         return lines[0]
     tail = result.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
@@ -173,20 +178,30 @@ class _Output:
     def __init__(self, out: BinaryIO, log_path: str | Path) -> None:
         self.out: BinaryIO | None = out
         self.log = _open_log(os.fspath(log_path))
+        self.log_ok = True
 
     def write(self, chunk: bytes) -> None:
+        # Neither a terminal that went away nor a full disk stops the hook: what can still
+        # be written is.
         if self.out is not None:
             try:
                 self.out.write(chunk)
                 self.out.flush()
-            except (OSError, ValueError):  # the terminal went away: the log still gets it
+            except (OSError, ValueError):
                 self.out = None
-        _write_all(self.log, chunk)
+        self._log(chunk)
+
+    def _log(self, data: bytes) -> None:
+        if self.log_ok:
+            try:
+                _write_all(self.log, data)
+            except OSError:
+                self.log_ok = False
 
     def note(self, line: str, *, show: bool = False) -> None:
         """A line of devenv's own in the log (and on ``out`` with ``show``)."""
         data = f"=== {safe_text(line)}\n".encode()
-        _write_all(self.log, data)
+        self._log(data)
         if show and self.out is not None:
             with contextlib.suppress(OSError, ValueError):
                 self.out.write(data[4:])
