@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-VERBS = ("shell", "up", "exec", "cp", "list", "stop", "rm", "logs", "build", "images", "gc",
-         "init", "config", "tools", "ssh", "ssh-config", "wezterm", "sessions", "workspace",
+VERBS = ("shell", "up", "exec", "cp", "list", "stop", "rm", "logs", "trust", "build", "images",
+         "gc", "init", "config", "tools", "ssh", "ssh-config", "wezterm", "sessions", "workspace",
          "help")
 # Verbs that hand over to a child: devenv's own failures use 125 so scripts can tell them
 # apart from the child's exit code (docker's convention).
@@ -74,6 +74,8 @@ _HANDLERS: dict[str, tuple[str, Callable[[Any, argparse.Namespace], int]]] = {
     "gc": ("gc", lambda m, a: m.run(yes=a.yes, dry_run=a.dry_run, snapshots=a.snapshots,
                                     older_than=a.older_than)),
     "logs": ("logs", lambda m, a: m.run(a.target)),
+    "trust": ("trust", lambda m, a: m.run(a.path, revoke=a.revoke, show=a.show,
+                                          list_all=a.list_all, here=a.here)),
     "build": ("build", lambda m, a: m.run(a.path, no_cache=a.no_cache)),
     "images": ("images", lambda m, a: m.run(as_json=a.json)),
     "init": ("init", lambda m, a: m.run(a.path, template=a.template, force=a.force)),

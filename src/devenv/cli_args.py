@@ -187,6 +187,29 @@ def _manage_verbs(verbs: Any) -> None:
     lg = verbs.add_parser("logs", help="show the output of post_create/post_start hooks")
     lg.add_argument("target", nargs="?", default=".", metavar="PATH|NAME")
 
+    tr = verbs.add_parser(
+        "trust", help="trust the project's .devenv/init hook (as it is now) to run in "
+                      "workspaces",
+        usage="devenv trust [PATH] [--here] | --revoke [PATH] | --show [PATH] | --list",
+        description="Trust the project for the current content of its .devenv/init: devenv "
+                    "records the file's sha256 (or that there is none), and runs the hook "
+                    "when it creates a workspace of the project (on this machine for a local "
+                    "workspace) only while the file has exactly that content. An agent in "
+                    "the environment can edit the file; once it changes, it does not run "
+                    "until you review it and trust it again. A .devenv or .devenv/init that "
+                    "is a symbolic link is refused, never followed.")
+    tr.add_argument("path", nargs="?", metavar="PATH",
+                    help="a directory of the project (default: .), resolved to its project "
+                         "as for the other verbs")
+    here_option(tr)
+    trg = tr.add_mutually_exclusive_group()
+    trg.add_argument("--revoke", action="store_true",
+                     help="forget the trust: the hook no longer runs")
+    trg.add_argument("--show", action="store_true",
+                     help="say whether the hook is trusted as it is now (or changed since)")
+    trg.add_argument("--list", action="store_true", dest="list_all",
+                     help="every trusted project and whether its hook still matches")
+
 
 
 def _image_verbs(verbs: Any) -> None:

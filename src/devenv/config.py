@@ -8,10 +8,10 @@ Two files, both optional:
 
 Merging: scalars from the project file win over the user file; ``tools`` and ``mounts`` are
 concatenated (user first, duplicates dropped); ``env`` is merged key by key, the project
-winning. Resource limits (``pids``, ``memory``, ``cpus``) are the exception: the project file
-may only lower them, because a project file is anything a cloned repository (or an agent in
-the environment, which can write the project) says. Every error names the file and the field,
-e.g.
+winning. Resource limits (``pids``, ``memory``, ``cpus``) and ``init_timeout`` are the
+exception: the project file may only lower them, because a project file is anything a cloned
+repository (or an agent in the environment, which can write the project) says. Every error
+names the file and the field, e.g.
 ``.devenv/devenv.toml: tools[2]: unknown tool 'nodee' (did you mean 'node'?)``.
 """
 
@@ -41,6 +41,13 @@ USER_ONLY = ("port_range", "ssh_bind", "ca_bundle", "host_access", "trust_git_co
              "grant_write", "stop_time")
 DEFAULT_STOP_TIME = 10  # seconds a stop gives processes after SIGTERM
 MAX_STOP_TIME = 600
+# Seconds a workspace's init hook may run (devenv.workspaces.hook). Either file may set it,
+# but the project file only lower (see _merge): a repository, or the agent that can write
+# it, can then only have the trusted hook killed sooner -- as a failing hook, which leaves
+# the workspace usable -- never make it hold a workspace's creation longer.
+DEFAULT_INIT_TIMEOUT = 3600
+MIN_INIT_TIMEOUT = 1
+MAX_INIT_TIMEOUT = 86400
 MAX_FILE_BYTES = 1 << 20  # a config file is a few settings; this bounds what is read
 MAX_ENV_VALUE = 64 << 10  # one argument of `docker run` is limited to 128 KiB
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -58,7 +65,8 @@ LIMITS = ("pids", "memory", "cpus")
 
 KEYS = ("name", "tools", "dockerfile", "env", "mounts", "post_create", "post_start",
         "ssh_port", "port_range", "ssh_bind", "ca_bundle", "pids", "memory", "cpus",
-        "host_access", "trust_git_config", "grant_write", "stop_time")
+        "host_access", "trust_git_config", "grant_write", "stop_time", "init_timeout",
+        "copy_ignored")
 MOUNT_KEYS = ("source", "target", "readonly")
 
 
@@ -98,6 +106,10 @@ class Config:
     grant_write: bool = False  # ACL write access on a root host (user file only)
     # Seconds a stop gives processes after SIGTERM (docker run --stop-timeout; user file).
     stop_time: int = DEFAULT_STOP_TIME
+    # Seconds a workspace's init hook may run (the project file may only lower it).
+    init_timeout: int = DEFAULT_INIT_TIMEOUT
+    # Ignored files (paths relative to the project) copied into each new workspace.
+    copy_ignored: list[str] = field(default_factory=list)
     origins: dict[str, Origin] = field(default_factory=dict)
 
     def origin(self, key: str) -> Origin:
@@ -210,7 +222,12 @@ def _check(path: Path, cfg: FileConfig, where: str) -> None:
     if cfg.stop_time is not None and not 0 <= cfg.stop_time <= MAX_STOP_TIME:
         raise ConfigError(f"{path}: stop_time: {cfg.stop_time} is out of range",
                           f"use 0 to {MAX_STOP_TIME} seconds")
+    if cfg.init_timeout is not None and not (
+            MIN_INIT_TIMEOUT <= cfg.init_timeout <= MAX_INIT_TIMEOUT):
+        raise ConfigError(f"{path}: init_timeout: {cfg.init_timeout} is out of range",
+                          f"use {MIN_INIT_TIMEOUT} to {MAX_INIT_TIMEOUT} seconds")
     _check_limits(path, cfg)
+    _check_copy_ignored(path, cfg)
     for hook in ("post_create", "post_start"):
         value = getattr(cfg, hook)
         if value is not None and value in ("", []):
@@ -299,6 +316,18 @@ def load(project_dir: str | None) -> Config:
     return cfg
 
 
+def _check_copy_ignored(path: Path, cfg: FileConfig) -> None:
+    """Paths inside the project only: the project file is the agent's to write, and what
+    it names is read on this machine (without following links: devenv.workspaces)."""
+    for i, rel in enumerate(cfg.copy_ignored or []):
+        parts = rel.split("/")
+        if (not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts)
+                or re.search(r"[\x00-\x1f]", rel)):
+            raise ConfigError(f"{path}: copy_ignored[{i}]: {rel!r} is not a path inside the "
+                              "project", "write paths relative to the project, like .env or "
+                              "config/local.toml")
+
+
 def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
     shown = _display(path)
     for key in ("name", "dockerfile", "post_create", "post_start", "ssh_port", "ssh_bind",
@@ -307,7 +336,7 @@ def _merge(cfg: Config, path: Path, part: FileConfig, scope: str) -> None:
         if value is not None:
             setattr(cfg, key, value)
             cfg.origins[key] = Origin(shown, key, scope)
-    for key in LIMITS:
+    for key in (*LIMITS, "init_timeout"):
         value = getattr(part, key)
         if value is None:
             continue
@@ -333,6 +362,10 @@ def _merge_lists(cfg: Config, shown: str, part: FileConfig, scope: str) -> None:
         if mount not in cfg.mounts:
             cfg.mounts.append(mount)
             cfg.origins[f"mounts.{len(cfg.mounts) - 1}"] = Origin(shown, f"mounts[{i}]", scope)
+    for rel in part.copy_ignored or []:
+        if rel not in cfg.copy_ignored:
+            cfg.copy_ignored.append(rel)
+        cfg.origins["copy_ignored"] = Origin(shown, "copy_ignored", scope)
     for entry in part.trust_git_config or []:
         real = os.path.realpath(os.path.expanduser(entry))
         if real not in cfg.trust_git_config:
@@ -378,4 +411,5 @@ def as_dict(cfg: Config) -> dict[str, Any]:
         "pids": cfg.pids, "memory": cfg.memory, "cpus": cfg.cpus,
         "host_access": cfg.host_access, "trust_git_config": cfg.trust_git_config,
         "grant_write": cfg.grant_write, "stop_time": cfg.stop_time,
+        "init_timeout": cfg.init_timeout, "copy_ignored": cfg.copy_ignored,
     }

@@ -35,3 +35,5 @@ class FileConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_
     trust_git_config: list[str] | None = None
     grant_write: bool | None = None
     stop_time: int | None = None
+    init_timeout: int | None = None
+    copy_ignored: list[str] | None = None

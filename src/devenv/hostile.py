@@ -23,6 +23,10 @@ class LinkRefused(ConfigError):
     """A project file devenv reads is (or lies behind) a symbolic link."""
 
 
+class TooLarge(ConfigError):
+    """A project file devenv reads is larger than the caller allows."""
+
+
 def _refuse(path: str) -> LinkRefused:
     return LinkRefused(f"{path} is a symbolic link or not a plain file; devenv reads the "
                        "project's own files without following links",
@@ -70,15 +74,23 @@ def read_beneath(root: str, rel: str, *, limit: int = 64 << 20) -> bytes | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise _refuse(os.path.join(root, rel))
-        if st.st_size > limit:
-            raise ConfigError(f"{os.path.join(root, rel)} is larger than {limit >> 20} MiB",
-                              "devenv reads only small config and recipe files")
+        # The size is checked before and while reading: the file may grow in between (the
+        # agent can append to it), and the read must stay bounded either way.
         chunks = []
-        while data := os.read(fd, 1 << 20):
+        left = limit + 1
+        while st.st_size <= limit and left > 0 and (data := os.read(fd, min(left, 1 << 20))):
             chunks.append(data)
+            left -= len(data)
+        if st.st_size > limit or left <= 0:
+            raise TooLarge(f"{os.path.join(root, rel)} is larger than {_size(limit)}",
+                           "devenv reads only small config and recipe files")
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
 
 
 def no_links_beneath(root: str, rel: str) -> None:

@@ -49,6 +49,7 @@ PROJECT_DIR = ".devenv"
 PROJECT_FILE = ".devenv/devenv.toml"
 PROJECT_DOCKERFILE = ".devenv/Dockerfile"
 PROJECT_TOOLS = ".devenv/tools"
+PROJECT_INIT = ".devenv/init"  # the workspace init hook (devenv.workspaces.trust)
 
 
 def config_file() -> Path:

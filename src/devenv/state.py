@@ -82,6 +82,15 @@ _MIGRATIONS = [
         PRIMARY KEY (project, name)
     )
     """,
+    # 7: projects whose .devenv/init hook the user trusts, bound to the hook's content
+    # (devenv.workspaces.trust): its sha256, or a marker for "trusted without a hook".
+    """
+    CREATE TABLE trust (
+        path         TEXT PRIMARY KEY,
+        hook_sha256  TEXT NOT NULL,
+        trusted      REAL NOT NULL
+    )
+    """,
 ]
 
 
@@ -314,3 +323,34 @@ def workspace_projects(conn: sqlite3.Connection) -> list[str]:
     """Every project that has or had workspaces (and so may hold snapshots)."""
     return [str(r[0]) for r in conn.execute(
         "SELECT DISTINCT project FROM workspaces ORDER BY project").fetchall()]
+
+
+@dataclass(frozen=True)
+class TrustRecord:
+    """A project the user trusted for the init hook content whose sha256 is
+    ``hook_sha256`` (or the marker of "no hook"), at ``trusted`` (epoch seconds)."""
+
+    path: str
+    hook_sha256: str
+    trusted: float
+
+
+def trust_record(conn: sqlite3.Connection, path: str) -> TrustRecord | None:
+    row = conn.execute("SELECT path, hook_sha256, trusted FROM trust WHERE path = ?",
+                       (path,)).fetchone()
+    return None if row is None else TrustRecord(str(row[0]), str(row[1]), float(row[2]))
+
+
+def all_trust_records(conn: sqlite3.Connection) -> list[TrustRecord]:
+    rows = conn.execute("SELECT path, hook_sha256, trusted FROM trust ORDER BY path")
+    return [TrustRecord(str(p), str(h), float(t)) for p, h, t in rows.fetchall()]
+
+
+def set_trust(conn: sqlite3.Connection, path: str, hook_sha256: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO trust(path, hook_sha256, trusted) VALUES (?, ?, ?)",
+                 (path, hook_sha256, time.time()))
+
+
+def forget_trust(conn: sqlite3.Connection, path: str) -> bool:
+    """Remove ``path``'s record; whether there was one."""
+    return conn.execute("DELETE FROM trust WHERE path = ?", (path,)).rowcount > 0

@@ -340,3 +340,45 @@ def test_a_target_without_receive_pack_gets_bundles(dv: Devenv, project: Path,
         assert shell("/", f"ls {root}/.devenv/tmp").stdout == ""  # no bundle left behind
     finally:
         server.docker("rm", "-f", server.container, check=False)
+
+
+def test_init_hook_runs_only_when_trusted_and_copy_ignored(dv: Devenv, project: Path,
+                                                           where: Where) -> None:
+    devenv_dir = project / ".devenv"
+    devenv_dir.mkdir()
+    hook = devenv_dir / "init"
+    hook.write_text('#!/bin/sh\necho "$DEVENV_WORKSPACE $DEVENV_TARGET $(pwd)" > init-ran\n'
+                    'echo hello from init\n')
+    hook.chmod(0o755)
+    (devenv_dir / "devenv.toml").write_text('copy_ignored = [".env", "missing", "a.txt"]\n')
+    (project / ".gitignore").write_text("*.log\n.env\n")
+    (project / ".env").write_text("SECRET=1\n")
+    (project / ".env").chmod(0o600)
+    marker = project.parent / "post-checkout-ran"
+    git_hook = project / ".git" / "hooks" / "post-checkout"
+    git_hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    git_hook.chmod(0o755)
+
+    made = dv.ok("workspace", "create", "w1", str(project), "--on", where.on, env=where.env)
+    assert ".devenv/init was not run in w1" in made.stderr and "devenv trust" in made.stderr
+    assert "a.txt is not an ignored file" in made.stderr
+    path = ws_path(dv, project, "w1", where)
+    there = where.shell(path, "test -e init-ran && echo ran; cat .env; stat -c %a .env")
+    assert there.stdout == "SECRET=1\n600\n"
+    assert not marker.exists()  # git hooks are off in devenv's git steps when untrusted
+
+    dv.ok("trust", str(project))
+    made = dv.ok("workspace", "create", "w2", str(project), "--on", where.on, env=where.env)
+    assert "hello from init" in made.stderr
+    path = ws_path(dv, project, "w2", where)
+    assert where.shell(path, "cat init-ran").stdout == f"w2 {where.on} {path}\n"
+
+    hook.write_text("#!/bin/sh\necho changed > init-ran\nexit 3\n")  # an agent's edit
+    made = dv.ok("workspace", "create", "w3", str(project), "--on", where.on, env=where.env)
+    assert "hook changed since you trusted it" in made.stderr
+    assert where.shell(ws_path(dv, project, "w3", where), "test -e init-ran").returncode != 0
+
+    dv.ok("trust", str(project))
+    made = dv.ok("workspace", "create", "w4", str(project), "--on", where.on, env=where.env)
+    assert ".devenv/init exited 3; the workspace w4 is usable" in made.stderr
+    assert where.shell(ws_path(dv, project, "w4", where), "cat init-ran").stdout == "changed\n"

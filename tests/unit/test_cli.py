@@ -8,7 +8,7 @@ from devenv import __version__, cli
 from devenv.commands import up
 from devenv.errors import ConflictError
 
-VERBS = ["shell", "up", "exec", "list", "stop", "help"]
+VERBS = ["shell", "up", "exec", "list", "stop", "trust", "help"]
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,7 +112,7 @@ def test_shell_options_after_path_and_the_command_after_dashes(
 
     seen: list[tuple[str, str | None, list[str]]] = []
     monkeypatch.setattr(shell, "run", lambda path, port=None, name=None, session=None,
-                        command=None, here=False, grant_write=False: seen.append(
+                        command=None, here=False, grant_write=False, workspace=None: seen.append(
                             (path, session, command or []))
                         or 0)
     cli.main([".", "--session", "agent", "--", "sleep", "--", "9"])

@@ -139,3 +139,21 @@ def test_the_home_directory_is_never_a_project(tmp_path: Path,
             identity.project_path(str(path))
     (home / "src").mkdir()
     assert identity.project_path(str(home / "src")).path == str(home / "src")
+
+
+def test_read_beneath_stays_bounded_when_the_file_grows_after_its_size_was_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent can append to a file between devenv's fstat and its read: the read itself
+    stops past the limit."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "f").write_bytes(b"x" * 5000)
+    real_fstat = os.fstat
+
+    def small(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, *st[1:6], 10, *st[7:]))  # st_size: 10
+
+    monkeypatch.setattr(os, "fstat", small)
+    with pytest.raises(hostile.TooLarge, match="larger than 1 KiB"):
+        hostile.read_beneath(str(tmp_path / "p"), "f", limit=1024)
+    assert hostile.read_beneath(str(tmp_path / "p"), "f", limit=5000) == b"x" * 5000

@@ -177,3 +177,29 @@ def test_no_address_pool_left_says_what_to_do() -> None:
         "address pool among the defaults to assign to the network")))
     assert "no free address range" in error.message
     assert error.hint is not None and "default-address-pools" in error.hint
+
+
+def test_init_timeout_either_file_but_the_project_only_lowers_it(project: Path,
+                                                                  devenv_home: Path) -> None:
+    assert config.load(str(project)).init_timeout == config.DEFAULT_INIT_TIMEOUT == 3600
+    write(project / ".devenv" / "devenv.toml", "init_timeout = 600\n")
+    cfg = config.load(str(project))
+    assert cfg.init_timeout == 600 and str(cfg.origin("init_timeout")).endswith(
+        "devenv.toml: init_timeout")
+    assert config.as_dict(cfg)["init_timeout"] == 600
+    # Above the default: refused (a repository must not make a workspace's creation hang).
+    assert_project_file_error(project, "init_timeout = 7200",
+                              "init_timeout: 7200 is above the limit of 3600")
+    # The user file raises the ceiling, and the project may then use it.
+    write(devenv_home / "config" / "config.toml", "init_timeout = 86400\n")
+    assert config.load(str(project)).init_timeout == 7200
+    assert config.load(None).init_timeout == 86400
+
+
+@pytest.mark.parametrize("text", ["init_timeout = 0", "init_timeout = 86401",
+                                  "init_timeout = -5", "init_timeout = 1.5",
+                                  "init_timeout = '60'"])
+def test_init_timeout_is_bounded(project: Path, devenv_home: Path, text: str) -> None:
+    write(devenv_home / "config" / "config.toml", text)
+    with pytest.raises(ConfigError, match=r"init_timeout: "):
+        config.load(str(project))

@@ -18,7 +18,7 @@ from devenv.proc import Result
 
 IDLE_TOP = "PID COMMAND\n1 docker-init\n7 devenv-init\n9 sshd\n"  # docker top -o pid,comm
 BUSY_TOP = IDLE_TOP + "20 tmux: server\n"
-SESSION = "work\t0\t1700000000\t1\tbash\t\n"
+SESSION = "work\t0\t1700000000\t1\tbash\t/workspace/p\t\n"
 
 
 class FakeDocker:

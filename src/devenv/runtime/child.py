@@ -38,18 +38,33 @@ async def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                 cwd: str | None = None, stdin: int = DEVNULL, stdout: int = PIPE,
                 stderr: int = PIPE, terminal: int | None = None) -> asyncio.subprocess.Process:
     """Start ``argv`` in a new session; ``terminal`` (a terminal's fd) is then its stdin,
-    stdout, stderr and controlling terminal."""
+    stdout, stderr and controlling terminal. Cancelled while the child is being started,
+    the child's whole group is ended before the cancellation goes on."""
     extra: dict[str, object] = {}
     if terminal is not None:
         stdin = stdout = stderr = terminal
         extra["preexec_fn"] = controlling_tty
+    creating = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
+        start_new_session=True, **extra))  # type: ignore[arg-type]
     try:
-        return await asyncio.create_subprocess_exec(
-            *argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
-            start_new_session=True, **extra)  # type: ignore[arg-type]
+        return await asyncio.shield(creating)
     except FileNotFoundError as e:
         raise RuntimeFailure(f"'{argv[0]}' is not installed (not found on PATH)",
                              f"install {argv[0]}") from e
+    except asyncio.CancelledError:
+        # The child runs before asyncio has connected its pipes. Cancelled in between,
+        # asyncio itself would kill the child alone, not its group, then wait until every
+        # pipe closed -- for as long as anything the child started holds one (a
+        # ``sleep 300 &``). So the creation goes on, and the whole group is ended.
+        with contextlib.suppress(Exception):
+            proc = await creating
+            await end(proc)
+            # Its pipes are closed here and now (as Execution does): nobody reads them.
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
+        raise
 
 
 async def wait_exit(proc: asyncio.subprocess.Process) -> int:

@@ -16,38 +16,14 @@ from devenv import state
 from devenv.errors import ConflictError, DevenvError, NotFoundError, UsageError
 from devenv.state import Workspace
 from devenv.workspaces import hostgit, names, scripts, snapshots, sync
+from devenv.workspaces.project import Project, project
 from devenv.workspaces.status import Unsaved, parse_status
 from devenv.workspaces.targets import ENV, LOCAL, Target, check_spec, open_target
 
+__all__ = ["Deleted", "Listed", "Project", "create", "delete", "diff", "listing", "project",
+           "pull", "restore", "snapshot", "sync_target"]
+
 PROJECT_GLOB = "refs/devenv/project/*"
-
-
-@dataclass(frozen=True)
-class Project:
-    """A project as the workspace commands see it: its directory (devenv's key), the top
-    of its git work tree, and whether the user trusts it (hooks may run)."""
-
-    path: str
-    repo: str
-    trusted: bool
-
-
-async def project(raw_path: str) -> Project:
-    from devenv.envs import identity, start
-
-    located = start.locate(raw_path)
-    path = identity.project_path(located.path).path
-    repo = await hostgit.top(path)
-    return Project(path, repo, _trusted(path))
-
-
-def _trusted(path: str) -> bool:
-    """Whether the user trusts the project (``devenv trust``); until then hooks stay off."""
-    try:
-        from devenv.workspaces import trust  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    return bool(trust.trusted_project(path))
 
 
 def _record(p: Project, name: str) -> Workspace:
@@ -122,6 +98,10 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
             await target.run(scripts.APPLY, target.dir(name), changes,
                              env=hostgit.target_env(p.trusted))
         _save(ws, target)
+        from devenv import config
+        from devenv.workspaces import setup
+
+        await setup.prepare(p, target, ws, config.load(p.path))
     return ws
 
 
