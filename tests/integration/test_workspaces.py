@@ -382,3 +382,70 @@ def test_init_hook_runs_only_when_trusted_and_copy_ignored(dv: Devenv, project: 
     made = dv.ok("workspace", "create", "w4", str(project), "--on", where.on, env=where.env)
     assert ".devenv/init exited 3; the workspace w4 is usable" in made.stderr
     assert where.shell(ws_path(dv, project, "w4", where), "cat init-ran").stdout == "changed\n"
+
+
+# -- an agent that plants things for the host's git ------------------------------------------
+
+def _planted_submodule(project: Path, marker: Path) -> None:
+    """What an agent in the environment can write into the mounted project: a nested
+    repository whose remote is a command, an untracked .gitmodules naming it, and its gitlink
+    in the index (a host git that recursed into it would run the command)."""
+    nested = project / "nested"
+    nested.mkdir()
+    git(nested, "init", "-q")
+    (nested / "f").write_text("x\n")
+    git(nested, "add", "f")
+    git(nested, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "n")
+    git(nested, "config", "remote.origin.url", f"ext::sh -c touch% {marker}")
+    git(nested, "config", "protocol.ext.allow", "always")
+    (project / ".gitmodules").write_text('[submodule "nested"]\n\tpath = nested\n'
+                                         "\turl = ./nested\n")
+    git(project, "update-index", "--add", "--cacheinfo",
+        f"160000,{git(nested, 'rev-parse', 'HEAD').strip()},nested")
+
+
+def test_host_git_never_recurses_into_a_planted_submodule(dv: Devenv, project: Path,
+                                                          where: Where) -> None:
+    marker = project.parent / "pwned"
+    dv.ok("workspace", "create", "w", str(project), "--on", where.on, env=where.env)
+    _planted_submodule(project, marker)
+    path = ws_path(dv, project, "w", where)
+    moved = where.shell(path, f"git update-index --add --cacheinfo 160000,{'1' * 40},nested"
+                              f" && {GIT_ID} commit -qm 'moves the gitlink'")
+    assert moved.returncode == 0, moved.stderr
+    dv.ok("workspace", "snapshot", "w", "-C", str(project), env=where.env)
+    dv.run("workspace", "pull", "w", "-C", str(project), env=where.env)
+    dv.ok("workspace", "create", "w2", str(project), "--on", where.on, "--include-uncommitted",
+          env=where.env)
+    dv.ok("workspace", "delete", "w", "-C", str(project), "--force", env=where.env)
+    assert not marker.exists()
+
+
+def test_a_planted_commondir_stops_devenv_git(dv: Devenv, project: Path) -> None:
+    marker = project.parent / "pwned"
+    evil = project / ".git" / "evil"
+    git(project, "init", "-q", "--bare", str(evil))
+    with open(evil / "config", "a") as f:
+        f.write(f"[core]\n\tfsmonitor = touch {marker}\n")
+    (project / ".git" / "commondir").write_text("evil\n")
+    made = dv.run("workspace", "create", "w", str(project), "--on", "local",
+                  "--include-uncommitted")
+    assert made.returncode == 1 and "commondir exists" in made.stderr, made.stderr
+    assert not marker.exists()
+
+
+def test_a_local_worktree_cannot_choose_the_git_dir(dv: Devenv, project: Path) -> None:
+    marker = project.parent / "pwned"
+    dv.ok("workspace", "create", "w", str(project), "--on", "local")
+    path = Path(ws_path(dv, project, "w", Where("local", _local_shell, {})))
+    evil = path / ".evil"
+    git(project, "init", "-q", "--bare", str(evil))
+    with open(evil / "config", "a") as f:
+        f.write(f"[core]\n\tbare = false\n\tfsmonitor = touch {marker}\n")
+    (path / ".git").write_text("gitdir: .evil\n")  # the agent's redirect
+    (path / "new.txt").write_text("work\n")
+    listed = dv.ok("workspace", "list", str(project)).stdout
+    assert "1 untracked" in listed  # its own git directory, found from the project
+    dv.ok("workspace", "snapshot", "w", "-C", str(project))
+    dv.ok("workspace", "diff", "w", "-C", str(project))
+    assert not marker.exists()

@@ -15,21 +15,61 @@ from devenv.errors import DevenvError, UsageError, safe_text
 
 SHORT = 120.0  # seconds for one local git step
 HOOKS_OFF = ("-c", "core.hooksPath=/dev/null")
-SAFE = ("-c", "transfer.fsckObjects=true", "-c", "core.pager=cat")
+# Nothing a repository below the project could name runs here: no file system monitor, no
+# recursion into a (planted) submodule, no transport but ssh. '-c' reaches child gits too.
+OVERRIDES = (("core.fsmonitor", "false"), ("submodule.recurse", "false"),
+             ("fetch.recurseSubmodules", "false"), ("diff.ignoreSubmodules", "all"))
+SAFE = ("-c", "transfer.fsckObjects=true", "-c", "core.pager=cat",
+        *[w for key, value in OVERRIDES for w in ("-c", f"{key}={value}")])
+# A fetch from a target: its refs only as asked, no tags, no FETCH_HEAD, no submodules.
+FETCH = ("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--recurse-submodules=no")
 ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_EDITOR": "true", "GIT_PAGER": "cat",
-       "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
+       "GIT_ASKPASS": "true", "SSH_ASKPASS": "true", "GIT_ALLOW_PROTOCOL": "ssh"}
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?\Z")
 
 
 def target_env(trusted: bool) -> dict[str, str]:
-    """The environment of devenv's git calls on a target: hooks off unless trusted, and an
-    identity for the commits devenv writes there (snapshots)."""
+    """The environment of devenv's git calls on a target: the overrides above (and hooks
+    off unless trusted), local and ssh transports only, and an identity for the commits
+    devenv writes there (snapshots)."""
     env = {"GIT_AUTHOR_NAME": "devenv", "GIT_AUTHOR_EMAIL": "devenv@localhost",
-           "GIT_COMMITTER_NAME": "devenv", "GIT_COMMITTER_EMAIL": "devenv@localhost"}
-    if not trusted:
-        env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath",
-                "GIT_CONFIG_VALUE_0": "/dev/null"}
+           "GIT_COMMITTER_NAME": "devenv", "GIT_COMMITTER_EMAIL": "devenv@localhost",
+           "GIT_ALLOW_PROTOCOL": "file:ssh"}
+    settings = [*OVERRIDES, *([] if trusted else [("core.hooksPath", "/dev/null")])]
+    env["GIT_CONFIG_COUNT"] = str(len(settings))
+    for i, (key, value) in enumerate(settings):
+        env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
     return env
+
+
+_GIT_DIRS: dict[str, dict[str, str]] = {}
+
+
+def git_dirs(repo: str) -> dict[str, str]:
+    """``GIT_DIR`` and ``GIT_WORK_TREE`` for the project's repository, given explicitly so
+    that nothing in the work tree can send git elsewhere: its ``.git`` must be a directory
+    (not a link), with no ``commondir`` (a main repository has none; one planted there
+    would point git at another config). A project whose ``.git`` is a file (a linked
+    worktree, a submodule) is used as git finds it."""
+    import os
+    import stat as st
+
+    if repo in _GIT_DIRS:
+        return _GIT_DIRS[repo]
+    gitdir = os.path.join(repo, ".git")
+    try:
+        mode = os.lstat(gitdir).st_mode
+    except OSError:
+        mode = 0
+    dirs: dict[str, str] = {}
+    if st.S_ISDIR(mode):
+        if os.path.lexists(os.path.join(gitdir, "commondir")):
+            raise DevenvError(f"{gitdir}/commondir exists: it would point git at another "
+                              "directory's config and hooks; devenv runs no git there",
+                              "look at what put it there and remove it (docs/security.md)")
+        dirs = {"GIT_DIR": gitdir, "GIT_WORK_TREE": repo}
+    _GIT_DIRS[repo] = dirs
+    return dirs
 
 
 def argv(repo: str, *args: str, trusted: bool) -> list[str]:
@@ -41,8 +81,8 @@ async def git(repo: str, *args: str, trusted: bool, env: dict[str, str] | None =
               ) -> proc.Result:
     """Run git on ``repo`` (in a thread: the asyncio loop keeps serving the pool)."""
     return await asyncio.to_thread(proc.run, argv(repo, *args, trusted=trusted),
-                                   timeout=timeout, env={**ENV, **(env or {})}, check=check,
-                                   input=input)
+                                   timeout=timeout, env={**ENV, **git_dirs(repo), **(env or {})},
+                                   check=check, input=input)
 
 
 def last_words(result: proc.Result) -> str:
@@ -60,7 +100,9 @@ def sha(text: str) -> str:
 
 async def top(path: str) -> str:
     """The top of the git work tree ``path`` is in."""
-    result = await git(path, "rev-parse", "--show-toplevel", trusted=False, check=False)
+    result = await asyncio.to_thread(proc.run, argv(path, "rev-parse", "--show-toplevel",
+                                                    trusted=False),
+                                     timeout=SHORT, env=ENV, check=False)
     if result.returncode != 0:
         raise UsageError(f"{path} is not in a git repository; workspaces are git checkouts",
                          "make it one: git init && git add -A && git commit -m start")
@@ -87,15 +129,13 @@ async def worktree_commit(repo: str, base: str) -> str | None:
     (``--include-uncommitted``), written through a copy of the index so that the user's
     index is untouched; ``None`` when there are none."""
     import os
-    import shutil
     import tempfile
 
     index = (await git(repo, "rev-parse", "--path-format=absolute", "--git-path", "index",
                        trusted=False)).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="devenv-index-") as tmp:
         copy = os.path.join(tmp, "index")
-        if os.path.exists(index):
-            shutil.copy2(index, copy)
+        _copy_index(index, copy)
         env = {"GIT_INDEX_FILE": copy}
         await git(repo, "add", "-A", ".", trusted=False, env=env)
         tree = (await git(repo, "write-tree", trusted=False, env=env)).stdout.strip()
@@ -107,3 +147,31 @@ async def worktree_commit(repo: str, base: str) -> str | None:
                           "GIT_COMMITTER_NAME": "devenv",
                           "GIT_COMMITTER_EMAIL": "devenv@localhost"})
     return sha(made.stdout)
+
+
+MAX_INDEX = 1 << 30
+
+
+def _copy_index(index: str, copy: str) -> None:
+    """Copy the index (an environment can write it): a regular file only, never through a
+    link, at most :data:`MAX_INDEX` bytes; its times kept (git's racy-entry check)."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(index, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise DevenvError(f"{index} cannot be read: {e.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_INDEX:
+            raise DevenvError(f"{index} is not a plain index file; not read",
+                              "look at what put it there")
+        with open(copy, "wb") as out:
+            while chunk := os.read(fd, 1 << 20):
+                out.write(chunk)
+        os.utime(copy, ns=(info.st_atime_ns, info.st_mtime_ns))
+    finally:
+        os.close(fd)

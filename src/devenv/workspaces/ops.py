@@ -51,10 +51,10 @@ async def _status(target: Target, ws: Workspace) -> Unsaved:
     branch = f"refs/heads/{ws.branch}" if ws.branch else ""
     if target.remote:
         data = await target.run_bytes(scripts.STATUS, target.dir(ws.name), PROJECT_GLOB,
-                                      branch, "all", target.repo)
+                                      branch, "all", target.repo, ws=ws.name)
     else:
         data = await target.run_bytes(scripts.STATUS, target.dir(ws.name), "", branch,
-                                      "branch", "")
+                                      "branch", "", ws=ws.name)
     return parse_status(data)
 
 
@@ -91,12 +91,12 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
                 await sync.sync(target, trusted=p.trusted, extra=extra)
             await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
                              target.root, name, branch, base,
-                             env=hostgit.target_env(p.trusted))
+                             trusted=p.trusted)
         else:
             await _create_local(p, target, ws)
         if changes:
             await target.run(scripts.APPLY, target.dir(name), changes,
-                             env=hostgit.target_env(p.trusted))
+                             trusted=p.trusted, ws=name)
         _save(ws, target)
         from devenv import config
         from devenv.workspaces import setup
@@ -209,7 +209,7 @@ async def diff(p: Project, name: str, *, stat: bool = False) -> bytes:
     async with _target(p, ws.target) as target:
         await target.prepare()
         return await target.run_bytes(scripts.DIFF, target.dir(name), ws.base,
-                                      "1" if stat else "0", env=hostgit.target_env(p.trusted))
+                                      "1" if stat else "0", trusted=p.trusted, ws=name)
 
 
 async def pull(p: Project, name: str) -> tuple[str, Unsaved]:
@@ -227,7 +227,7 @@ async def pull(p: Project, name: str) -> tuple[str, Unsaved]:
             return tip, unsaved
         async with target.git_ssh() as (env, url):
             result = await hostgit.git(
-                p.repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                p.repo, *hostgit.FETCH,
                 f"--upload-pack={target.upload_pack}",
                 url + target.dir(name), f"refs/heads/{ws.branch}:refs/heads/{ws.branch}",
                 trusted=p.trusted, env=env, check=False, timeout=sync.SYNC_TIMEOUT)
@@ -302,7 +302,7 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
         elif target.remote:  # made detached: the restore puts the branch where it was
             await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
                              target.root, dest, "", snap.head,
-                             env=hostgit.target_env(p.trusted))
+                             trusted=p.trusted)
         else:
             await _create_local(p, target, Workspace(p.path, dest, spec, "", snap.head))
         if existing is None:

@@ -88,13 +88,13 @@ async def take(target: Target, ws: Workspace, *, trusted: bool,
     branch_ref = f"refs/heads/{ws.branch}" if ws.branch else ""
     out = await target.run(scripts.CAPTURE, target.dir(ws.name), ws.name, branch_ref,
                            "1" if target.remote else "0", ref, ws.base,
-                           env=hostgit.target_env(trusted) | target.git_config,
+                           trusted=trusted, ws=ws.name, env=target.git_config,
                            timeout=CAPTURE_TIMEOUT)
     commit = hostgit.sha(out.strip().splitlines()[-1] if out.strip() else "")
     if target.remote:
         async with target.git_ssh() as (env, url):
             result = await hostgit.git(
-                repo, "fetch", "--no-tags", "--no-write-fetch-head", "--quiet",
+                repo, *hostgit.FETCH,
                 f"--upload-pack={target.upload_pack}",
                 # What the target surely has: its earlier snapshots and where it started
                 # (so an unchanged file is never sent again).
@@ -145,4 +145,4 @@ async def put_back(target: Target, ws: Workspace, snap: Snapshot, *, trusted: bo
     await target.run(scripts.RESTORE, target.dir(ws.name), snap.id, snap.head, snap.index,
                      snap.branch, snap.tip, ws.branch or f"devenv/{ws.name}",
                      "1" if target.remote else "0", *reversed(snap.stash),
-                     env=hostgit.target_env(trusted), timeout=CAPTURE_TIMEOUT)
+                     trusted=trusted, ws=ws.name, timeout=CAPTURE_TIMEOUT)

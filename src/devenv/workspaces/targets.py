@@ -18,7 +18,7 @@ from devenv.errors import DevenvError, UsageError, safe_text
 from devenv.runtime import LocalRuntime, Runtime, SSHRuntime, SSHTarget, WorktreeRuntime
 from devenv.runtime.ssh import SESSION_OPTIONS, SSHBase
 from devenv.ssh import health
-from devenv.workspaces import scripts
+from devenv.workspaces import hostgit, scripts
 
 ENV, LOCAL = "env", "local"
 ENV_ROOT = "/workspaces"
@@ -93,24 +93,33 @@ class Target:
 
     async def run(self, script: str, *args: str, timeout: float = SHORT,
                   env: dict[str, str] | None = None, check: bool = True,
-                  cwd: str | None = None) -> str:
+                  trusted: bool = False, ws: str | None = None) -> str:
         """Run one of :mod:`.scripts` on the target; its stdout (text), or a one-line error
-        with the script's last words."""
+        with the script's last words. Its git runs as :meth:`git_env` says (``ws``: in
+        that workspace)."""
+        return (await self.run_bytes(script, *args, timeout=timeout, env=env, check=check,
+                                     trusted=trusted, ws=ws)).decode("utf-8",
+                                                                     "surrogateescape")
+
+    async def run_bytes(self, script: str, *args: str, timeout: float = SHORT,
+                        env: dict[str, str] | None = None, check: bool = True,
+                        trusted: bool = False, ws: str | None = None) -> bytes:
+        full = self.git_env(trusted, ws) | (env or {})
         result = await self.runtime.exec(["sh", "-c", script, "sh", *args], timeout=timeout,
-                                         env=env, cwd=cwd or ("/" if self.remote else None))
+                                         env=full, cwd="/" if self.remote else None)
         if check and not result.ok:
             raise TargetError(self, result.exit_code, result.stderr, result.timed_out,
                               timeout)
-        return result.stdout.decode("utf-8", "surrogateescape")
-
-    async def run_bytes(self, script: str, *args: str, timeout: float = SHORT,
-                        env: dict[str, str] | None = None) -> bytes:
-        result = await self.runtime.exec(["sh", "-c", script, "sh", *args], timeout=timeout,
-                                         env=env, cwd="/" if self.remote else None)
-        if not result.ok:
-            raise TargetError(self, result.exit_code, result.stderr, result.timed_out,
-                              timeout)
         return result.stdout
+
+    def git_env(self, trusted: bool, ws: str | None = None) -> dict[str, str]:
+        """How devenv's git runs there (:func:`hostgit.target_env`); in a workspace on this
+        machine also with its git directories given explicitly, found from the project's
+        own repository: nothing in the worktree (its ``.git`` file) chooses them."""
+        env = hostgit.target_env(trusted)
+        if self.kind == LOCAL and ws is not None:
+            env |= _worktree_dirs(self.repo_path, self.dir(ws))
+        return env
 
     @contextlib.asynccontextmanager
     async def git_ssh(self) -> AsyncIterator[tuple[dict[str, str], str]]:
@@ -185,3 +194,29 @@ def open_target(project: str, repo_path: str, spec: str) -> Target:
     rt = SSHRuntime(ssh, dirs=dirs, max_wait=MAX_WAIT)
     root = f"{ssh.src_base_dir.rstrip('/')}/{project_key(project)}"
     return Target("ssh", spec, ssh.label, rt, root, project, repo_path)
+
+
+def _worktree_dirs(repo: str, directory: str) -> dict[str, str]:
+    """``GIT_DIR``/``GIT_COMMON_DIR``/``GIT_WORK_TREE`` of the linked worktree at
+    ``directory``: the project's ``.git/worktrees/*`` entry whose ``gitdir`` names it."""
+    common = hostgit.git_dirs(repo).get("GIT_DIR") or os.path.join(repo, ".git")
+    admin = os.path.join(common, "worktrees")
+    want = os.path.realpath(os.path.join(directory, ".git"))
+    try:
+        entries = sorted(os.listdir(admin))
+    except OSError:
+        entries = []
+    for entry in entries:
+        path = os.path.join(admin, entry)
+        try:
+            if os.path.islink(path) or os.path.islink(os.path.join(path, "gitdir")):
+                continue
+            with open(os.path.join(path, "gitdir"), encoding="utf-8",
+                      errors="surrogateescape") as f:
+                named = f.read(4096).strip()
+        except OSError:
+            continue
+        if os.path.realpath(named) == want:
+            return {"GIT_DIR": path, "GIT_COMMON_DIR": common, "GIT_WORK_TREE": directory}
+    raise DevenvError(f"{directory} is no worktree of {repo} (git worktree list)",
+                      "devenv runs git there only as the project's own worktree")
