@@ -100,8 +100,9 @@ def test_sessions_without_a_terminal_listing_and_kill(dv: Devenv, make_project: 
     assert rows["build"]["command"] == "sleep 600" and rows["build"]["running"] == "sleep"
     assert rows["shell"]["command"] == "" and rows["shell"]["running"] == "bash"
     table = dv.ok("sessions", str(project)).stdout.splitlines()
-    assert table[0].split() == ["SESSION", "STATE", "CREATED", "RUNNING", "COMMAND"]
-    assert "(login shell)" in table[2]
+    assert table[0].split() == ["SESSION", "STATE", "CREATED", "WORKSPACE", "RUNNING",
+                                "COMMAND"]
+    assert "(login shell)" in table[2] and rows["shell"]["workspace"] == ""
 
     # The command runs in the project directory, with the environment's own variables.
     dv.ok(str(project), "--session", "probe", "--", "sh", "-c",

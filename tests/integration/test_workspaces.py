@@ -74,16 +74,26 @@ def sshd_host(default_image: str, tmp_path_factory: pytest.TempPathFactory
     server.docker("rm", "-f", server.container, check=False)
 
 
-@pytest.fixture(params=["env", "local", "ssh"])
-def where(request: pytest.FixtureRequest, dv: Devenv, project: Path) -> Where:
-    if request.param == "local":
+def _where(kind: str, request: pytest.FixtureRequest, dv: Devenv, project: Path) -> Where:
+    if kind == "local":
         return Where("local", _local_shell, {})
-    if request.param == "ssh":
+    if kind == "ssh":
         server: Sshd = request.getfixturevalue("sshd_host")
         return Where(server.alias, _docker_shell(server.container),
                      {"DEVENV_SSH_CONFIG": str(server.config)})
     info = dv.up(project)
     return Where("env", _docker_shell(f"devenv-{info['name']}"), {})
+
+
+@pytest.fixture(params=["env", "local", "ssh"])
+def where(request: pytest.FixtureRequest, dv: Devenv, project: Path) -> Where:
+    return _where(request.param, request, dv, project)
+
+
+@pytest.fixture(params=["env", "ssh"])
+def remote(request: pytest.FixtureRequest, dv: Devenv, project: Path) -> Where:
+    """A target where each workspace is a repository of its own."""
+    return _where(request.param, request, dv, project)
 
 
 @pytest.fixture
@@ -449,3 +459,23 @@ def test_a_local_worktree_cannot_choose_the_git_dir(dv: Devenv, project: Path) -
     dv.ok("workspace", "snapshot", "w", "-C", str(project))
     dv.ok("workspace", "diff", "w", "-C", str(project))
     assert not marker.exists()
+
+
+def test_other_branches_and_tags_count_and_come_back(dv: Devenv, project: Path,
+                                                     remote: Where) -> None:
+    where = remote
+    dv.ok("workspace", "create", "x", str(project), "--on", where.on, env=where.env)
+    path = ws_path(dv, project, "x", where)
+    made = where.shell(path, f"git checkout -q -b experiment && echo e > e.txt && git add e.txt"
+                             f" && {GIT_ID} commit -qm 'on a branch of its own' && "
+                             f"git tag t1 && git checkout -q devenv/x")
+    assert made.returncode == 0, made.stderr
+    refused = dv.run("workspace", "delete", "x", "-C", str(project), env=where.env)
+    assert refused.returncode == 4 and "1 commit(s)" in refused.stderr, refused.stderr
+
+    where.shell(path, "git checkout -q experiment && echo wip >> e.txt")  # HEAD elsewhere
+    refs = "git for-each-ref --format='%(objectname) %(refname)' refs/heads refs/tags"
+    before = where.shell(path, STATE + refs).stdout
+    dv.ok("workspace", "delete", "x", "-C", str(project), "--force", env=where.env)
+    dv.ok("workspace", "restore", "x", "-C", str(project), env=where.env)
+    assert where.shell(path, STATE + refs).stdout == before

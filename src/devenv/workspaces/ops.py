@@ -291,6 +291,8 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
         if existing is not None and not await _exists(target, existing):
             existing = None  # its directory went (a volume removed by hand): made again
             _forget(ws, target)
+        if not target.remote and not force:
+            await _refuse_moving_a_project_branch(p, ws.branch, snap.head)
         if existing is not None:
             unsaved = await _status(target, existing)
             if not unsaved.empty and not force:
@@ -309,6 +311,20 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
             _save(ws, target)
         await snapshots.put_back(target, ws, snap, trusted=p.trusted)
     return ws, ref
+
+
+async def _refuse_moving_a_project_branch(p: Project, branch: str, head: str) -> None:
+    """A local workspace's branch is the project's own: a restore moves it only forward."""
+    tip = await hostgit.git(p.repo, "rev-parse", "--verify", "--quiet",
+                            f"refs/heads/{branch}", trusted=False, check=False)
+    if tip.returncode != 0:
+        return
+    ahead = await hostgit.git(p.repo, "merge-base", "--is-ancestor", tip.stdout.strip(),
+                              head, trusted=False, check=False)
+    if ahead.returncode != 0:
+        raise ConflictError(f"branch {branch} of {p.repo} has commits the snapshot lacks; "
+                            "restoring would move it back",
+                            "restore into a new workspace (--into NEW), or --force")
 
 
 @dataclass(frozen=True)

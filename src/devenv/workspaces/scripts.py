@@ -118,42 +118,73 @@ unset GIT_INDEX_FILE
 icommit=$(git commit-tree "$itree" -p "$head" -m "devenv: index of workspace $name")
 tip=
 if [ -n "$wsbranch" ]; then tip=$(git rev-parse -q --verify "$wsbranch^{commit}") || tip=; fi
-stashes=
-if [ "$stash" = 1 ]; then stashes=$(git log -g --format=%H refs/stash 2>/dev/null) || stashes=; fi
+stashes=; refs=
+if [ "$stash" = 1 ]; then  # the workspace's own repository: its stash, branches and tags
+  stashes=$(git log -g --format=%H refs/stash 2>/dev/null) || stashes=
+  f='%(objecttype):%(*objecttype):%(objectname):%(*objectname):%(refname)'
+  refs=$(git for-each-ref --format="$f" refs/heads refs/tags | while IFS=: read -r t1 t2 o1 o2 r
+    do if [ "$t1" = commit ]; then echo "$o1 $r"; elif [ "$t2" = commit ]; then echo "$o2 $r"; fi
+    done)
+fi
 msg="devenv snapshot of workspace $name
 
 head: $head
 branch: $branch
+wsbranch: $wsbranch
 index: $icommit
 tip: $tip
 base: $base"
 set -- -p "$head" -p "$icommit"
 [ -z "$tip" ] || [ "$tip" = "$head" ] || set -- "$@" -p "$tip"
-for s in $stashes; do set -- "$@" -p "$s"; msg="$msg
+seen=" $head $icommit $tip "
+for s in $stashes; do set -- "$@" -p "$s"; seen="$seen$s "; msg="$msg
 stash: $s"; done
+if [ -n "$refs" ]; then
+  while read -r id r; do
+    case $seen in *" $id "*) ;; *) set -- "$@" -p "$id"; seen="$seen$id ";; esac
+    msg="$msg
+ref: $id $r"
+  done <<EOF_REFS
+$refs
+EOF_REFS
+fi
 snap=$(printf '%s\n' "$msg" | git commit-tree "$wtree" "$@")
 git update-ref "$ref" "$snap"
 printf '%s\n' "$snap"
 """
 
-# Bring a snapshot back into a workspace (created or snapshotted by the caller first): HEAD
-# (and the workspace branch) at the snapshot's HEAD, the working tree as it was (leftovers
-# removed, ignored files kept), the index as it was, the stash entries stored again.
-# Args: dir, snapshot, head, index, branch ("" = detached), tip, workspace branch, stash
-# (1/0), stash ids oldest first.
+# Bring a snapshot back into a workspace (created or snapshotted by the caller first): its
+# other branches and tags made again where missing (one that exists is never moved), the
+# workspace branch at its tip, HEAD as it was (on the workspace branch, on another branch, or
+# detached), the working tree as it was (leftovers removed, ignored files kept), the index as
+# it was, the stash entries stored again.
+# Args: dir, snapshot, head, index, branch HEAD was on ("" = detached), the snapshot's
+# workspace branch ref, its tip, this workspace's branch, own (1: the workspace's own
+# repository; 0: a worktree sharing the project's), refs ("ID REF" lines), stash ids
+# oldest first.
 RESTORE = _HEAD + r"""
-dir=$(home "$1"); snap=$2; head=$3; index=$4; branch=$5; tip=$6; wsbranch=$7; stash=$8
-shift 8
+dir=$(home "$1"); snap=$2; head=$3; index=$4; branch=$5; snapws=$6; tip=$7; wsbranch=$8
+own=$9; shift 9; refs=$1; shift
 cd "$dir"
-if [ -n "$branch" ]; then git checkout -q -f -B "$wsbranch" "$head"
+if [ "$own" = 1 ] && [ -n "$refs" ]; then
+  printf '%s\n' "$refs" | while read -r id r; do
+    [ -z "$r" ] || [ "$r" = "$snapws" ] || git update-ref "$r" "$id" "" 2>/dev/null || true
+  done
+fi
+if [ -n "$branch" ] && { [ "$branch" = "$snapws" ] || [ "$own" != 1 ]; }; then
+  git checkout -q -f -B "$wsbranch" "$head"
+elif [ -n "$branch" ]; then
+  [ -z "$tip" ] || git update-ref "refs/heads/$wsbranch" "$tip"
+  git checkout -q -f "${branch#refs/heads/}"
+  git reset -q --hard "$head"
 else
+  [ -z "$tip" ] || git update-ref "refs/heads/$wsbranch" "$tip"
   git checkout -q -f --detach "$head"
-  [ -z "$tip" ] || git branch -q -f "$wsbranch" "$tip"
 fi
 git read-tree --reset -u "$snap^{tree}"
 git clean -fdq
 git read-tree "$index^{tree}"
-if [ "$stash" = 1 ]; then
+if [ "$own" = 1 ]; then
   for s in "$@"; do git stash store -m "$(git log -1 --format=%s "$s")" "$s"; done
 fi
 """
@@ -172,6 +203,7 @@ cd "$dir"
 if [ -n "$repo" ]; then
   git fetch -q --no-tags --prune "$(home "$repo")" \
     '+refs/devenv/sync/heads/*:refs/devenv/project/heads/*' \
+    '+refs/devenv/sync/tags/*:refs/devenv/project/tags/*' \
     '+refs/devenv/sync/remotes/*:refs/devenv/project/remotes/*' 2>/dev/null || true
 fi
 head=$(git rev-parse -q --verify 'HEAD^{commit}') || head=
@@ -184,8 +216,9 @@ set --
 if [ -n "$wsbranch" ] && git rev-parse -q --verify "$wsbranch^{commit}" >/dev/null; then
   set -- "$@" "$wsbranch"; fi
 if [ $# -gt 0 ]; then
-  if [ -n "$project" ]; then
-    git log -z --format='%H %s' -n 1000 "$@" --not --remotes --glob="$project"
+  if [ -n "$project" ]; then  # the workspace's own repository: every branch and tag of it
+    git log -z --format='%H %s' -n 1000 "$@" --branches --tags --not --remotes \
+      --glob="$project"
   else
     git log -z --format='%H %s' -n 1000 "$@" --not --exclude="${wsbranch#refs/heads/}" \
       --branches --remotes

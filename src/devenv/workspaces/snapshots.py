@@ -142,7 +142,8 @@ async def describe(repo: str, name: str, stamp: str | None) -> tuple[str, Snapsh
 async def put_back(target: Target, ws: Workspace, snap: Snapshot, *, trusted: bool) -> None:
     """Restore ``snap`` into the existing workspace ``ws`` (its objects already on the
     target: the caller synced them)."""
+    refs = "\n".join(f"{ref_id} {name}" for ref_id, name in snap.refs)
     await target.run(scripts.RESTORE, target.dir(ws.name), snap.id, snap.head, snap.index,
-                     snap.branch, snap.tip, ws.branch or f"devenv/{ws.name}",
-                     "1" if target.remote else "0", *reversed(snap.stash),
+                     snap.branch, snap.wsbranch, snap.tip, ws.branch or f"devenv/{ws.name}",
+                     "1" if target.remote else "0", refs, *reversed(snap.stash),
                      trusted=trusted, ws=ws.name, timeout=CAPTURE_TIMEOUT)

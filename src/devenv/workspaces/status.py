@@ -4,6 +4,7 @@ target, so both are parsed as hostile input: ids are checked, text is only shown
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from devenv.errors import DevenvError, safe_text
@@ -98,6 +99,8 @@ class Snapshot:
     tip: str
     base: str
     stash: tuple[str, ...]  # newest first
+    wsbranch: str = ""  # the workspace branch it was taken on ("refs/heads/...")
+    refs: tuple[tuple[str, str], ...] = ()  # (id, refs/heads/... or refs/tags/...)
 
 
 def parse_snapshot(commit_id: str, raw: str) -> Snapshot:
@@ -121,9 +124,20 @@ def parse_snapshot(commit_id: str, raw: str) -> Snapshot:
         return value
 
     branch = (fields.get("branch") or [""])[0]
-    if branch and not branch.startswith("refs/heads/"):
-        raise DevenvError(f"snapshot {commit_id[:12]} names a strange branch")
+    wsbranch = (fields.get("wsbranch") or [""])[0]
+    for name in (branch, wsbranch):
+        if name and not _REF.match(name):
+            raise DevenvError(f"snapshot {commit_id[:12]} names a strange branch")
+    refs = []
+    for line in fields.get("ref", []):
+        ref_id, _, name = line.partition(" ")
+        if sha(ref_id) in parents and _REF.match(name):  # anything else is left out
+            refs.append((ref_id, name))
     return Snapshot(commit_id, one("head"), branch, one("index"),
                     one("tip", optional=True), one("base", parent=False, optional=True),
                     tuple(sha(s) for s in fields.get("stash", [])
-                          if sha(s) in parents))
+                          if sha(s) in parents), wsbranch, tuple(refs))
+
+
+# Branch and tag names a snapshot may bring back (git's own rules are wider).
+_REF = re.compile(r"refs/(heads|tags)/(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+@-]+\Z")
