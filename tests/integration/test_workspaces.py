@@ -479,3 +479,31 @@ def test_other_branches_and_tags_count_and_come_back(dv: Devenv, project: Path,
     dv.ok("workspace", "delete", "x", "-C", str(project), "--force", env=where.env)
     dv.ok("workspace", "restore", "x", "-C", str(project), env=where.env)
     assert where.shell(path, STATE + refs).stdout == before
+
+
+def test_planted_snapshot_refs_are_not_taken_for_snapshots(dv: Devenv, project: Path) -> None:
+    dv.ok("workspace", "create", "w", str(project), "--on", "local")
+    path = ws_path(dv, project, "w", Where("local", _local_shell, {}))
+    (Path(path) / "mine.txt").write_text("real\n")
+    taken = dv.ok("workspace", "snapshot", "w", "-C", str(project)).stdout.split()[1]
+    head = git(project, "rev-parse", "HEAD").strip()
+    for planted in ("zzz", "x-y", "99999999T999999Z-zz"):  # an agent's, in the project's refs
+        git(project, "update-ref", f"refs/devenv/snapshots/w/{planted}", head)
+    listed = dv.ok("workspace", "snapshots", "w", "-C", str(project)).stdout
+    assert taken in listed and "zzz" not in listed and "x-y" not in listed
+    dv.ok("workspace", "delete", "w", "-C", str(project), "--force")
+    dv.ok("workspace", "restore", "w", "-C", str(project))
+    assert (Path(path) / "mine.txt").read_text() == "real\n"
+
+
+def test_a_nested_repository_is_named_and_the_rest_is_snapshotted(dv: Devenv, project: Path,
+                                                                   where: Where) -> None:
+    dv.ok("workspace", "create", "n", str(project), "--on", where.on, env=where.env)
+    path = ws_path(dv, project, "n", where)
+    made = where.shell(path, "mkdir -p 'app one' && git -C 'app one' init -q && "
+                             "echo x > 'app one/x' && echo mine > mine.txt")
+    assert made.returncode == 0, made.stderr
+    taken = dv.ok("workspace", "snapshot", "n", "-C", str(project), env=where.env)
+    assert "app one is a repository of its own" in taken.stderr
+    ref = taken.stdout.split()[4]
+    assert git(project, "show", f"{ref}:mine.txt") == "mine\n"

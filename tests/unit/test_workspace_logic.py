@@ -86,3 +86,8 @@ def test_parse_snapshot() -> None:
 def test_parse_snapshot_refuses_what_does_not_fit(message: str) -> None:
     with pytest.raises(DevenvError):
         parse_snapshot(E, snapshot_raw(A, B, message=message))
+
+
+def test_a_rename_in_the_working_tree_is_one_entry() -> None:
+    u = parse_status(status(" R new.txt", "old.txt", "?? other"))
+    assert u.modified == ["new.txt"] and u.untracked == ["other"] and not u.staged

@@ -13,7 +13,9 @@ def run(targets: list[str], *, volumes: bool = False, force: bool = False,
 
     # Forgotten, the workspaces volume is kept only until 'devenv gc' (or goes now with
     # --volumes): the workspaces are snapshotted first, or nothing is removed.
-    guard.snapshot_before(names, doing="removing", strict=not force)
+    # --force is about running sessions; with --volumes the workspaces go now, so their
+    # snapshot must succeed (docker volume rm is the way to discard them unsaved).
+    guard.snapshot_before(names, doing="removing", strict=volumes or not force)
     had = guard.env_workspaces(names) if volumes else []
     for line in cleanup.remove(names, volumes=volumes, force=force,
                                revoke_write=revoke_write):

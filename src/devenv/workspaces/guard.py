@@ -43,14 +43,15 @@ def snapshot_before(names: list[str], *, doing: str, strict: bool) -> None:
                 continue  # snapshotted when it stopped
         try:
             asyncio.run(_snapshot_all(path, found))
-        except DevenvError as e:
+        except Exception as e:  # noqa: BLE001 - whatever went wrong, the stop goes on
+            said = e.message if isinstance(e, DevenvError) else f"{type(e).__name__}: {e}"
             if strict:
                 raise DevenvError(f"could not snapshot the workspaces of {path} before "
-                                  f"{doing}: {e.message}",
+                                  f"{doing}: {said}",
                                   "fix that, or save them yourself (devenv workspace pull/"
-                                  "snapshot) and use --force") from None
+                                  "snapshot; docker volume rm discards them)") from None
             print(f"devenv: warning: workspaces of {path} not snapshotted before {doing}: "
-                  f"{e.message}", file=sys.stderr)
+                  f"{said}", file=sys.stderr)
 
 
 async def _snapshot_all(path: str, found: list[state.Workspace]) -> None:

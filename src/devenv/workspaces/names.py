@@ -54,6 +54,10 @@ def snapshot_prefix(name: str) -> str:
     return f"{SNAPSHOTS}/{name}/"
 
 
+def is_stamp(stamp: str) -> bool:
+    return bool(_STAMP.match(stamp))
+
+
 def check_stamp(stamp: str) -> str:
     if not _STAMP.match(stamp):
         raise UsageError(f"invalid snapshot name {stamp[:80]!r}",

@@ -81,7 +81,12 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
     finally:
         conn.close()
     base = await hostgit.commit_of(p.repo, from_ref)
-    changes = await hostgit.worktree_commit(p.repo, base) if include_uncommitted else None
+    changes = None
+    if include_uncommitted:
+        if base != await hostgit.commit_of(p.repo, "HEAD"):
+            raise UsageError("--include-uncommitted brings the changes against the project's "
+                             "HEAD; --from names another commit", "leave one of them out")
+        changes = await hostgit.worktree_commit(p.repo, base)
     ws = Workspace(p.path, name, spec, branch, base, time.time())
     async with _target(p, spec) as target:
         if target.remote:

@@ -99,7 +99,8 @@ trap - EXIT
 # stash: the index and the working tree (tracked and untracked files, not ignored ones) are
 # written through a copy of the index. The snapshot commit's tree is the working tree; its
 # parents are HEAD, the index commit, the workspace branch's tip and the stash entries, so
-# fetching it brings everything. Prints the snapshot's id.
+# fetching it brings everything. Prints "nested PATH" for each repository inside it that was
+# left out, then the snapshot's id.
 # Args: dir, name, branch ref ("" = none), stash (1/0), ref to point at it, base commit.
 CAPTURE = _HEAD + r"""
 dir=$(home "$1"); name=$2; wsbranch=$3; stash=$4; ref=$5; base=$6
@@ -111,7 +112,13 @@ idx=$(git rev-parse --git-path index)
 if [ -f "$idx" ]; then cp -p "$idx" "$tmp/index"; fi
 export GIT_INDEX_FILE="$tmp/index"
 itree=$(git write-tree 2>/dev/null) || itree=
-git add -A .
+# A repository inside the workspace (a scaffolder's git init, a clone) cannot be part of a
+# snapshot (git would record a pointer to its HEAD, or fail without one): left out, named.
+printf '.\0' > "$tmp/spec"
+find . -path ./.git -prune -o -name .git -exec sh -c 'spec=$1; shift; for g; do
+  d=${g%/.git}; d=${d#./}; printf ":(exclude,literal)%s\0" "$d" >> "$spec"
+  printf "nested %s\n" "$d"; done' sh-find "$tmp/spec" {} +
+git add -A --pathspec-from-file="$tmp/spec" --pathspec-file-nul
 [ -n "$itree" ] || itree=$(git write-tree)  # a merge in conflict: as in the working tree
 wtree=$(git write-tree)
 unset GIT_INDEX_FILE
@@ -149,7 +156,8 @@ $refs
 EOF_REFS
 fi
 snap=$(printf '%s\n' "$msg" | git commit-tree "$wtree" "$@")
-git update-ref "$ref" "$snap"
+if [ "$stash" = 1 ]; then git update-ref "$ref" "$snap"  # the target's own pointer
+else git update-ref "$ref" "$snap" ""; fi  # a snapshot ref here: made, never replaced
 printf '%s\n' "$snap"
 """
 

@@ -6,10 +6,11 @@ are); the target writes the commits, this machine fetches them (objects checked)
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
-from devenv.errors import ConflictError, NotFoundError
+from devenv.errors import ConflictError, NotFoundError, safe_text
 from devenv.state import Workspace
 from devenv.workspaces import hostgit, names, scripts
 from devenv.workspaces.status import Snapshot, parse_snapshot
@@ -45,22 +46,27 @@ async def stamps(repo: str, name: str) -> list[str]:
     prefix = names.snapshot_prefix(name)
     result = await hostgit.git(repo, "for-each-ref", "--format=%(refname)", prefix,
                                trusted=False)
+    # Only devenv's own names: the project's refs can be written from an environment, and a
+    # planted "zzz" must neither sort as the newest nor break the sort.
     found = [line[len(prefix):] for line in result.stdout.splitlines()
-             if line.startswith(prefix)]
+             if line.startswith(prefix) and names.is_stamp(line[len(prefix):])]
     return sorted(found, key=lambda s: (s.split("-")[0], int(s.split("-")[1])
                                         if "-" in s else 0))
 
 
 async def all_snapshots(repo: str) -> list[tuple[str, str, float]]:
     """Every snapshot: (workspace, stamp, commit time)."""
-    result = await hostgit.git(repo, "for-each-ref", "--format=%(refname) %(committerdate:unix)",
+    import calendar
+
+    result = await hostgit.git(repo, "for-each-ref", "--format=%(refname)",
                                names.SNAPSHOTS + "/", trusted=False)
     out = []
-    for line in result.stdout.splitlines():
-        ref, _, when = line.rpartition(" ")
+    for ref in result.stdout.splitlines():
         parts = ref[len(names.SNAPSHOTS) + 1:].split("/")
-        if len(parts) == 2:
-            out.append((parts[0], parts[1], float(when or 0)))
+        if len(parts) == 2 and names.is_stamp(parts[1]):
+            # When it was taken: this machine's clock in its name, not the target's in it.
+            when = calendar.timegm(time.strptime(parts[1][:16], "%Y%m%dT%H%M%SZ"))
+            out.append((parts[0], parts[1], float(when)))
     return out
 
 
@@ -90,17 +96,23 @@ async def take(target: Target, ws: Workspace, *, trusted: bool,
                            "1" if target.remote else "0", ref, ws.base,
                            trusted=trusted, ws=ws.name, env=target.git_config,
                            timeout=CAPTURE_TIMEOUT)
-    commit = hostgit.sha(out.strip().splitlines()[-1] if out.strip() else "")
+    lines = out.strip().splitlines()
+    commit = hostgit.sha(lines[-1] if lines else "")
+    for line in lines[:-1]:
+        if line.startswith("nested "):
+            print(f"devenv: workspace {ws.name}: {safe_text(line[7:])} is a repository of its "
+                  "own inside it, not part of the snapshot (commit it there and push it, or "
+                  "move it)", file=sys.stderr)
     if target.remote:
         async with target.git_ssh() as (env, url):
-            result = await hostgit.git(
+            result = await hostgit.git(  # not forced: a snapshot never replaces another
                 repo, *hostgit.FETCH,
                 f"--upload-pack={target.upload_pack}",
                 # What the target surely has: its earlier snapshots and where it started
                 # (so an unchanged file is never sent again).
                 f"--negotiation-tip={names.snapshot_prefix(ws.name)}*",
                 f"--negotiation-tip={ws.base}",
-                url + target.dir(ws.name), f"+{ref}:{final}", trusted=trusted, env=env,
+                url + target.dir(ws.name), f"{ref}:{final}", trusted=trusted, env=env,
                 timeout=CAPTURE_TIMEOUT, check=False)
         if result.returncode != 0:
             raise ConflictError(f"snapshot of {ws.name} could not be fetched from "

@@ -73,8 +73,8 @@ def parse_status(data: bytes) -> Unsaved:
         if len(entry) < 4:
             continue
         x, y, path = entry[0], entry[1], entry[3:]
-        if x in "RC":
-            i += 1  # the rename's source follows
+        if x in "RC" or y in "RC":
+            i += 1  # the rename's source follows (staged, or in the working tree)
         if x == "?":
             u.untracked.append(path)
             continue
