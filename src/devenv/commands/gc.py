@@ -100,8 +100,10 @@ def _snapshots(*, yes: bool, dry_run: bool, older_than: float | None) -> int:
         return 0
 
     async def drop() -> None:
+        from devenv.workspaces import vault
+
         for repo, ref in old:
-            await hostgit.git(repo, "update-ref", "-d", ref, trusted=False)
+            await vault.drop(repo, ref)
 
     asyncio.run(drop())
     print(f"removed {len(old)} snapshot(s)")
