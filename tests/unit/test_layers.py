@@ -15,7 +15,7 @@ SRC = Path(devenv.__file__).parent
 LAYERS: list[set[str]] = [
     {"runtime"},  # the runtime library: stands alone
     {"devenv", "errors", "deadline", "paths", "hostile", "lockfile", "proc", "state", "table",
-     "config_schema", "config"},  # foundations
+     "config_schema", "config_checks", "config"},  # foundations
     {"engine", "ssh"},  # the Docker engine; devenv's SSH keys, config and wiring
     {"images", "envs", "integrations"},
     {"workspaces"},  # stands on environments (an environment is one of its targets)

@@ -29,7 +29,7 @@ LOOPBACK = "127.0.0.1"
 def bind(configured: str | None) -> str:
     """Where sshd is published: ``DEVENV_SSH_BIND``, else ``ssh_bind`` from the user config,
     else 127.0.0.1. A bad value is a usage error."""
-    from devenv.config import bind_address
+    from devenv.config_checks import bind_address
 
     raw = os.environ.get(ENV_BIND, "")
     if raw.strip():

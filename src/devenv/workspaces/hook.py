@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from devenv.config import DEFAULT_INIT_TIMEOUT
+from devenv.config_checks import DEFAULT_INIT_TIMEOUT
 from devenv.errors import DevenvError, safe_text
 
 TYPE_CHECKING = False
