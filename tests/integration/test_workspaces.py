@@ -454,11 +454,15 @@ def test_a_local_worktree_cannot_choose_the_git_dir(dv: Devenv, project: Path) -
         f.write(f"[core]\n\tbare = false\n\tfsmonitor = touch {marker}\n")
     (path / ".git").write_text("gitdir: .evil\n")  # the agent's redirect
     (path / "new.txt").write_text("work\n")
-    listed = dv.ok("workspace", "list", str(project)).stdout
-    assert "1 untracked" in listed  # its own git directory, found from the project
-    dv.ok("workspace", "snapshot", "w", "-C", str(project))
+    dv.ok("workspace", "list", str(project))
+    ref = dv.ok("workspace", "snapshot", "w", "-C", str(project)).stdout.split()[4]
     dv.ok("workspace", "diff", "w", "-C", str(project))
     assert not marker.exists()
+    # Its own git directory, found from the project: the snapshot stands on the workspace's
+    # real HEAD and holds the new file (through .evil it would stand on nothing).
+    assert git(project, "rev-parse", f"{ref}^1").strip() == git(project, "rev-parse",
+                                                                  "HEAD").strip()
+    assert git(project, "show", f"{ref}:new.txt") == "work\n"
 
 
 def test_other_branches_and_tags_count_and_come_back(dv: Devenv, project: Path,

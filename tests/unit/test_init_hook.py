@@ -170,6 +170,10 @@ def test_cancelling_kills_the_process_group(where: dict[str, Path]) -> None:
 
     asyncio.run(main())
     pgid, _ = map(int, marks.read_text().split())
+    # Killed: gone as soon as the kernel gets to it (a loaded machine takes a moment).
+    give_up = time.monotonic() + 5
+    while in_group(pgid) and time.monotonic() < give_up:
+        time.sleep(0.05)
     assert in_group(pgid) == []
     assert "cancelled: killed" in where["log"].read_text()
     assert os.listdir(where["tmp"]) == []
