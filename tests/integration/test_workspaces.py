@@ -511,19 +511,3 @@ def test_a_nested_repository_is_named_and_the_rest_is_snapshotted(dv: Devenv, pr
     assert "app one is a repository of its own" in taken.stderr
     ref = taken.stdout.split()[4]
     assert git(project, "show", f"{ref}:mine.txt") == "mine\n"
-
-
-def test_a_snapshot_removed_from_the_project_comes_back_from_devenvs_copy(
-        dv: Devenv, project: Path, where: Where) -> None:
-    dv.ok("workspace", "create", "v", str(project), "--on", where.on, env=where.env)
-    path = ws_path(dv, project, "v", where)
-    where.shell(path, "echo precious > p.txt")
-    dv.ok("workspace", "delete", "v", "-C", str(project), "--force", env=where.env)
-    # What an agent can do to the mounted project's refs and objects:
-    for ref in git(project, "for-each-ref", "--format=%(refname)",
-                   "refs/devenv/snapshots/").split():
-        git(project, "update-ref", "-d", ref)
-    git(project, "reflog", "expire", "--expire=now", "--all")
-    git(project, "gc", "-q", "--prune=now")
-    dv.ok("workspace", "restore", "v", "-C", str(project), env=where.env)
-    assert where.shell(ws_path(dv, project, "v", where), "cat p.txt").stdout == "precious\n"

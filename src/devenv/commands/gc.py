@@ -100,10 +100,8 @@ def _snapshots(*, yes: bool, dry_run: bool, older_than: float | None) -> int:
         return 0
 
     async def drop() -> None:
-        from devenv.workspaces import vault
-
         for repo, ref in old:
-            await vault.drop(repo, ref)
+            await hostgit.git(repo, "update-ref", "-d", ref, trusted=False)
 
     asyncio.run(drop())
     print(f"removed {len(old)} snapshot(s)")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from devenv.errors import ConflictError, NotFoundError, safe_text
 from devenv.state import Workspace
-from devenv.workspaces import hostgit, names, scripts, vault
+from devenv.workspaces import hostgit, names, scripts
 from devenv.workspaces.status import Snapshot, parse_snapshot
 from devenv.workspaces.targets import Target
 
@@ -32,7 +32,7 @@ class Taken:
 
 async def _free_stamp(repo: str, name: str) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    taken = set(await stamps(repo, name, project_too=True))
+    taken = set(await stamps(repo, name))
     if stamp not in taken:
         return stamp
     n = 1
@@ -41,19 +41,15 @@ async def _free_stamp(repo: str, name: str) -> str:
     return f"{stamp}-{n}"
 
 
-async def stamps(repo: str, name: str, *, project_too: bool = False) -> list[str]:
-    """The snapshots of workspace ``name`` (devenv's copy; ``project_too``: with those in
-    the project's refs), oldest first."""
+async def stamps(repo: str, name: str) -> list[str]:
+    """The snapshots of workspace ``name``, oldest first."""
     prefix = names.snapshot_prefix(name)
-    listed = await vault.refs(repo, prefix)
-    if project_too:
-        result = await hostgit.git(repo, "for-each-ref", "--format=%(refname)", prefix,
-                                   trusted=False)
-        listed += result.stdout.splitlines()
-    # Only devenv's own names: a planted "zzz" must neither sort as the newest nor break
-    # the sort.
-    found = list({line[len(prefix):] for line in listed
-                  if line.startswith(prefix) and names.is_stamp(line[len(prefix):])})
+    result = await hostgit.git(repo, "for-each-ref", "--format=%(refname)", prefix,
+                               trusted=False)
+    # Only devenv's own names: the project's refs can be written from an environment, and a
+    # planted "zzz" must neither sort as the newest nor break the sort.
+    found = [line[len(prefix):] for line in result.stdout.splitlines()
+             if line.startswith(prefix) and names.is_stamp(line[len(prefix):])]
     return sorted(found, key=lambda s: (s.split("-")[0], int(s.split("-")[1])
                                         if "-" in s else 0))
 
@@ -62,8 +58,10 @@ async def all_snapshots(repo: str) -> list[tuple[str, str, float]]:
     """Every snapshot: (workspace, stamp, commit time)."""
     import calendar
 
+    result = await hostgit.git(repo, "for-each-ref", "--format=%(refname)",
+                               names.SNAPSHOTS + "/", trusted=False)
     out = []
-    for ref in await vault.refs(repo, names.SNAPSHOTS + "/"):
+    for ref in result.stdout.splitlines():
         parts = ref[len(names.SNAPSHOTS) + 1:].split("/")
         if len(parts) == 2 and names.is_stamp(parts[1]):
             # When it was taken: this machine's clock in its name, not the target's in it.
@@ -128,11 +126,10 @@ async def take(target: Target, ws: Workspace, *, trusted: bool,
         before = [x for x in await stamps(repo, ws.name) if x != stamp]
         if before:
             previous = names.snapshot_prefix(ws.name) + before[-1]
-            await vault.into_project(repo, previous, await vault.resolve(repo, previous))
             if await _key(repo, previous) == await _key(repo, final):
                 await hostgit.git(repo, "update-ref", "-d", final, commit, trusted=False)
-                return Taken(ws.name, before[-1], await vault.resolve(repo, previous))
-    await vault.keep(repo, final, commit)
+                return Taken(ws.name, before[-1], (await hostgit.git(
+                    repo, "rev-parse", previous, trusted=False)).stdout.strip())
     return Taken(ws.name, stamp, commit)
 
 
@@ -148,9 +145,10 @@ async def describe(repo: str, name: str, stamp: str | None) -> tuple[str, Snapsh
         raise NotFoundError(f"workspace {name!r} has no snapshot {stamp}",
                             f"it has {', '.join(found[-5:])}")
     ref = names.snapshot_prefix(name) + stamp
-    commit = await vault.resolve(repo, ref)
-    await vault.into_project(repo, ref, commit)  # whatever an environment did to it there
-    return ref, parse_snapshot(commit, await vault.show(repo, commit))
+    commit = hostgit.sha((await hostgit.git(repo, "rev-parse", "--verify", ref,
+                                            trusted=False)).stdout)
+    raw = await hostgit.git(repo, "cat-file", "commit", commit, trusted=False)
+    return ref, parse_snapshot(commit, raw.stdout)
 
 
 async def put_back(target: Target, ws: Workspace, snap: Snapshot, *, trusted: bool) -> None:
