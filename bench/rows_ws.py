@@ -41,6 +41,12 @@ def phase_workspaces(b: Bench) -> None:
     finally:
         run(b.devenv("rm", "--volumes", "--force", str(big)), b.env, check=False,
             timeout=600)
+        # Belt and braces: whatever rm could not do, its Docker objects go by name.
+        name = f"b{b.token}-big"
+        run(["docker", "rm", "-f", f"devenv-{name}"], check=False)
+        for volume in (f"devenv-home-{name}", f"devenv-ws-{name}"):
+            run(["docker", "volume", "rm", volume], check=False)
+        run(["docker", "network", "rm", f"devenv-net-{name}"], check=False)
 
 
 class _Target:
@@ -115,7 +121,7 @@ def _create(t: _Target) -> None:
     def create() -> float:
         name = f"c{next(counter)}"
         elapsed = timed(t.b.devenv("workspace", "create", name, t.project), t.b.env)
-        run(["docker", "exec", t.container, "rm", "-rf", f"/workspaces/{name}"])
+        run(t.b.devenv("workspace", "delete", name, "-C", t.project), t.b.env)  # untimed
         return elapsed
 
     raw = ('set -e; d=$(mktemp -d /workspaces/.devenv/tmp/raw-XXXXXX); git init -q "$d"; '

@@ -60,6 +60,10 @@ async def _snapshot_all(path: str, found: list[state.Workspace]) -> None:
     try:
         await target.prepare()
         for ws in found:
+            if not await ops.exists(target, ws):  # removed by hand: nothing left to keep
+                print(f"devenv: workspace {ws.name}: its directory is gone; nothing to "
+                      "snapshot", file=sys.stderr)
+                continue
             taken = await snapshots.take(target, ws, trusted=p.trusted, unless_unchanged=True)
             print(f"devenv: workspace {ws.name}: snapshot {taken.stamp}", file=sys.stderr)
     finally:

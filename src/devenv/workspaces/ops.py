@@ -20,8 +20,8 @@ from devenv.workspaces.project import Project, project
 from devenv.workspaces.status import Unsaved, parse_status
 from devenv.workspaces.targets import ENV, LOCAL, Target, check_spec, open_target
 
-__all__ = ["Deleted", "Listed", "Project", "create", "delete", "diff", "listing", "project",
-           "pull", "restore", "snapshot", "sync_target"]
+__all__ = ["Deleted", "Listed", "Project", "create", "delete", "diff", "exists", "listing",
+           "project", "pull", "restore", "snapshot", "sync_target"]
 
 PROJECT_GLOB = "refs/devenv/project/*"
 
@@ -58,7 +58,8 @@ async def _status(target: Target, ws: Workspace) -> Unsaved:
     return parse_status(data)
 
 
-async def _exists(target: Target, ws: Workspace) -> bool:
+async def exists(target: Target, ws: Workspace) -> bool:
+    """Whether the workspace's directory is still there (a checkout in it)."""
     out = await target.run('test -e "$1/.git" && echo yes || echo no', target.dir(ws.name))
     return out.strip() == "yes"
 
@@ -293,7 +294,7 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
         if target.remote:
             await sync.sync(target, trusted=p.trusted,
                             extra=(f"+{ref}:refs/devenv/restore/{dest}",))
-        if existing is not None and not await _exists(target, existing):
+        if existing is not None and not await exists(target, existing):
             existing = None  # its directory went (a volume removed by hand): made again
             _forget(ws, target)
         if not target.remote and not force:
