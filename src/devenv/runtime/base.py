@@ -31,11 +31,14 @@ PROBE_TIMEOUT = 30.0  # the first call on a target finds out what it offers
 # ATTEMPTS times in all (a refused session: REFUSED_ATTEMPTS, below).
 RETRY_WITHIN = 2.0
 ATTEMPTS = 3
-# A session the server refused (its MaxSessions reached: it frees slots a little after
-# sessions end) surely did not start and cost one round trip: tried again up to this many
-# times in all, a little later each time (about 2.5 s over all of them).
-REFUSED_ATTEMPTS = 10
+# A session the server refused (its MaxSessions reached: it frees slots as sessions end)
+# surely did not start and cost one round trip: tried again, a little later each time
+# (REFUSED_PAUSE more per try, at most REFUSED_MAX_PAUSE), for up to REFUSED_WAIT seconds
+# in all and never past the call's own deadline. A server this busy is waited for, as a
+# full pool is (a loaded machine made 16 of 100 sessions wait longer than 2.5 s).
+REFUSED_WAIT = 30.0
 REFUSED_PAUSE = 0.05
+REFUSED_MAX_PAUSE = 0.5
 # Streamed data held in memory before it spills to a temp file (write_file of a stream).
 SPOOL_MEMORY = 8 << 20
 
@@ -209,10 +212,12 @@ class ShellRuntime(ABC):
                 if wire.session_refused(e.message):
                     refused += 1
                     attempt -= 1  # a refusal is not a failure of the connection
-                    if refused == REFUSED_ATTEMPTS or (
-                            deadline is not None and time.monotonic() >= deadline):
+                    pause = min(REFUSED_PAUSE * refused, REFUSED_MAX_PAUSE)
+                    now = time.monotonic()
+                    if now + pause - began > REFUSED_WAIT or (
+                            deadline is not None and now + pause >= deadline):
                         raise
-                    await asyncio.sleep(REFUSED_PAUSE * refused)
+                    await asyncio.sleep(pause)
                 elif attempt == ATTEMPTS:
                     raise
                 continue
