@@ -71,7 +71,7 @@ _MIGRATIONS = [
     # from, as devenv made them (the target's own files are the agent's to change); a deleted
     # one is kept (deleted = when) so that restoring it goes back where it was.
     """
-    CREATE TABLE workspaces (
+    CREATE TABLE IF NOT EXISTS workspaces (
         project  TEXT NOT NULL,
         name     TEXT NOT NULL,
         target   TEXT NOT NULL,
@@ -84,8 +84,19 @@ _MIGRATIONS = [
     """,
     # 7: projects whose .devenv/init hook the user trusts, bound to the hook's content
     # (devenv.workspaces.trust): its sha256, or a marker for "trusted without a hook".
+    # (IF NOT EXISTS: a database from a development build numbered these two the other way.)
     """
-    CREATE TABLE trust (
+    CREATE TABLE IF NOT EXISTS workspaces (
+        project  TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        target   TEXT NOT NULL,
+        branch   TEXT NOT NULL,
+        base     TEXT NOT NULL,
+        created  REAL NOT NULL,
+        deleted  REAL,
+        PRIMARY KEY (project, name)
+    );
+    CREATE TABLE IF NOT EXISTS trust (
         path         TEXT PRIMARY KEY,
         hook_sha256  TEXT NOT NULL,
         trusted      REAL NOT NULL
