@@ -511,3 +511,19 @@ def test_a_nested_repository_is_named_and_the_rest_is_snapshotted(dv: Devenv, pr
     assert "app one is a repository of its own" in taken.stderr
     ref = taken.stdout.split()[4]
     assert git(project, "show", f"{ref}:mine.txt") == "mine\n"
+
+
+def test_stop_snapshots_the_environments_workspaces_once_per_change(dv: Devenv,
+                                                                    project: Path) -> None:
+    info = dv.up(project)
+    dv.ok("workspace", "create", "s", str(project))
+    _docker_shell(f"devenv-{info['name']}")("/workspaces/s", "echo kept > kept.txt")
+    stopped = dv.ok("stop", str(project))  # the quick path leaves it to the full one
+    assert "workspace s: snapshot" in stopped.stderr
+    snaps = git(project, "for-each-ref", "--format=%(refname)", "refs/devenv/snapshots/s/")
+    assert len(snaps.split()) == 1
+    assert git(project, "show", f"{snaps.split()[0]}:kept.txt") == "kept\n"
+    dv.up(project)
+    dv.ok("stop", str(project))  # nothing changed: the newest snapshot stands for it
+    assert git(project, "for-each-ref", "--format=%(refname)",
+               "refs/devenv/snapshots/s/").split() == snaps.split()
