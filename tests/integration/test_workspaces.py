@@ -527,3 +527,14 @@ def test_stop_snapshots_the_environments_workspaces_once_per_change(dv: Devenv,
     dv.ok("stop", str(project))  # nothing changed: the newest snapshot stands for it
     assert git(project, "for-each-ref", "--format=%(refname)",
                "refs/devenv/snapshots/s/").split() == snaps.split()
+
+
+def test_delete_refuses_while_processes_work_in_the_workspace(dv: Devenv,
+                                                              project: Path) -> None:
+    dv.up(project)
+    dv.ok(str(project), "--workspace", "busy", "--session", "agent", "--", "sleep", "600")
+    refused = dv.run("workspace", "delete", "busy", "-C", str(project))
+    assert refused.returncode == 4 and "processes work in it: sleep (" in refused.stderr, \
+        refused.stderr
+    assert "tmux" not in refused.stderr  # the server started there serves every session
+    dv.ok("workspace", "delete", "busy", "-C", str(project), "--force")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from devenv import state
-from devenv.errors import ConflictError, DevenvError, NotFoundError, UsageError
+from devenv.errors import ConflictError, DevenvError, NotFoundError, UsageError, safe_text
 from devenv.state import Workspace
 from devenv.workspaces import hostgit, names, scripts, snapshots, sync
 from devenv.workspaces.project import Project, project
@@ -300,6 +300,8 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
         if not target.remote and not force:
             await _refuse_moving_a_project_branch(p, ws.branch, snap.head)
         if existing is not None:
+            if not force:
+                await _refuse_while_busy(target, existing, "restoring into")
             unsaved = await _status(target, existing)
             if not unsaved.empty and not force:
                 raise ConflictError(f"workspace {dest!r} has unsaved work: "
@@ -317,6 +319,17 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
             _save(ws, target)
         await snapshots.put_back(target, ws, snap, trusted=p.trusted)
     return ws, ref
+
+
+async def _refuse_while_busy(target: Target, ws: Workspace, doing: str) -> None:
+    """Processes working in the workspace would lose what they write after the snapshot."""
+    out = await target.run(scripts.BUSY, target.dir(ws.name))
+    found = [line.split(" ", 1) for line in out.splitlines() if line.strip()]
+    if found:
+        shown = ", ".join(f"{safe_text(c[1] if len(c) > 1 else '?')} ({c[0]})"
+                          for c in found[:5])
+        raise ConflictError(f"{doing} workspace {ws.name!r}: processes work in it: {shown}",
+                            "end them first (devenv sessions --kill SESSION), or --force")
 
 
 async def _refuse_moving_a_project_branch(p: Project, branch: str, head: str) -> None:
@@ -348,6 +361,8 @@ async def delete(p: Project, name: str, *, force: bool = False) -> Deleted:
         await target.prepare()
         if target.remote:
             await sync.sync(target, trusted=p.trusted)  # the project's refs, as they are now
+        if not force:
+            await _refuse_while_busy(target, ws, "deleting")
         unsaved = await _status(target, ws)
         if not unsaved.empty and not force:
             raise ConflictError(f"workspace {name!r} has unsaved work: "

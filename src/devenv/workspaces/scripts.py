@@ -314,3 +314,19 @@ git --git-dir="$repo" fetch -q --prune "$bundle" \
   '+refs/remotes/*:refs/devenv/sync/remotes/*'
 for pair in "$@"; do git --git-dir="$repo" update-ref "${pair#* }" "${pair%% *}"; done
 """
+
+# The processes working in a workspace (their working directory in it), "PID NAME" lines:
+# a delete or restore would take from under them what they write after its snapshot.
+# Args: dir.
+BUSY = _HEAD + r"""
+dir=$(home "$1")
+[ -d /proc ] || exit 0
+for p in /proc/[0-9]*; do
+  cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+  case $cwd in "$dir"|"$dir"/*)
+    comm=$(cat "$p/comm" 2>/dev/null) || continue
+    case $comm in "tmux: server") continue;; esac  # started there, serves every session
+    [ "${p#/proc/}" = "$$" ] || printf '%s %s\n' "${p#/proc/}" "$comm";;
+  esac
+done
+"""
