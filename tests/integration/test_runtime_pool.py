@@ -34,7 +34,9 @@ def test_sessions_past_max_sessions_are_retried_not_failed(sshd: Sshd, aio: Any)
         assert [r.stdout for r in results] == [f"{i}\n".encode() for i in range(n)]
         assert all(r.exit_code == 0 for r in results)
         masters = runtime.pool._targets[runtime.endpoint.key].masters
-        # sshd refused sessions on the first master: its limit came down to what it carried.
-        assert masters[0].limit and masters[0].limit <= MAX_SESSIONS, masters
+        # sshd refused sessions on the first master: its limit came down from the runtime's
+        # 80 to what it carried then (MaxSessions, give or take the sessions that were
+        # ending at that moment, which sshd no longer counted and the pool still did).
+        assert masters[0].limit and masters[0].limit < MAX_SESSIONS + 16, masters
     finally:
         aio(runtime.close())
