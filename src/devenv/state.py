@@ -20,6 +20,20 @@ from devenv.paths import db_path, private_dir
 
 BUSY_TIMEOUT = 30.0  # seconds another devenv may hold the database before we give up
 
+# Migrations 6 and 7 both make it (a development build numbered them the other way).
+_WORKSPACES_TABLE = """
+    CREATE TABLE IF NOT EXISTS workspaces (
+        project  TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        target   TEXT NOT NULL,
+        branch   TEXT NOT NULL,
+        base     TEXT NOT NULL,
+        created  REAL NOT NULL,
+        deleted  REAL,
+        PRIMARY KEY (project, name)
+    )
+"""
+
 _MIGRATIONS = [
     # 1: projects and the instance id that labels this devenv's containers.
     """
@@ -70,32 +84,10 @@ _MIGRATIONS = [
     # 6: workspaces (devenv.workspaces): where each is, its branch and the commit it started
     # from, as devenv made them (the target's own files are the agent's to change); a deleted
     # one is kept (deleted = when) so that restoring it goes back where it was.
-    """
-    CREATE TABLE IF NOT EXISTS workspaces (
-        project  TEXT NOT NULL,
-        name     TEXT NOT NULL,
-        target   TEXT NOT NULL,
-        branch   TEXT NOT NULL,
-        base     TEXT NOT NULL,
-        created  REAL NOT NULL,
-        deleted  REAL,
-        PRIMARY KEY (project, name)
-    )
-    """,
+    _WORKSPACES_TABLE,
     # 7: projects whose .devenv/init hook the user trusts, bound to the hook's content
     # (devenv.workspaces.trust): its sha256, or a marker for "trusted without a hook".
-    # (IF NOT EXISTS: a database from a development build numbered these two the other way.)
-    """
-    CREATE TABLE IF NOT EXISTS workspaces (
-        project  TEXT NOT NULL,
-        name     TEXT NOT NULL,
-        target   TEXT NOT NULL,
-        branch   TEXT NOT NULL,
-        base     TEXT NOT NULL,
-        created  REAL NOT NULL,
-        deleted  REAL,
-        PRIMARY KEY (project, name)
-    );
+    _WORKSPACES_TABLE + """;
     CREATE TABLE IF NOT EXISTS trust (
         path         TEXT PRIMARY KEY,
         hook_sha256  TEXT NOT NULL,

@@ -16,6 +16,7 @@ import pytest
 from devenv.runtime import LocalRuntime
 from devenv.workspaces import trust
 from devenv.workspaces.hook import INIT_TIMEOUT, HookError, HookResult, run_init
+from tests.unit import procs
 
 
 @pytest.fixture
@@ -47,18 +48,7 @@ def run(where: dict[str, Path], content: bytes, *, timeout: float = 30,
 
 def in_group(pgid: int) -> list[int]:
     """Live (not zombie) processes in process group ``pgid``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(int(entry))
-    return found
+    return procs.live(2, pgid)
 
 
 def test_env_cwd_output_and_log(where: dict[str, Path]) -> None:

@@ -10,22 +10,12 @@ from pathlib import Path
 import pytest
 
 from devenv.runtime import child
+from tests.unit import procs
 
 
 def children() -> list[int]:
     """Live processes whose parent is this one."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[1]) == os.getpid():
-            found.append(int(entry))
-    return found
+    return procs.live(1, os.getpid())
 
 
 def alive(pid: int) -> bool:

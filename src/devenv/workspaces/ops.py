@@ -95,9 +95,7 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
             if not await target.prepare(base) or changes:
                 extra = (f"+{changes}:refs/devenv/uncommitted/{name}",) if changes else ()
                 await sync.sync(target, trusted=p.trusted, extra=extra)
-            await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
-                             target.root, name, branch, base,
-                             trusted=p.trusted)
+            await _create_remote(target, name, branch, base, trusted=p.trusted)
         else:
             await _create_local(p, target, ws)
         if changes:
@@ -109,6 +107,13 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
 
         await setup.prepare(p, target, ws, config.load(p.path))
     return ws
+
+
+async def _create_remote(target: Target, name: str, branch: str, commit: str, *,
+                         trusted: bool) -> None:
+    """Make the workspace on the target under its lock (``branch`` "": detached)."""
+    await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
+                     target.root, name, branch, commit, trusted=trusted)
 
 
 async def _create_local(p: Project, target: Target, ws: Workspace) -> None:
@@ -301,18 +306,12 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
             await _refuse_moving_a_project_branch(p, ws.branch, snap.head)
         if existing is not None:
             if not force:
-                await _refuse_while_busy(target, existing, "restoring into")
-            unsaved = await _status(target, existing)
-            if not unsaved.empty and not force:
-                raise ConflictError(f"workspace {dest!r} has unsaved work: "
-                                    + "; ".join(unsaved.kinds()),
-                                    "restore into a new one (--into NEW), or --force "
-                                    "(it is snapshotted first)")
+                await _refuse_losing(target, existing, "restoring into",
+                                     "restore into a new one (--into NEW), or --force (it "
+                                     "is snapshotted first)")
             await snapshots.take(target, existing, trusted=p.trusted)
         elif target.remote:  # made detached: the restore puts the branch where it was
-            await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
-                             target.root, dest, "", snap.head,
-                             trusted=p.trusted)
+            await _create_remote(target, dest, "", snap.head, trusted=p.trusted)
         else:
             await _create_local(p, target, Workspace(p.path, dest, spec, "", snap.head))
         if existing is None:
@@ -321,8 +320,9 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
     return ws, ref
 
 
-async def _refuse_while_busy(target: Target, ws: Workspace, doing: str) -> None:
-    """Processes working in the workspace would lose what they write after the snapshot."""
+async def _refuse_losing(target: Target, ws: Workspace, doing: str, hint: str) -> None:
+    """Refuse ``doing`` the workspace while processes work in it (they would lose what they
+    write after the snapshot) or while it holds work saved nowhere else."""
     out = await target.run(scripts.BUSY, target.dir(ws.name))
     found = [line.split(" ", 1) for line in out.splitlines() if line.strip()]
     if found:
@@ -330,6 +330,10 @@ async def _refuse_while_busy(target: Target, ws: Workspace, doing: str) -> None:
                           for c in found[:5])
         raise ConflictError(f"{doing} workspace {ws.name!r}: processes work in it: {shown}",
                             "end them first (devenv sessions --kill SESSION), or --force")
+    unsaved = await _status(target, ws)
+    if not unsaved.empty:
+        raise ConflictError(f"workspace {ws.name!r} has unsaved work: "
+                            + "; ".join(unsaved.kinds()), hint)
 
 
 async def _refuse_moving_a_project_branch(p: Project, branch: str, head: str) -> None:
@@ -349,8 +353,7 @@ async def _refuse_moving_a_project_branch(p: Project, branch: str, head: str) ->
 @dataclass(frozen=True)
 class Deleted:
     workspace: Workspace
-    snapshot: snapshots.Taken
-    unsaved: Unsaved
+    snapshot: snapshots.Taken  # its last state
 
 
 async def delete(p: Project, name: str, *, force: bool = False) -> Deleted:
@@ -362,20 +365,17 @@ async def delete(p: Project, name: str, *, force: bool = False) -> Deleted:
         if target.remote:
             await sync.sync(target, trusted=p.trusted)  # the project's refs, as they are now
         if not force:
-            await _refuse_while_busy(target, ws, "deleting")
-        unsaved = await _status(target, ws)
-        if not unsaved.empty and not force:
-            raise ConflictError(f"workspace {name!r} has unsaved work: "
-                                + "; ".join(unsaved.kinds()),
-                                f"bring it home (devenv workspace pull {name}) or commit it, "
-                                "or delete --force (it is snapshotted first)")
+            await _refuse_losing(target, ws, "deleting",
+                                           f"bring it home (devenv workspace pull {name}) or "
+                                           "commit it, or delete --force (it is snapshotted "
+                                           "first)")
         taken = await snapshots.take(target, ws, trusted=p.trusted)
         if target.remote:
             await target.run(scripts.REMOVE, target.root, name)
         else:
             await _remove_local(p, target, ws)
         _forget(ws, target)
-    return Deleted(ws, taken, unsaved)
+    return Deleted(ws, taken)
 
 
 async def _remove_local(p: Project, target: Target, ws: Workspace) -> None:
