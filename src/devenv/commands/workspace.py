@@ -80,11 +80,9 @@ async def _diff(name: str, path: str, stat: bool) -> int:
 
 async def _pull(name: str, path: str) -> int:
     p = await ops.project(path)
-    tip, unsaved = await ops.pull(p, name)
-    ws_branch = next(i.workspace.branch for i in await ops.listing(p, live=False)
-                     if i.workspace.name == name)
-    print(f"{ws_branch} is at {_short(tip)} in {p.repo}")
-    left = [k for k in unsaved.kinds() if "commit(s)" not in k]
+    pulled = await ops.pull(p, name)
+    print(f"{pulled.branch} is at {_short(pulled.tip)} in {p.repo}")
+    left = pulled.unsaved.kinds(commits=False)
     if left:
         print(f"not pulled (uncommitted in the workspace): {'; '.join(left)}",
               file=sys.stderr)

@@ -24,7 +24,9 @@ MISSING = ('command -v tmux >/dev/null 2>&1 || { echo "devenv: tmux is not insta
 # One line per session; the start command comes last because it may hold tabs.
 FIELDS = ("session_name", "session_attached", "session_created", "session_windows",
           "pane_current_command", "session_path", "pane_start_command")
-WORKSPACES = "/workspaces/"  # where an environment's workspaces are (docs/workspaces.md)
+# container.WORKSPACES, where an environment's workspaces are (docs/workspaces.md); not
+# imported: sessions stay clear of the Docker wrapper.
+WORKSPACES = "/workspaces/"
 LIST_FORMAT = "\t".join("#{" + f + "}" for f in FIELDS)
 # A one-word command goes through this, so that tmux runs it as a program like every other
 # command (tmux would hand a single word to the shell); the listing shows just the word.

@@ -14,6 +14,7 @@ _STAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z(-[0-9]+)?\Z")
 _BRANCH_PART = re.compile(r"[A-Za-z0-9._-]+\Z")
 
 SNAPSHOTS = "refs/devenv/snapshots"
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # a snapshot's name: when this machine took it (UTC)
 
 
 def check(name: str) -> str:

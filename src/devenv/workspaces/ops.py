@@ -18,10 +18,10 @@ from devenv.state import Workspace
 from devenv.workspaces import hostgit, names, scripts, snapshots, sync
 from devenv.workspaces.project import Project, project
 from devenv.workspaces.status import Unsaved, parse_status
-from devenv.workspaces.targets import ENV, LOCAL, Target, check_spec, open_target
+from devenv.workspaces.targets import ENV, ENV_ROOT, LOCAL, Target, check_spec, open_target
 
-__all__ = ["Deleted", "Listed", "Project", "create", "delete", "diff", "exists", "listing",
-           "project", "pull", "restore", "snapshot", "sync_target"]
+__all__ = ["Deleted", "Listed", "Project", "Pulled", "create", "delete", "diff", "exists",
+           "listing", "project", "pull", "restore", "snapshot", "sync_target"]
 
 PROJECT_GLOB = "refs/devenv/project/*"
 
@@ -184,7 +184,7 @@ class Listed:
     status: str  # "clean", "2 modified, 1 untracked", or why it is unknown
 
 
-async def listing(p: Project, *, live: bool = True) -> list[Listed]:
+async def listing(p: Project) -> list[Listed]:
     conn = state.connect()
     try:
         found = state.workspaces(conn, p.path)
@@ -193,18 +193,16 @@ async def listing(p: Project, *, live: bool = True) -> list[Listed]:
     out = []
     for spec in sorted({ws.target for ws in found}):
         mine = [ws for ws in found if ws.target == spec]
-        if spec == "env" and not _env_running(p.path):
-            out += [Listed(ws, f"/workspaces/{ws.name}", "environment stopped") for ws in mine]
+        if spec == ENV and not _env_running(p.path):
+            out += [Listed(ws, f"{ENV_ROOT}/{ws.name}", "environment stopped") for ws in mine]
             continue
         async with _target(p, spec) as target:
             await target.prepare()
             for ws in mine:
-                status = "unknown"
-                if live:
-                    try:
-                        status = (await _status(target, ws)).brief()
-                    except DevenvError as e:
-                        status = f"unreachable: {e.message}"
+                try:
+                    status = (await _status(target, ws)).brief()
+                except DevenvError as e:
+                    status = f"unreachable: {e.message}"
                 out.append(Listed(ws, target.dir(ws.name), status))
     return sorted(out, key=lambda item: item.workspace.name)
 
@@ -223,10 +221,16 @@ async def diff(p: Project, name: str, *, stat: bool = False) -> bytes:
                                       "1" if stat else "0", trusted=p.trusted, ws=name)
 
 
-async def pull(p: Project, name: str) -> tuple[str, Unsaved]:
+@dataclass(frozen=True)
+class Pulled:
+    branch: str
+    tip: str
+    unsaved: Unsaved  # what a pull does not bring: its uncommitted part stayed there
+
+
+async def pull(p: Project, name: str) -> Pulled:
     """Fetch the workspace's branch into the project as the same branch (fast-forward only;
-    the user's checked-out branch and working tree are never touched). Returns the new tip
-    and what the pull did not bring (uncommitted work)."""
+    the user's checked-out branch and working tree are never touched)."""
     ws = _record(p, name)
     if not ws.branch:
         raise UsageError(f"workspace {name!r} has no branch to pull")
@@ -235,7 +239,7 @@ async def pull(p: Project, name: str) -> tuple[str, Unsaved]:
         unsaved = await _status(target, ws)
         if not target.remote:  # the worktree's branch is the project's already
             tip = await hostgit.commit_of(p.repo, f"refs/heads/{ws.branch}")
-            return tip, unsaved
+            return Pulled(ws.branch, tip, unsaved)
         async with target.git_ssh() as (env, url):
             result = await hostgit.git(
                 p.repo, *hostgit.FETCH,
@@ -250,7 +254,7 @@ async def pull(p: Project, name: str) -> tuple[str, Unsaved]:
                 if "checked out" in said else None)
         raise ConflictError(f"pull of {name} failed: {said}", hint)
     tip = await hostgit.commit_of(p.repo, f"refs/heads/{ws.branch}")
-    return tip, unsaved
+    return Pulled(ws.branch, tip, unsaved)
 
 
 async def snapshot(p: Project, name: str) -> snapshots.Taken:

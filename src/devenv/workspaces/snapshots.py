@@ -31,7 +31,7 @@ class Taken:
 
 
 async def _free_stamp(repo: str, name: str) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = time.strftime(names.STAMP_FORMAT, time.gmtime())
     taken = set(await stamps(repo, name))
     if stamp not in taken:
         return stamp
@@ -55,7 +55,7 @@ async def stamps(repo: str, name: str) -> list[str]:
 
 
 async def all_snapshots(repo: str) -> list[tuple[str, str, float]]:
-    """Every snapshot: (workspace, stamp, commit time)."""
+    """Every snapshot: (workspace, stamp, when it was taken)."""
     import calendar
 
     result = await hostgit.git(repo, "for-each-ref", "--format=%(refname)",
@@ -65,7 +65,7 @@ async def all_snapshots(repo: str) -> list[tuple[str, str, float]]:
         parts = ref[len(names.SNAPSHOTS) + 1:].split("/")
         if len(parts) == 2 and names.is_stamp(parts[1]):
             # When it was taken: this machine's clock in its name, not the target's in it.
-            when = calendar.timegm(time.strptime(parts[1][:16], "%Y%m%dT%H%M%SZ"))
+            when = calendar.timegm(time.strptime(parts[1][:16], names.STAMP_FORMAT))
             out.append((parts[0], parts[1], float(when)))
     return out
 

@@ -28,14 +28,15 @@ class Unsaved:
         return not (self.staged or self.modified or self.untracked or self.commits
                     or self.stash)
 
-    def kinds(self) -> list[str]:
-        """One phrase per kind of unsaved work, naming the first few of each."""
+    def kinds(self, *, commits: bool = True) -> list[str]:
+        """One phrase per kind of unsaved work, naming the first few of each (``commits``:
+        commits too, else only what is not committed)."""
         out = []
         for what, items in (("staged", self.staged), ("modified", self.modified),
                             ("untracked", self.untracked)):
             if items:
                 out.append(f"{len(items)} {what} file(s) ({_names(items)})")
-        if self.commits:
+        if self.commits and commits:
             out.append(f"{len(self.commits)} commit(s) in no branch of the project or any "
                        f"remote ({_names([c[:7] for c in self.commits])})")
         if self.stash:

@@ -33,7 +33,6 @@ _NO_PUSH = ("git-receive-pack: not found", "git-receive-pack: command not found"
 @dataclass(frozen=True)
 class Synced:
     updated: int  # refs created, moved or deleted on the target
-    attempts: int
 
 
 class SyncError(DevenvError):
@@ -68,7 +67,7 @@ async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) ->
                 *REFSPECS, *extra, trusted=trusted, env=env, timeout=SYNC_TIMEOUT,
                 check=False)
         if result.returncode == 0:
-            return Synced(_updated(result.stdout), attempt)
+            return Synced(_updated(result.stdout))
         said = hostgit.last_words(result)
         if any(words in result.stderr for words in _NO_PUSH):
             return await _by_bundle(target, trusted=trusted, extra=extra)
@@ -127,4 +126,4 @@ async def _by_bundle(target: Target, *, trusted: bool, extra: tuple[str, ...]) -
 
         await target.runtime.write_file(remote, chunks(), size=size)
     await target.run(scripts.UNBUNDLE, target.root, remote, *sets, timeout=SYNC_TIMEOUT)
-    return Synced(len(sets), 1)
+    return Synced(len(sets))

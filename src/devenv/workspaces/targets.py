@@ -13,6 +13,7 @@ import shlex
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from devenv.envs.container import WORKSPACES
 from devenv.envs.identity import sanitize
 from devenv.errors import DevenvError, UsageError, safe_text
 from devenv.runtime import LocalRuntime, Runtime, SSHRuntime, SSHTarget, WorktreeRuntime
@@ -21,7 +22,7 @@ from devenv.ssh import health
 from devenv.workspaces import hostgit, scripts
 
 ENV, LOCAL = "env", "local"
-ENV_ROOT = "/workspaces"
+ENV_ROOT = WORKSPACES  # an environment's workspaces volume
 MAX_WAIT = 10.0  # seconds to wait for a connection to the target (the pool's max_wait)
 SHORT = 120.0  # seconds for one step on the target (prepare, create, status, ...)
 
@@ -152,7 +153,6 @@ class TargetError(DevenvError):
         if timed_out:
             said = f"no end within {timeout:g}s"
         super().__init__(f"{target.label}: {said}", None)
-        self.code = code
 
 
 def project_key(project: str) -> str:
