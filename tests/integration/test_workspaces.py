@@ -538,3 +538,11 @@ def test_delete_refuses_while_processes_work_in_the_workspace(dv: Devenv,
         refused.stderr
     assert "tmux" not in refused.stderr  # the server started there serves every session
     dv.ok("workspace", "delete", "busy", "-C", str(project), "--force")
+
+
+def test_attach_runs_in_the_workspace_wherever_it_is(dv: Devenv, project: Path,
+                                                     where: Where) -> None:
+    dv.ok("workspace", "create", "e", str(project), "--on", where.on, env=where.env)
+    ran = dv.ok(str(project), "--workspace", "e", "--", "sh", "-c",
+                "pwd; git branch --show-current", env=where.env)
+    assert ran.stdout == f"{ws_path(dv, project, 'e', where)}\ndevenv/e\n"

@@ -36,7 +36,8 @@ def ensure(project_path: str, name: str, *, session: str | None,
 def _enter_elsewhere(p: ops.Project, ws: state.Workspace, *, session: str | None,
                      command: list[str]) -> NoReturn:
     from devenv.envs import sessions as tmux
-    from devenv.runtime import SSHTarget, wire
+    from devenv.runtime import wire
+    from devenv.runtime.ssh import SSHBase
     from devenv.workspaces.targets import open_target
 
     target = open_target(p.path, p.repo, ws.target)
@@ -50,8 +51,8 @@ def _enter_elsewhere(p: ops.Project, ws: state.Workspace, *, session: str | None
                   + (wire.join(command) if command else '"${SHELL:-/bin/sh}" -l'))
     if ws.target == LOCAL:
         proc.exec_replace(["sh", "-c", script])
-    ssh = SSHTarget.from_cli(ws.target)
-    options = [*(("-F", ssh.config_file) if ssh.config_file else ()),
-               *(("-p", str(ssh.port)) if ssh.port else ()),
-               *(("-l", ssh.user) if ssh.user else ()), "-t" if tty else "-T"]
-    proc.exec_replace(wire.ssh_argv(options, ssh.host, script))
+    rt = target.runtime
+    assert isinstance(rt, SSHBase)  # noqa: S101  an SSH host's runtime
+    # The runtime's own options (config file, port, user, bounds), as for its commands.
+    proc.exec_replace(wire.ssh_argv([*rt.endpoint.options, "-t" if tty else "-T"],
+                                    rt.endpoint.host, script))
