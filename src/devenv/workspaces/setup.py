@@ -31,7 +31,7 @@ async def prepare(p: Project, target: Target, ws: Workspace, cfg: Config) -> Non
     if p.hook_error:
         _say(f".devenv/init was not run in {ws.name}: {p.hook_error}")
     elif p.hook is not None:
-        await run_hook(p, p.hook, target, ws, timeout=cfg.init_timeout)
+        await run_hook(p, target, ws, timeout=cfg.init_timeout)
 
 
 async def copy_ignored(project: str, repo: str, target: Target, ws: Workspace,
@@ -68,10 +68,11 @@ async def copy_ignored(project: str, repo: str, target: Target, ws: Workspace,
         await target.run('while [ $# -gt 1 ]; do chmod "$1" "$2"; shift 2; done', *chmods)
 
 
-async def run_hook(p: Project, hook: bytes, target: Target, ws: Workspace, *,
-                   timeout: float) -> None:
-    """Run the project's init hook (``hook``: the bytes whose trust ``p`` was judged on) in
-    the workspace when trusted; say why not otherwise."""
+async def run_hook(p: Project, target: Target, ws: Workspace, *, timeout: float) -> None:
+    """Run the project's init hook (``p.hook``: the bytes its trust was judged on) in the
+    workspace when trusted; say why not otherwise."""
+    hook = p.hook
+    assert hook is not None  # noqa: S101  the caller runs only a hook there is
     project = p.path
     if not p.trusted:
         _say(f".devenv/init was not run in {ws.name}: {p.trust_note} (devenv trust {project})")
