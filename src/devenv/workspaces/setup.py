@@ -44,8 +44,10 @@ async def copy_ignored(project: str, repo: str, target: Target, ws: Workspace,
     chmods: list[str] = []
     for rel in wanted:
         in_repo = posixpath.join(inner, rel) if inner else rel
-        ignored = await hostgit.git(repo, "check-ignore", "-q", "--no-index", "--", in_repo,
-                                    trusted=False, check=False)
+        # Without --no-index: a tracked file is never "ignored", so a checkout's own file is
+        # never replaced by the project's working copy.
+        ignored = await hostgit.git(repo, "check-ignore", "-q", "--", in_repo, trusted=False,
+                                    check=False)
         if ignored.returncode != 0:
             _say(f"copy_ignored: {safe_text(rel)} is not an ignored file of the project; "
                  "not copied")
