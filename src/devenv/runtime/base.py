@@ -207,9 +207,13 @@ class ShellRuntime(ABC):
                 # unless a stream was read part way already, or the failure took long (a
                 # dead host: the caller's bounds were spent once already).
                 quick = time.monotonic() - tried < RETRY_WITHIN
-                if not e.retry_safe or not quick or not isinstance(stdin, bytes | None):
+                # A refusal is certain, however long it took to arrive (a loaded server
+                # answers late): it has its own budget below.
+                refusal = wire.session_refused(e.message)
+                if not e.retry_safe or not (quick or refusal) or not isinstance(
+                        stdin, bytes | None):
                     raise
-                if wire.session_refused(e.message):
+                if refusal:
                     refused += 1
                     attempt -= 1  # a refusal is not a failure of the connection
                     pause = min(REFUSED_PAUSE * refused, REFUSED_MAX_PAUSE)
