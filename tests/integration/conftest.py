@@ -7,8 +7,10 @@ that stops whatever it started. The default image is built once per run, shared 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -120,6 +122,25 @@ class Devenv:
         finally:
             conn.close()
 
+    def clean(self) -> None:
+        """Leave nothing of this installation on the (global) engine: its containers,
+        volumes and project images go, whatever the test left running."""
+        db = self.home / "state" / "state.db"
+        if not db.exists():
+            return
+        self.run("stop", "--all", "--force", timeout=120)
+        for name in self.containers():
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        label = f"label=devenv.instance={self.instance()}"
+        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", label],
+                                 capture_output=True, text=True, check=False).stdout.split()
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            names = [row[0] for row in conn.execute("SELECT name FROM projects")]
+        images = [f"devenv-project-{name}:latest" for name in names]
+        for command in (["docker", "volume", "rm", *volumes], ["docker", "rmi", *images]):
+            if command[3:]:
+                subprocess.run(command, capture_output=True, check=False, timeout=120)
+
     def containers(self) -> list[str]:
         """Names of this test's containers, straight from Docker."""
         if not (self.home / "state" / "state.db").exists():
@@ -135,16 +156,7 @@ class Devenv:
 def dv(default_image: str, devenv_home: Path) -> Iterator[Devenv]:
     runner = Devenv(devenv_home)
     yield runner
-    if (devenv_home / "state" / "state.db").exists():
-        runner.run("stop", "--all", "--force", timeout=120)
-        for name in runner.containers():  # belt and braces: leave nothing running
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-        volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
-                                  f"label=devenv.instance={runner.instance()}"],
-                                 capture_output=True, text=True, check=False).stdout.split()
-        if volumes:
-            subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True,
-                           check=False)
+    runner.clean()
 
 
 @pytest.fixture

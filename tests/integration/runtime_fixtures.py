@@ -161,12 +161,7 @@ def environment(default_image: str, tmp_path_factory: pytest.TempPathFactory
     project.chmod(0o777)
     runner.up(project)
     yield runner, project
-    runner.run("stop", "--all", "--force", timeout=120)
-    volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
-                              f"label=devenv.instance={runner.instance()}"],
-                             capture_output=True, text=True, check=False).stdout.split()
-    if volumes:
-        subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True, check=False)
+    runner.clean()
 
 
 def env_runtime(runner: Any, project: Path) -> Any:

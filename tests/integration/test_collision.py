@@ -110,7 +110,7 @@ def test_same_named_container_of_another_installation_is_never_entered(
         assert other.ok("exec", str(theirs), "--", "sh", "-c",
                         "test ! -e /tmp/intruder && echo clean").stdout == "clean\n"
     finally:
-        other.run("stop", "--all")
+        other.clean()
 
 
 def test_a_home_volume_is_never_handed_to_another_project(dv: Devenv, tmp_path: Path) -> None:

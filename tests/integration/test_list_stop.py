@@ -53,7 +53,7 @@ def test_list_ignores_other_installations(dv: Devenv, make_project: Any,
         dv.ok("stop", "--all")
         assert other.containers() == [theirs["container"]]
     finally:
-        other.ok("stop", "--all")
+        other.clean()
 
 
 def test_stop_a_project_whose_directory_is_gone(dv: Devenv, make_project: Any) -> None:

@@ -175,16 +175,18 @@ def test_disk_full(dv: Devenv, make_project: Any, full_disk: Path) -> None:
     with contextlib.suppress(OSError), open(full_disk / "filler", "wb") as f:
         while True:
             f.write(b"\0" * 65536)
-    got, took = timed(dv, "up", str(project), env=env)
-    no_traceback(got)
-    assert got.returncode == 1, got.stderr
-    assert "No space left on device" in got.stderr or "disk" in got.stderr, got.stderr
-    assert took < 60
-    (full_disk / "filler").unlink()  # the fault is gone: the next command works
-    info = dv.run("up", "--json", str(project), env=env)
-    assert info.returncode == 0, info.stderr
-    assert dv.run("exec", str(project), "--", "true", env=env).returncode == 0
-    dv.run("stop", "--all", "--force", env=env)
+    try:
+        got, took = timed(dv, "up", str(project), env=env)
+        no_traceback(got)
+        assert got.returncode == 1, got.stderr
+        assert "No space left on device" in got.stderr or "disk" in got.stderr, got.stderr
+        assert took < 60
+        (full_disk / "filler").unlink()  # the fault is gone: the next command works
+        info = dv.run("up", "--json", str(project), env=env)
+        assert info.returncode == 0, info.stderr
+        assert dv.run("exec", str(project), "--", "true", env=env).returncode == 0
+    finally:
+        Devenv(home).clean()
 
 
 def test_container_removed_behind_devenvs_back_with_its_port_taken(
