@@ -90,10 +90,14 @@ def last_words(result: proc.Result) -> str:
     return safe_text(lines[-1])[:300] if lines else f"exit {result.returncode}"
 
 
+def is_sha(text: str) -> bool:
+    return bool(_SHA.match(text))
+
+
 def sha(text: str) -> str:
     """A commit id as git printed it (validated: it came from a target)."""
     text = text.strip()
-    if not _SHA.match(text):
+    if not is_sha(text):
         raise DevenvError(f"expected a commit id, got {safe_text(text[:80])!r}")
     return text
 

@@ -17,7 +17,8 @@ home() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${
 
 # Prepare a target: the workspace root, the bare repository the project is synced into,
 # and whether the target has flock (the sync lock). Prints: the absolute root, then "flock"
-# or "noflock", then whether the repository has COMMIT ("have" or "lack").
+# or "noflock", then whether the repository has COMMIT ("have" or "lack"), then whether
+# anything was synced there yet ("synced" or "empty").
 # Args: root, commit ("" = none to ask about).
 PREPARE = _HEAD + r"""
 root=$(home "$1"); commit=${2:-}
@@ -43,6 +44,29 @@ fi
 init
 if [ -n "$commit" ] && git --git-dir="$repo" cat-file -e "$commit^{commit}" 2>/dev/null
 then echo have; else echo lack; fi
+if [ -n "$(git --git-dir="$repo" for-each-ref --count=1 refs/devenv/sync)" ]
+then echo synced; else echo empty; fi
+"""
+
+# The first sync into an empty repository: a tar on stdin holding "pack" and "idx" (a pack
+# of the project's refs and its index, made on the host) and "refs" (update-ref --stdin
+# lines). It is unpacked beside the repository, then moved into place under the lock: the
+# index first named last, so git sees the pack whole or not at all. Seeds that died (an
+# hour old) are removed first. Args: root, the pack's id.
+SEED = _HEAD + r"""
+root=$(home "$1"); id=$2
+repo=$root/.devenv/repo.git
+case $id in *[!0-9a-f]*|"") echo "bad pack id" >&2; exit 2;; esac
+find "$root/.devenv/tmp" -maxdepth 1 -name 'seed-*' -mmin +60 -exec rm -rf {} + \
+  2>/dev/null || true
+tmp=$(mktemp -d "$root/.devenv/tmp/seed-XXXXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+tar -xf - -C "$tmp"
+for f in pack idx refs; do [ -f "$tmp/$f" ] || { echo "no $f in the seed" >&2; exit 1; }; done
+if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 300 9; fi
+mv -f "$tmp/pack" "$repo/objects/pack/pack-$id.pack"
+mv -f "$tmp/idx" "$repo/objects/pack/pack-$id.idx"
+git --git-dir="$repo" update-ref --stdin < "$tmp/refs"
 """
 
 # Repair after a failed sync, under the lock: ref lock files and push quarantines left by a

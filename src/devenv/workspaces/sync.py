@@ -9,6 +9,8 @@ repaired (stale ref locks and push quarantines of a killed sync removed) and tri
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -58,6 +60,9 @@ async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) ->
     """Bring the target's copy of the project up to date (and push ``extra`` refspecs,
     e.g. a workspace's starting commit)."""
     await target.prepare()
+    if target.empty:
+        with contextlib.suppress(SeedError):  # then the way every later sync goes
+            return await _seed(target, extra)
     said = ""
     for attempt in range(1, ATTEMPTS + 1):
         async with target.git_ssh() as (env, url):
@@ -81,10 +86,102 @@ async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) ->
                     "run it again; DEVENV_DEBUG=1 shows the git commands")
 
 
+class SeedError(Exception):
+    pass
+
+
+async def _seed(target: Target, extra: tuple[str, ...]) -> Synced:
+    """The first sync: one pack of the project's refs made here *with its index*, streamed
+    over and moved into place, and the refs set. A push would have the target index every
+    object, then walk them all for connectivity: on a large repository this takes a fifth
+    of the time (docs/benchmarks.md). Any failure leaves the way of every later sync."""
+    import tempfile
+
+    from devenv import paths
+
+    repo = target.repo_path
+    listed = await hostgit.git(repo, "for-each-ref", "--format=%(objectname) %(refname)",
+                               "refs/heads", "refs/tags", "refs/remotes", trusted=False)
+    sets = [f"{oid} refs/devenv/sync/{ref[len('refs/'):]}"
+            for oid, _, ref in (line.partition(" ") for line in listed.stdout.splitlines())]
+    sets += await _extra_sets(repo, extra)
+    if not sets:
+        raise SeedError("nothing to send")
+    scratch = paths.cache_dir() / "seed"
+    scratch.mkdir(parents=True, exist_ok=True)
+    _remove_stale(scratch)
+    with tempfile.TemporaryDirectory(prefix=f"seed-{os.getpid()}-", dir=scratch) as tmp:
+        made = await hostgit.git(
+            repo, "-c", "pack.packSizeLimit=0", "-c", "pack.writeReverseIndex=false",
+            "-c", "pack.indexVersion=2", "pack-objects", "--revs", "--delta-base-offset",
+            "-q", os.path.join(tmp, "p"), trusted=False, check=False,
+            input="".join(sorted({line.split()[0] + "\n" for line in sets})),
+            timeout=SYNC_TIMEOUT)
+        pack_id = made.stdout.strip()
+        if made.returncode != 0 or not hostgit.is_sha(pack_id):
+            raise SeedError(hostgit.last_words(made))
+        refs = os.path.join(tmp, "refs")
+        with open(refs, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.writelines(f"update {ref} {oid}\n" for oid, _, ref in
+                         (line.partition(" ") for line in sets))
+        files = [("pack", os.path.join(tmp, f"p-{pack_id}.pack")),
+                 ("idx", os.path.join(tmp, f"p-{pack_id}.idx")), ("refs", refs)]
+        result = await target.runtime.exec(
+            ["sh", "-c", scripts.SEED, "sh", target.root, pack_id], stdin=_tar(files),
+            cwd="/", timeout=SYNC_TIMEOUT, env=target.git_env(trusted=False))
+    if not result.ok:
+        raise SeedError(result.stderr.decode("utf-8", "replace"))
+    target.empty = False
+    return Synced(len(sets))
+
+
+async def _tar(files: list[tuple[str, str]]) -> AsyncIterator[bytes]:
+    """A tar stream of ``files`` (name in the archive, path here), read as it is sent."""
+    import tarfile
+
+    for name, path in files:
+        with open(path, "rb") as f:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = os.fstat(f.fileno()).st_size, 0o444
+            yield info.tobuf(tarfile.USTAR_FORMAT)
+            while chunk := f.read(1 << 20):
+                yield chunk
+        if info.size % 512:
+            yield b"\0" * (512 - info.size % 512)
+    yield b"\0" * 1024
+
+
+def _remove_stale(scratch: os.PathLike[str]) -> None:
+    """Seeds of processes that died (killed part way: their pid is gone) go."""
+    import shutil
+
+    with contextlib.suppress(OSError), os.scandir(scratch) as entries:
+        for entry in entries:
+            pid = entry.name.split("-")[1:2]
+            if not entry.name.startswith("seed-") or not pid or not pid[0].isdigit():
+                continue
+            try:
+                os.kill(int(pid[0]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            except (OSError, OverflowError):  # alive (EPERM: another user's), or no pid
+                continue
+
+
+async def _extra_sets(repo: str, extra: tuple[str, ...]) -> list[str]:
+    """``ID REF`` for each ``extra`` refspec (its source resolved here)."""
+    sets = []
+    for spec in extra:
+        source, _, dest = spec.lstrip("+").partition(":")
+        commit = hostgit.sha((await hostgit.git(repo, "rev-parse", "--verify", source,
+                                                trusted=False)).stdout)
+        sets.append(f"{commit} {dest}")
+    return sets
+
+
 async def _by_bundle(target: Target, *, trusted: bool, extra: tuple[str, ...]) -> Synced:
     """Sync with a bundle of what the target lacks (built against the target's refs that
     this repository has), copied over with the runtime's file API and fetched there."""
-    import os
     import tempfile
     import uuid
 
@@ -97,14 +194,8 @@ async def _by_bundle(target: Target, *, trusted: bool, extra: tuple[str, ...]) -
                                   input="\n".join(sorted(theirs)) + "\n", check=False)
         have = [line.split()[0] for line in known.stdout.splitlines()
                 if line.split()[1:2] in (["commit"], ["tag"])]
-    sets = []
-    positive = ["--branches", "--tags", "--remotes"]
-    for spec in extra:
-        source, _, dest = spec.lstrip("+").partition(":")
-        commit = hostgit.sha((await hostgit.git(repo, "rev-parse", "--verify", source,
-                                                trusted=False)).stdout)
-        sets.append(f"{commit} {dest}")
-        positive.append(commit)
+    sets = await _extra_sets(repo, extra)
+    positive = ["--branches", "--tags", "--remotes", *(line.split()[0] for line in sets)]
     with tempfile.TemporaryDirectory(prefix="devenv-bundle-") as tmp:
         bundle = os.path.join(tmp, "sync.bundle")
         made = await hostgit.git(repo, "bundle", "create", "-q", bundle, *positive,

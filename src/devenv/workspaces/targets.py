@@ -41,6 +41,7 @@ class Target:
     repo_path: str  # the project's git work tree on this machine
     env_name: str = ""  # the environment's name (environment targets)
     has_flock: bool = field(default=False, init=False)
+    empty: bool = field(default=False, init=False)  # nothing synced there yet (prepare)
     _prepared: bool = field(default=False, init=False)
 
     @property
@@ -89,6 +90,7 @@ class Target:
             raise UsageError(f"{self.label}: could not prepare {self.root} for workspaces: "
                              f"{result.strip()[:200]!r}", "is git installed there?")
         self.root, self.has_flock = lines[0], lines[1] == "flock"
+        self.empty = lines[3:4] == ["empty"]
         self._prepared = True
         return lines[2:3] == ["have"]
 
