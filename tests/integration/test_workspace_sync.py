@@ -158,3 +158,23 @@ def test_a_seed_the_target_cannot_take_falls_back_to_push(dv: Devenv, project: P
         assert list((dv.home / "cache" / "seed").iterdir()) == []
     finally:
         server.docker("rm", "-f", server.container, check=False)
+
+
+def test_a_target_without_git_is_one_clear_error(dv: Devenv, project: Path,
+                                                 default_image: str, tmp_path: Path) -> None:
+    server = make_sshd(tmp_path / "nogit", default_image)
+    try:
+        server.docker("exec", "-u", "root", server.container, "sh", "-c",
+                      "rm -f /usr/local/bin/git /usr/bin/git")
+        env = {"DEVENV_SSH_CONFIG": str(server.config)}
+        for args in (["create", "w", str(project), "--on", server.alias],
+                     ["sync", str(project), "--on", server.alias]):
+            got = dv.run("workspace", *args, env=env)
+            assert got.returncode == 2, got.stderr
+            assert "Traceback" not in got.stderr
+            lines = got.stderr.strip().splitlines()
+            assert len(lines) <= 2 and "git" in lines[0] and server.alias in lines[0], lines
+            assert "install git" in got.stderr
+        assert dv.ok("workspace", "list", str(project)).stdout.startswith("no workspaces")
+    finally:
+        server.docker("rm", "-f", server.container, check=False)

@@ -3,6 +3,8 @@ target is hostile, so its output is checked, never trusted."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from devenv.errors import DevenvError, UsageError
@@ -91,3 +93,41 @@ def test_parse_snapshot_refuses_what_does_not_fit(message: str) -> None:
 def test_a_rename_in_the_working_tree_is_one_entry() -> None:
     u = parse_status(status(" R new.txt", "old.txt", "?? other"))
     assert u.modified == ["new.txt"] and u.untracked == ["other"] and not u.staged
+
+
+def _ssh_target() -> Any:
+    from devenv.workspaces.targets import Target
+
+    return Target("ssh", "h", "host h", runtime=None, root="~/devenv/src/p",  # type: ignore[arg-type]
+                  project="/p", repo_path="/p")
+
+
+def _ended(code: int, out: bytes, err: bytes = b"") -> Any:
+    from devenv.runtime import ExecResult
+
+    return ExecResult(code, 0.0, stdout=out, stderr=err)
+
+
+def test_a_prepared_step_splits_what_prepare_said_from_the_scripts_output() -> None:
+    t = _ssh_target()
+    out = b"/home/dev/devenv/src/p\nflock\nempty\n:devenv-prepared:\nline\n:devenv-prepared:\n"
+    assert t._prepared_by(_ended(0, out), out) == b"line\n:devenv-prepared:\n"
+    assert (t.root, t.has_flock, t.empty, t._prepared) == ("/home/dev/devenv/src/p", True,
+                                                           True, True)
+
+
+@pytest.mark.parametrize("out", [b"", b"relative\nflock\nsynced\n:devenv-prepared:\n",
+                                 b"/r\nflock\nsynced\nno mark\n", b"/r\nflock\n"])
+def test_a_prepare_that_said_something_else_is_an_error(out: bytes) -> None:
+    t = _ssh_target()
+    with pytest.raises(DevenvError):
+        t._prepared_by(_ended(0, out), out)
+    assert not t._prepared and t.root == "~/devenv/src/p"
+
+
+def test_a_target_without_git_is_named() -> None:
+    t = _ssh_target()
+    with pytest.raises(UsageError, match="git is not installed there"):
+        t._prepared_by(_ended(127, b"/r\nflock\n", b"sh: 1: git: not found"), b"/r\nflock\n")
+    with pytest.raises(DevenvError, match="disk full"):
+        t._prepared_by(_ended(1, b"", b"mkdir: disk full"), b"")

@@ -58,7 +58,6 @@ async def _snapshot_all(path: str, found: list[state.Workspace]) -> None:
     p = await ops.project(path)
     target = open_target(p.path, p.repo, ENV)
     try:
-        await target.prepare()
         for ws in found:
             if not await ops.exists(target, ws):  # removed by hand: nothing left to keep
                 print(f"devenv: workspace {ws.name}: its directory is gone; nothing to "

@@ -18,12 +18,21 @@ from devenv.state import Workspace
 from devenv.workspaces import hostgit, names, scripts, snapshots, sync
 from devenv.workspaces.project import Project, project
 from devenv.workspaces.status import Unsaved, parse_status
-from devenv.workspaces.targets import ENV, ENV_ROOT, LOCAL, Target, check_spec, open_target
+from devenv.workspaces.targets import (
+    ENV,
+    ENV_ROOT,
+    LOCAL,
+    Target,
+    TargetError,
+    check_spec,
+    open_target,
+)
 
 __all__ = ["Deleted", "Listed", "Project", "Pulled", "create", "delete", "diff", "exists",
            "listing", "project", "pull", "restore", "snapshot", "sync_target"]
 
 PROJECT_GLOB = "refs/devenv/project/*"
+LACKS = 19  # CREATE: the commit is not on the target yet
 
 
 def _record(p: Project, name: str) -> Workspace:
@@ -60,7 +69,7 @@ async def _status(target: Target, ws: Workspace) -> Unsaved:
 
 async def exists(target: Target, ws: Workspace) -> bool:
     """Whether the workspace's directory is still there (a checkout in it)."""
-    out = await target.run('test -e "$1/.git" && echo yes || echo no', target.dir(ws.name))
+    out = await target.run(scripts.EXISTS, target.dir(ws.name))
     return out.strip() == "yes"
 
 
@@ -91,11 +100,16 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
     ws = Workspace(p.path, name, spec, branch, base, time.time())
     async with _target(p, spec) as target:
         if target.remote:
-            # Nothing to send when the target has the commit already (and no changes go).
-            if not await target.prepare(base) or changes:
-                extra = (f"+{changes}:refs/devenv/uncommitted/{name}",) if changes else ()
-                await sync.sync(target, trusted=p.trusted, extra=extra)
-            await _create_remote(target, name, branch, base, trusted=p.trusted)
+            if changes:
+                await sync.sync(target, trusted=p.trusted,
+                                extra=(f"+{changes}:refs/devenv/uncommitted/{name}",))
+            try:  # nothing to send when the target has the commit already
+                await _create_remote(target, name, branch, base, trusted=p.trusted)
+            except TargetError as e:
+                if e.code != LACKS:
+                    raise
+                await sync.sync(target, trusted=p.trusted)
+                await _create_remote(target, name, branch, base, trusted=p.trusted)
         else:
             await _create_local(p, target, ws)
         if changes:
@@ -129,7 +143,8 @@ async def _create_local(p: Project, target: Target, ws: Workspace) -> None:
             raise ConflictError(f"branch {ws.branch} exists already in {p.repo}",
                                 "give the workspace another name, or --branch")
     how = ["-b", ws.branch] if ws.branch else ["--detach"]
-    result = await hostgit.git(p.repo, "worktree", "add", "--quiet", *how, path, ws.base,
+    result = await hostgit.git(p.repo, "-c", "checkout.workers=0", "worktree", "add",
+                               "--quiet", *how, path, ws.base,
                                trusted=p.trusted, check=False)
     if result.returncode != 0:
         raise DevenvError(f"git worktree add {path} failed: {hostgit.last_words(result)}")
@@ -197,7 +212,6 @@ async def listing(p: Project) -> list[Listed]:
             out += [Listed(ws, f"{ENV_ROOT}/{ws.name}", "environment stopped") for ws in mine]
             continue
         async with _target(p, spec) as target:
-            await target.prepare()
             for ws in mine:
                 try:
                     status = (await _status(target, ws)).brief()
@@ -216,7 +230,6 @@ def _env_running(path: str) -> bool:
 async def diff(p: Project, name: str, *, stat: bool = False) -> bytes:
     ws = _record(p, name)
     async with _target(p, ws.target) as target:
-        await target.prepare()
         return await target.run_bytes(scripts.DIFF, target.dir(name), ws.base,
                                       "1" if stat else "0", trusted=p.trusted, ws=name)
 
@@ -235,7 +248,6 @@ async def pull(p: Project, name: str) -> Pulled:
     if not ws.branch:
         raise UsageError(f"workspace {name!r} has no branch to pull")
     async with _target(p, ws.target) as target:
-        await target.prepare()
         unsaved = await _status(target, ws)
         if not target.remote:  # the worktree's branch is the project's already
             tip = await hostgit.commit_of(p.repo, f"refs/heads/{ws.branch}")
@@ -260,7 +272,6 @@ async def pull(p: Project, name: str) -> Pulled:
 async def snapshot(p: Project, name: str) -> snapshots.Taken:
     ws = _record(p, name)
     async with _target(p, ws.target) as target:
-        await target.prepare()
         return await snapshots.take(target, ws, trusted=p.trusted)
 
 
@@ -299,7 +310,6 @@ async def restore(p: Project, name: str, stamp: str | None = None, *, into: str 
     ws = existing or Workspace(p.path, dest, spec, branch, snap.base or snap.head,
                                time.time())
     async with _target(p, spec) as target:
-        await target.prepare()
         if target.remote:
             await sync.sync(target, trusted=p.trusted,
                             extra=(f"+{ref}:refs/devenv/restore/{dest}",))
@@ -365,7 +375,6 @@ async def delete(p: Project, name: str, *, force: bool = False) -> Deleted:
     ``force``); snapshotted first in every case."""
     ws = _record(p, name)
     async with _target(p, ws.target) as target:
-        await target.prepare()
         if target.remote:
             await sync.sync(target, trusted=p.trusted)  # the project's refs, as they are now
         if not force:

@@ -17,11 +17,10 @@ home() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${
 
 # Prepare a target: the workspace root, the bare repository the project is synced into,
 # and whether the target has flock (the sync lock). Prints: the absolute root, then "flock"
-# or "noflock", then whether the repository has COMMIT ("have" or "lack"), then whether
-# anything was synced there yet ("synced" or "empty").
-# Args: root, commit ("" = none to ask about).
+# or "noflock", then whether anything was synced there yet ("synced" or "empty").
+# Args: root.
 PREPARE = _HEAD + r"""
-root=$(home "$1"); commit=${2:-}
+root=$(home "$1")
 mkdir -p "$root/.devenv/tmp"
 root=$(cd "$root" && pwd -P)
 repo=$root/.devenv/repo.git
@@ -42,10 +41,20 @@ else
   echo noflock
 fi
 init
-if [ -n "$commit" ] && git --git-dir="$repo" cat-file -e "$commit^{commit}" 2>/dev/null
-then echo have; else echo lack; fi
 if [ -n "$(git --git-dir="$repo" for-each-ref --count=1 refs/devenv/sync)" ]
 then echo synced; else echo empty; fi
+"""
+
+# PREPARE, then another script, in one trip (the first step of a command on a target).
+# Args: PREPARE's code, the root, then the script's code and its arguments. Prints what
+# PREPARE prints, a line PREPARED_MARK, then what the script prints.
+PREPARED_MARK = ":devenv-prepared:"
+PREPARED = r"""
+code=$1; root=$2; shift 2
+sh -c "$code" sh "$root" || exit $?
+echo :devenv-prepared:
+code=$1; shift
+exec sh -c "$code" sh "$@"
 """
 
 # The first sync into an empty repository: a tar on stdin holding "pack" and "idx" (a pack
@@ -94,21 +103,28 @@ if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flo
 # Create a workspace: a repository of its own borrowing the synced repository's objects
 # (alternates), its branch at COMMIT; built under .devenv/tmp and renamed into place, so a
 # failure leaves nothing half-made. The project's branches are its origin's (fetched from
-# the staged refs). Args: root, name, branch ("" = detached), commit. Exit 17: exists.
+# the staged refs). Args: root, name, branch ("" = detached), commit. Exit 17: exists;
+# 19: the commit is not there (a sync first).
 CREATE = _HEAD + r"""
 root=$(home "$1"); name=$2; branch=$3; commit=$4
 repo=$root/.devenv/repo.git; dir=$root/$name
 if [ -e "$dir" ] || [ -L "$dir" ]; then echo "$dir exists" >&2; exit 17; fi
+git --git-dir="$repo" cat-file -e "$commit^{commit}" 2>/dev/null || {
+  echo "$commit is not there yet" >&2; exit 19; }
 tmp=$(mktemp -d "$root/.devenv/tmp/new-XXXXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 git init -q "$tmp"
 printf '%s/objects\n' "$repo" > "$tmp/.git/objects/info/alternates"
 cd "$tmp"
 git config remote.origin.url "$repo"
-git config remote.origin.fetch '+refs/devenv/sync/heads/*:refs/remotes/origin/*'
-git config --add remote.origin.fetch 'refs/devenv/sync/tags/*:refs/tags/*'
-git config remote.origin.tagOpt --no-tags
-git config core.logAllRefUpdates true
+cat >> .git/config <<'EOF'
+[remote "origin"]
+	fetch = +refs/devenv/sync/heads/*:refs/remotes/origin/*
+	fetch = refs/devenv/sync/tags/*:refs/tags/*
+	tagOpt = --no-tags
+[core]
+	logAllRefUpdates = true
+EOF
 git fetch -q origin || true
 if [ -n "$branch" ]; then git checkout -q -b "$branch" "$commit"
 else git checkout -q --detach "$commit"; fi
@@ -142,7 +158,8 @@ printf '.\0' > "$tmp/spec"
 find . -path ./.git -prune -o -name .git -exec sh -c 'spec=$1; shift; for g; do
   d=${g%/.git}; d=${d#./}; printf ":(exclude,literal)%s\0" "$d" >> "$spec"
   printf "nested %s\n" "$d"; done' sh-find "$tmp/spec" {} +
-git add -A --pathspec-from-file="$tmp/spec" --pathspec-file-nul
+# Every file into one pack (bulk check-in: one file written, not one per changed file).
+git -c core.bigFileThreshold=1 add -A --pathspec-from-file="$tmp/spec" --pathspec-file-nul
 [ -n "$itree" ] || itree=$(git write-tree)  # a merge in conflict: as in the working tree
 wtree=$(git write-tree)
 unset GIT_INDEX_FILE
@@ -219,6 +236,11 @@ git read-tree "$index^{tree}"
 if [ "$own" = 1 ]; then
   for s in "$@"; do git stash store -m "$(git log -1 --format=%s "$s")" "$s"; done
 fi
+"""
+
+# Whether a workspace's checkout is there: "yes" or "no". Args: dir.
+EXISTS = _HEAD + r"""
+if [ -e "$(home "$1")/.git" ]; then echo yes; else echo no; fi
 """
 
 # What in a workspace is not saved anywhere else, NUL-separated in sections:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from devenv.envs.container import WORKSPACES
 from devenv.envs.identity import sanitize
 from devenv.errors import DevenvError, UsageError, safe_text
-from devenv.runtime import LocalRuntime, Runtime, SSHRuntime, SSHTarget, WorktreeRuntime
+from devenv.runtime import ExecResult, LocalRuntime, Runtime, SSHRuntime, SSHTarget, WorktreeRuntime
 from devenv.runtime.ssh import SESSION_OPTIONS, SSHBase
 from devenv.ssh import health
 from devenv.workspaces import hostgit, scripts
@@ -25,6 +25,7 @@ ENV, LOCAL = "env", "local"
 ENV_ROOT = WORKSPACES  # an environment's workspaces volume
 MAX_WAIT = 10.0  # seconds to wait for a connection to the target (the pool's max_wait)
 SHORT = 120.0  # seconds for one step on the target (prepare, create, status, ...)
+NOT_FOUND = 127  # the shell's exit status for a command it cannot find
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Target:
         objects it writes for a snapshot are compressed the fastest way."""
         if self.kind != ENV:
             return {}
-        return {"GIT_CONFIG_PARAMETERS": "'core.looseCompression=1'"}
+        return {"GIT_CONFIG_PARAMETERS": "'core.looseCompression=1' 'pack.compression=1'"}
 
     @property
     def repo(self) -> str:
@@ -72,27 +73,36 @@ class Target:
     def dir(self, name: str) -> str:
         return f"{self.root}/{name}"
 
-    async def prepare(self, commit: str = "") -> bool:
-        """Make the root and the synced repository (remote targets), once per process;
-        whether the synced repository has ``commit`` (asked on the same trip)."""
-        if self._prepared or not self.remote:
-            self._prepared = True
-            return False
-        try:
-            result = await self.run(scripts.PREPARE, self.root, commit)
-        except TargetError as e:
-            if self.kind == ENV:  # a container from before workspaces has no volume there
-                raise DevenvError(e.message, "recreate it: devenv up --recreate "
-                                  f"{self.project}") from None
-            raise
-        lines = result.splitlines()
-        if len(lines) < 2 or not lines[0].startswith("/"):
+    async def prepare(self) -> None:
+        """Make the root and the synced repository (remote targets), once per process. The
+        first step of a command on a target does this on the same trip (:meth:`run_bytes`):
+        call it only before using :attr:`root` or :attr:`has_flock` without a step."""
+        if not self._prepared and self.remote:
+            await self.run(":")
+
+    def _prepared_by(self, result: ExecResult, out: bytes) -> bytes:
+        """What PREPARE said, taken in; the script's own output after it returned."""
+        lines = out.split(b"\n", 3)
+        if len(lines) < 4 or not lines[0].startswith(b"/") or \
+                not lines[3].startswith(scripts.PREPARED_MARK.encode() + b"\n"):
+            if result.exit_code == NOT_FOUND and not result.timed_out:
+                raise UsageError(f"{self.label}: git is not installed there (workspaces "
+                                 "need it)", "install git on it")
+            if not result.ok or result.timed_out:
+                error = TargetError(self, result.exit_code, result.stderr, result.timed_out,
+                                    SHORT)
+                if self.kind == ENV:  # a container from before workspaces has no volume
+                    raise DevenvError(error.message, "recreate it: devenv up --recreate "
+                                      f"{self.project}") from None
+                raise error
             raise UsageError(f"{self.label}: could not prepare {self.root} for workspaces: "
-                             f"{result.strip()[:200]!r}", "is git installed there?")
-        self.root, self.has_flock = lines[0], lines[1] == "flock"
-        self.empty = lines[3:4] == ["empty"]
+                             f"{safe_text(out.decode('utf-8', 'replace').strip()[:200])!r}",
+                             "is git installed there?")
+        text = [line.decode("utf-8", "surrogateescape") for line in lines[:3]]
+        self.root, self.has_flock, self.empty = text[0], text[1] == "flock", \
+            text[2] == "empty"
         self._prepared = True
-        return lines[2:3] == ["have"]
+        return lines[3][len(scripts.PREPARED_MARK) + 1:]
 
     async def run(self, script: str, *args: str, timeout: float = SHORT,
                   env: dict[str, str] | None = None, check: bool = True,
@@ -107,13 +117,22 @@ class Target:
     async def run_bytes(self, script: str, *args: str, timeout: float = SHORT,
                         env: dict[str, str] | None = None, check: bool = True,
                         trusted: bool = False, ws: str | None = None) -> bytes:
+        """As :meth:`run`. The first step on a remote target prepares it on the same trip
+        (:data:`scripts.PREPARED`), so the root it names there may still start with ``~/``:
+        every script expands it."""
         full = self.git_env(trusted, ws) | (env or {})
-        result = await self.runtime.exec(["sh", "-c", script, "sh", *args], timeout=timeout,
-                                         env=full, cwd="/" if self.remote else None)
+        fused = self.remote and not self._prepared
+        argv = ["sh", "-c", script, "sh", *args]
+        if fused:
+            argv = ["sh", "-c", scripts.PREPARED, "sh", scripts.PREPARE, self.root, script,
+                    *args]
+        result = await self.runtime.exec(argv, timeout=timeout, env=full,
+                                         cwd="/" if self.remote else None)
+        out = self._prepared_by(result, result.stdout) if fused else result.stdout
         if check and not result.ok:
             raise TargetError(self, result.exit_code, result.stderr, result.timed_out,
                               timeout)
-        return result.stdout
+        return out
 
     def git_env(self, trusted: bool, ws: str | None = None) -> dict[str, str]:
         """How devenv's git runs there (:func:`hostgit.target_env`); in a workspace on this
@@ -146,10 +165,12 @@ class Target:
 
 
 class TargetError(DevenvError):
-    """A step on the target failed (exit 1); the message carries its last words."""
+    """A step on the target failed (exit 1); the message carries its last words, ``code``
+    the step's exit status."""
 
     def __init__(self, target: Target, code: int | None, stderr: bytes, timed_out: bool,
                  timeout: float) -> None:
+        self.code = code
         lines = [ln for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
         said = safe_text(lines[-1].strip())[:300] if lines else f"exit {code}"
         if timed_out:
