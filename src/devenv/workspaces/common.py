@@ -1,0 +1,125 @@
+"""What the workspace operations share: a workspace's record, its target, its status, and
+making or forgetting a workspace on a target (docs/workspaces.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from devenv import state
+from devenv.errors import ConflictError, DevenvError, NotFoundError
+from devenv.state import Workspace
+from devenv.workspaces import hostgit, names, scripts
+from devenv.workspaces.project import Project
+from devenv.workspaces.status import Unsaved, parse_status
+from devenv.workspaces.targets import ENV, Target, open_target
+
+PROJECT_GLOB = "refs/devenv/project/*"
+LACKS = 19  # CREATE: the commit is not on the target yet
+
+
+def record(p: Project, name: str) -> Workspace:
+    conn = state.connect()
+    try:
+        ws = state.workspace(conn, p.path, names.check(name))
+    finally:
+        conn.close()
+    if ws is None:
+        raise NotFoundError(f"no workspace {name!r} in {p.path}",
+                            "devenv workspace list shows them")
+    return ws
+
+
+@contextlib.asynccontextmanager
+async def target_of(p: Project, spec: str) -> AsyncIterator[Target]:
+    target = open_target(p.path, p.repo, spec)
+    try:
+        yield target
+    finally:
+        await target.close()
+
+
+async def unsaved_of(target: Target, ws: Workspace) -> Unsaved:
+    branch = f"refs/heads/{ws.branch}" if ws.branch else ""
+    if target.remote:
+        data = await target.run_bytes(scripts.STATUS, target.dir(ws.name), PROJECT_GLOB,
+                                      branch, "all", target.repo, ws=ws.name)
+    else:
+        data = await target.run_bytes(scripts.STATUS, target.dir(ws.name), "", branch,
+                                      "branch", "", ws=ws.name)
+    return parse_status(data)
+
+
+async def exists(target: Target, ws: Workspace) -> bool:
+    """Whether the workspace's directory is still there (a checkout in it)."""
+    out = await target.run(scripts.EXISTS, target.dir(ws.name))
+    return out.strip() == "yes"
+
+
+
+async def create_remote(target: Target, name: str, branch: str, commit: str, *,
+                         trusted: bool) -> None:
+    """Make the workspace on the target under its lock (``branch`` "": detached)."""
+    await target.run(scripts.LOCKED, target.root, "sh", "-c", scripts.CREATE, "sh",
+                     target.root, name, branch, commit, trusted=trusted)
+
+
+async def create_local(p: Project, target: Target, ws: Workspace) -> None:
+    path = target.dir(ws.name)
+    if os.path.lexists(path):
+        raise ConflictError(f"{path} exists already", "move it away; devenv never "
+                            "overwrites it")
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    if ws.branch:
+        exists = await hostgit.git(p.repo, "rev-parse", "--verify", "--quiet",
+                                   f"refs/heads/{ws.branch}", trusted=False, check=False)
+        if exists.returncode == 0:
+            raise ConflictError(f"branch {ws.branch} exists already in {p.repo}",
+                                "give the workspace another name, or --branch")
+    how = ["-b", ws.branch] if ws.branch else ["--detach"]
+    result = await hostgit.git(p.repo, "-c", "checkout.workers=0", "worktree", "add",
+                               "--quiet", *how, path, ws.base,
+                               trusted=p.trusted, check=False)
+    if result.returncode != 0:
+        raise DevenvError(f"git worktree add {path} failed: {hostgit.last_words(result)}")
+
+
+def save(ws: Workspace, target: Target) -> None:
+    conn = state.connect()
+    try:
+        with state.transaction(conn):
+            if state.workspace(conn, ws.project, ws.name) is not None:
+                raise ConflictError(f"workspace {ws.name!r} was created meanwhile",
+                                    "another devenv made one of that name")
+            state.add_workspace(conn, ws)
+            if target.env_name:
+                mark(target.env_name, True)
+    finally:
+        conn.close()
+
+
+def forget(ws: Workspace, target: Target) -> None:
+    conn = state.connect()
+    try:
+        with state.transaction(conn):
+            state.remove_workspace(conn, ws.project, ws.name)
+            left = [w for w in state.workspaces(conn, ws.project) if w.target == ENV]
+            if target.env_name and not left:
+                mark(target.env_name, False)
+    finally:
+        conn.close()
+
+
+def mark(env_name: str, present: bool) -> None:
+    """The marker that sends this environment's stop the full way (paths.workspaces_marker)."""
+    from devenv import paths
+
+    marker = paths.workspaces_marker(env_name)
+    if present:
+        os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
+        with open(marker, "a", encoding="utf-8"):
+            pass
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker)
