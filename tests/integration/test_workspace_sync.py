@@ -178,3 +178,20 @@ def test_a_target_without_git_is_one_clear_error(dv: Devenv, project: Path,
         assert dv.ok("workspace", "list", str(project)).stdout.startswith("no workspaces")
     finally:
         server.docker("rm", "-f", server.container, check=False)
+
+
+def test_a_shallow_project_is_refused_for_remote_targets(
+        dv: Devenv, project: Path, sshd_host: Sshd, make_project: Callable[..., Path]) -> None:
+    git(project, "commit", "-q", "--allow-empty", "-m", "second")
+    shallow = make_project("shallow")
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{project}", str(shallow)],
+                   check=True, capture_output=True, timeout=60)
+    env = {"DEVENV_SSH_CONFIG": str(sshd_host.config)}
+    for args in (["sync", str(shallow)], ["create", "w", str(shallow)]):
+        got = dv.run("workspace", *args, "--on", sshd_host.alias, env=env)
+        assert got.returncode == 2, got.stderr
+        assert "is a shallow clone" in got.stderr and "--unshallow" in got.stderr
+        assert "Traceback" not in got.stderr
+    root = ssh_root(sshd_host, shallow)
+    assert docker_shell(sshd_host.container)("/", f"test -e {root}").returncode != 0
+    dv.ok("workspace", "create", "w", str(shallow), "--on", "local")  # a worktree needs none

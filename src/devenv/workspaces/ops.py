@@ -57,6 +57,7 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
     ws = Workspace(p.path, name, spec, branch, base, time.time())
     async with target_of(p, spec) as target:
         if target.remote:
+            await sync.require_history(p.repo)  # before anything is made there
             if changes:
                 await sync.sync(target, trusted=p.trusted,
                                 extra=(f"+{changes}:refs/devenv/uncommitted/{name}",))

@@ -14,7 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from devenv.errors import DevenvError
+from devenv.errors import DevenvError, UsageError
 from devenv.workspaces import hostgit, scripts
 from devenv.workspaces.targets import Target
 
@@ -56,9 +56,19 @@ def _updated(porcelain: str) -> int:
     return sum(1 for flag in flags if flag in " +-*")
 
 
+async def require_history(repo: str) -> None:
+    """A remote target gets the project's whole history: a shallow clone has none to give."""
+    shallow = await hostgit.git(repo, "rev-parse", "--is-shallow-repository", trusted=False)
+    if shallow.stdout.strip() == "true":
+        raise UsageError(f"{repo} is a shallow clone: a target needs its whole history "
+                         "(workspaces there borrow it)",
+                         "git fetch --unshallow, then again; or use --on local")
+
+
 async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) -> Synced:
     """Bring the target's copy of the project up to date (and push ``extra`` refspecs,
     e.g. a workspace's starting commit)."""
+    await require_history(target.repo_path)
     await target.prepare()
     if target.empty:
         with contextlib.suppress(SeedError):  # then the way every later sync goes
