@@ -67,8 +67,8 @@ def build(verb_names: tuple[str, ...]) -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print JSON for scripts")
     up.add_argument("--recreate", action="store_true",
                     help="replace a running environment's container, applying config "
-                         "changes (the home and workspaces volumes are kept; post_create "
-                         "runs again)")
+                         "changes (the home and workspaces volumes are kept, the "
+                         "workspaces snapshotted first; post_create runs again)")
     up.add_argument("--rebuild", action="store_true",
                     help="rebuild the tool and project layers without cache, then "
                          "--recreate (the default image is rebuilt only when it changes)")

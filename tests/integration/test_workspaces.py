@@ -191,6 +191,18 @@ def test_stop_snapshots_the_environments_workspaces_once_per_change(dv: Devenv,
                "refs/devenv/snapshots/s/").split() == snaps.split()
 
 
+def test_recreate_snapshots_first_and_the_workspace_stays(dv: Devenv, project: Path) -> None:
+    info = dv.up(project)
+    dv.ok("workspace", "create", "r", str(project))
+    docker_shell(f"devenv-{info['name']}")("/workspaces/r", "echo mine > mine.txt")
+    again = dv.run("up", "--recreate", str(project))
+    assert again.returncode == 0 and "workspace r: snapshot" in again.stderr, again.stderr
+    snaps = git(project, "for-each-ref", "--format=%(refname)", "refs/devenv/snapshots/r/")
+    assert git(project, "show", f"{snaps.split()[0]}:mine.txt") == "mine\n"
+    got = docker_shell(f"devenv-{info['name']}")("/workspaces/r", "cat mine.txt")
+    assert got.stdout == "mine\n"  # the volume stayed
+
+
 def test_delete_refuses_while_processes_work_in_the_workspace(dv: Devenv,
                                                               project: Path) -> None:
     dv.up(project)

@@ -15,6 +15,13 @@ def run(path: str, *, port: int | None = None, name: str | None = None,
         force: bool = False, here: bool = False, grant_write: bool = False) -> int:
     where = start.locate(path, here=here)
     where.say()
+    if recreate or rebuild:  # its processes end, as at a stop: its workspaces first
+        from devenv.envs import reach
+        from devenv.workspaces import guard
+
+        found = reach.find(where.path, probe=False)
+        if found is not None:
+            guard.snapshot_before([found.name], doing="recreating", strict=False)
     env = start.ensure_running(where.path, port=port, name=name, recreate=recreate,
                                rebuild=rebuild, force=force, grant_write=grant_write)
     ssh = ssh_argv(env.container)

@@ -1,6 +1,7 @@
 """Snapshots before anything that could destroy an environment's workspaces: ``devenv
-stop`` (best effort: a stop must not be held hostage), ``devenv rm`` (the volume may go
-now or be collected later: a failed snapshot stops it, unless forced) (docs/workspaces.md).
+stop`` and ``up --recreate`` (best effort: they must not be held hostage; the volume stays,
+but what runs there ends), ``devenv rm`` (the volume may go now or be collected later: a
+failed snapshot stops it, unless forced) (docs/workspaces.md).
 """
 
 from __future__ import annotations
