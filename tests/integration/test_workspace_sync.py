@@ -10,15 +10,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import Devenv
 from tests.integration.runtime_fixtures import Sshd, make_sshd
 from tests.integration.workspace_fixtures import (  # noqa: F401 - fixtures
+    Where,
     devenv_argv,
     docker_shell,
     git,
     project,
+    remote,
     ssh_root,
     sshd_host,
+    where_of,
+    ws_path,
 )
 
 
@@ -180,18 +186,61 @@ def test_a_target_without_git_is_one_clear_error(dv: Devenv, project: Path,
         server.docker("rm", "-f", server.container, check=False)
 
 
-def test_a_shallow_project_is_refused_for_remote_targets(
-        dv: Devenv, project: Path, sshd_host: Sshd, make_project: Callable[..., Path]) -> None:
+@pytest.mark.parametrize("clone", [["--depth", "1"], ["--filter=blob:none"]])
+def test_a_shallow_or_partial_project_is_refused_for_remote_targets(
+        dv: Devenv, project: Path, sshd_host: Sshd, make_project: Callable[..., Path],
+        clone: list[str]) -> None:
     git(project, "commit", "-q", "--allow-empty", "-m", "second")
-    shallow = make_project("shallow")
-    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{project}", str(shallow)],
+    git(project, "config", "uploadpack.allowFilter", "true")
+    copy = make_project("copy")
+    subprocess.run(["git", "clone", "-q", *clone, f"file://{project}", str(copy)],
                    check=True, capture_output=True, timeout=60)
     env = {"DEVENV_SSH_CONFIG": str(sshd_host.config)}
-    for args in (["sync", str(shallow)], ["create", "w", str(shallow)]):
+    kind = "shallow" if "--depth" in clone else "partial"
+    for args in (["sync", str(copy)], ["create", "w", str(copy)]):
         got = dv.run("workspace", *args, "--on", sshd_host.alias, env=env)
         assert got.returncode == 2, got.stderr
-        assert "is a shallow clone" in got.stderr and "--unshallow" in got.stderr
+        assert f"is a {kind} clone" in got.stderr and "--unshallow" in got.stderr
         assert "Traceback" not in got.stderr
-    root = ssh_root(sshd_host, shallow)
+    root = ssh_root(sshd_host, copy)
     assert docker_shell(sshd_host.container)("/", f"test -e {root}").returncode != 0
-    dv.ok("workspace", "create", "w", str(shallow), "--on", "local")  # a worktree needs none
+    dv.ok("workspace", "create", "w", str(copy), "--on", "local")  # a worktree needs none
+
+
+def test_a_start_no_branch_reaches_is_sent_with_the_workspace(dv: Devenv, project: Path,
+                                                              remote: Where) -> None:
+    """A detached HEAD (mid-rebase, bisect) or --from SHA: the commit is on no branch or
+    tag, so a plain sync would never send it."""
+    where = remote
+    git(project, "checkout", "-q", "--detach")
+    (project / "b.txt").write_text("detached\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "detached work")
+    detached = git(project, "rev-parse", "HEAD").strip()
+    dv.ok("workspace", "create", "w", str(project), "--on", where.on, env=where.env)
+    git(project, "checkout", "-q", "main")
+    dv.ok("workspace", "create", "w2", str(project), "--on", where.on, "--from", detached,
+          env=where.env)
+    for name in ("w", "w2"):
+        got = where.shell(ws_path(dv, project, name, where), "git rev-parse HEAD; cat b.txt")
+        assert got.stdout.split() == [detached, "detached"], got.stderr
+
+
+
+@pytest.mark.parametrize("kind", ["env", "ssh"])
+def test_a_sha256_project_works_on_remote_targets(dv: Devenv, kind: str,
+                                                  request: pytest.FixtureRequest,
+                                                  make_project: Callable[..., Path]) -> None:
+    project = make_project("sha")
+    git(project, "init", "-q", "--object-format=sha256", "-b", "main")
+    (project / "a.txt").write_text("a\n")
+    git(project, "add", "-A")
+    git(project, "-c", "user.name=u", "-c", "user.email=u@e", "commit", "-qm", "start")
+    where = where_of(kind, request, dv, project)
+    dv.ok("workspace", "create", "w", str(project), "--on", where.on, env=where.env)
+    path = ws_path(dv, project, "w", where)
+    made = where.shell(path, "git rev-parse --show-object-format; echo mine > mine.txt")
+    assert made.stdout == "sha256\n", made.stderr
+    dv.ok("workspace", "delete", "w", "-C", str(project), "--force", env=where.env)
+    dv.ok("workspace", "restore", "w", "-C", str(project), env=where.env)
+    assert where.shell(path, "cat mine.txt").stdout == "mine\n"

@@ -88,6 +88,23 @@ def test_rm_volumes_snapshots_first_and_restore_brings_it_back(dv: Devenv,
     assert after == before
 
 
+def test_a_workspace_whose_git_went_is_never_removed_with_its_files(dv: Devenv,
+                                                                    project: Path) -> None:
+    info = dv.up(project)
+    shell = docker_shell(f"devenv-{info['name']}")
+    dv.ok("workspace", "create", "w", str(project))
+    shell("/workspaces/w", "echo precious > work.txt && rm -rf .git")  # an agent's doing
+    refused = dv.run("rm", "--volumes", "--force", str(project))
+    assert refused.returncode != 0 and "has files but no .git" in refused.stderr, \
+        refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert shell("/workspaces/w", "cat work.txt").stdout == "precious\n"
+    stopped = dv.ok("stop", str(project))  # a stop is never held hostage: it warns
+    assert "has files but no .git" in stopped.stderr
+    dv.up(project)
+    assert shell("/workspaces/w", "cat work.txt").stdout == "precious\n"
+
+
 def test_two_agents_in_their_own_workspaces(dv: Devenv, project: Path) -> None:
     info = dv.up(project)
     shell = docker_shell(f"devenv-{info['name']}")

@@ -98,26 +98,30 @@ def test_a_rename_in_the_working_tree_is_one_entry() -> None:
 def _ssh_target() -> Any:
     from devenv.workspaces.targets import Target
 
-    return Target("ssh", "h", "host h", runtime=None, root="~/devenv/src/p",  # type: ignore[arg-type]
-                  project="/p", repo_path="/p")
+    t = Target("ssh", "h", "host h", runtime=None, root="~/devenv/src/p",  # type: ignore[arg-type]
+               project="/p", repo_path="/p")
+    t.object_format = "sha1"
+    return t
 
 
-def _ended(code: int, out: bytes, err: bytes = b"") -> Any:
+def _ended(code: int | None, out: bytes, err: bytes = b"", timed_out: bool = False) -> Any:
     from devenv.runtime import ExecResult
 
-    return ExecResult(code, 0.0, stdout=out, stderr=err)
+    return ExecResult(code, 0.0, stdout=out, stderr=err, timed_out=timed_out)
 
 
 def test_a_prepared_step_splits_what_prepare_said_from_the_scripts_output() -> None:
     t = _ssh_target()
-    out = b"/home/dev/devenv/src/p\nflock\nempty\n:devenv-prepared:\nline\n:devenv-prepared:\n"
+    out = (b"/home/dev/devenv/src/p\nflock\nsha1\nempty\n:devenv-prepared:\nline\n"
+           b":devenv-prepared:\n")
     assert t._prepared_by(_ended(0, out), out) == b"line\n:devenv-prepared:\n"
     assert (t.root, t.has_flock, t.empty, t._prepared) == ("/home/dev/devenv/src/p", True,
                                                            True, True)
 
 
-@pytest.mark.parametrize("out", [b"", b"relative\nflock\nsynced\n:devenv-prepared:\n",
-                                 b"/r\nflock\nsynced\nno mark\n", b"/r\nflock\n"])
+@pytest.mark.parametrize("out", [b"", b"relative\nflock\nsha1\nsynced\n:devenv-prepared:\n",
+                                 b"/r\nflock\nsha1\nsynced\nno mark\n", b"/r\nflock\n",
+                                 b"/r\nflock\nsynced\n:devenv-prepared:\n"])
 def test_a_prepare_that_said_something_else_is_an_error(out: bytes) -> None:
     t = _ssh_target()
     with pytest.raises(DevenvError):
@@ -125,9 +129,41 @@ def test_a_prepare_that_said_something_else_is_an_error(out: bytes) -> None:
     assert not t._prepared and t.root == "~/devenv/src/p"
 
 
-def test_a_target_without_git_is_named() -> None:
+def test_a_synced_repository_in_another_object_format_is_refused() -> None:
+    t = _ssh_target()
+    out = b"/r\nflock\nsha256\nsynced\n:devenv-prepared:\n"
+    with pytest.raises(DevenvError, match="holds sha256 objects, the project sha1"):
+        t._prepared_by(_ended(0, out), out)
+    assert not t._prepared
+
+
+def test_why_a_target_could_not_be_prepared() -> None:
     t = _ssh_target()
     with pytest.raises(UsageError, match="git is not installed there"):
         t._prepared_by(_ended(127, b"/r\nflock\n", b"sh: 1: git: not found"), b"/r\nflock\n")
-    with pytest.raises(DevenvError, match="disk full"):
+    with pytest.raises(DevenvError, match="disk full") as failed:
         t._prepared_by(_ended(1, b"", b"mkdir: disk full"), b"")
+    assert failed.value.hint is None
+    with pytest.raises(DevenvError, match="no end within") as busy:
+        t._prepared_by(_ended(None, b"/r\nflock\n", timed_out=True), b"/r\nflock\n")
+    assert "try again" in str(busy.value.hint)
+    t.kind = "env"  # an environment from before workspaces: no volume to make the root on
+    with pytest.raises(DevenvError) as old:
+        t._prepared_by(_ended(20, b"", b"mkdir: Permission denied"), b"")
+    assert "devenv up --recreate" in str(old.value.hint)
+
+
+def test_a_seed_tar_header_holds_packs_past_8_gib() -> None:
+    import io
+    import tarfile
+    import time
+
+    from devenv.workspaces.sync import tar_header
+
+    size = 9 << 30
+    info = tarfile.TarInfo.frombuf(tar_header("pack", size), "utf-8", "surrogateescape")
+    assert (info.name, info.size, info.mode) == ("pack", size, 0o444)
+    assert abs(info.mtime - time.time()) < 60
+    small = tar_header("refs", 5) + b"x\n" * 2 + b"y" + b"\0" * 507 + b"\0" * 1024
+    with tarfile.open(fileobj=io.BytesIO(small)) as archive:
+        assert archive.extractfile("refs").read() == b"x\nx\ny"  # type: ignore[union-attr]

@@ -52,9 +52,14 @@ async def unsaved_of(target: Target, ws: Workspace) -> Unsaved:
 
 
 async def exists(target: Target, ws: Workspace) -> bool:
-    """Whether the workspace's directory is still there (a checkout in it)."""
-    out = await target.run(scripts.EXISTS, target.dir(ws.name))
-    return out.strip() == "yes"
+    """Whether the workspace's checkout is still there. Files without a ``.git`` (removed
+    by an agent) are an error: no snapshot can hold them, and nothing may replace them."""
+    out = (await target.run(scripts.EXISTS, target.dir(ws.name))).strip()
+    if out == "files":
+        raise ConflictError(f"workspace {ws.name!r} on {target.label} has files but no .git: "
+                            "devenv cannot snapshot it",
+                            f"save what is in {target.dir(ws.name)}, then remove it there")
+    return out == "yes"
 
 
 

@@ -104,6 +104,12 @@ def sha(text: str) -> str:
     return text
 
 
+async def object_format(repo: str) -> str:
+    """The project's object format: ``sha1`` or ``sha256``."""
+    result = await git(repo, "rev-parse", "--show-object-format", trusted=False, check=False)
+    return "sha256" if result.stdout.strip() == "sha256" else "sha1"
+
+
 async def top(path: str) -> str:
     """The top of the git work tree ``path`` is in."""
     result = await asyncio.to_thread(proc.run, argv(path, "rev-parse", "--show-toplevel",

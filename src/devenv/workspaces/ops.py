@@ -66,7 +66,10 @@ async def create(p: Project, name: str, *, on: str | None = None, from_ref: str 
             except TargetError as e:
                 if e.code != LACKS:
                     raise
-                await sync.sync(target, trusted=p.trusted)
+                # The project's refs, and the start itself (a detached HEAD, --from SHA:
+                # no branch or tag need reach it).
+                await sync.sync(target, trusted=p.trusted,
+                                extra=(f"+{base}:refs/devenv/start/{name}",))
                 await create_remote(target, name, branch, base, trusted=p.trusted)
         else:
             await create_local(p, target, ws)

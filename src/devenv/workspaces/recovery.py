@@ -4,6 +4,7 @@ forced) and snapshots it first (docs/workspaces.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -116,8 +117,9 @@ async def delete(p: Project, name: str, *, force: bool = False) -> Deleted:
     ``force``); snapshotted first in every case."""
     ws = record(p, name)
     async with target_of(p, ws.target) as target:
-        if target.remote:
-            await sync.sync(target, trusted=p.trusted)  # the project's refs, as they are now
+        if target.remote:  # the project's refs, as they are now
+            with contextlib.suppress(sync.HistoryError):  # else the last synced ones count
+                await sync.sync(target, trusted=p.trusted)
         if not force:
             await _refuse_losing(target, ws, "deleting",
                                            f"bring it home (devenv workspace pull {name}) or "

@@ -15,32 +15,32 @@ home() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${
   *) printf '%s' "$1";; esac; }
 """
 
-# Prepare a target: the workspace root, the bare repository the project is synced into,
-# and whether the target has flock (the sync lock). Prints: the absolute root, then "flock"
-# or "noflock", then whether anything was synced there yet ("synced" or "empty").
-# Args: root.
+# Prepare a target: the workspace root (exit 20 when it cannot be made) and the bare
+# repository the project is synced into, made once under the sync lock (in the object format
+# GIT_DEFAULT_HASH names). Prints: the absolute root, "flock" or "noflock" (whether the
+# target has flock, the sync lock), the repository's object format, then whether anything
+# was synced there yet ("synced" or "empty"). Args: root.
 PREPARE = _HEAD + r"""
 root=$(home "$1")
-mkdir -p "$root/.devenv/tmp"
+mkdir -p "$root/.devenv/tmp" || exit 20
 root=$(cd "$root" && pwd -P)
 repo=$root/.devenv/repo.git
-init() {
-  [ -f "$repo/HEAD" ] && return 0
-  git init -q --bare "$repo"
-  # Workspaces borrow this repository's objects (alternates): nothing here may be pruned.
-  git --git-dir="$repo" config gc.auto 0
-  git --git-dir="$repo" config gc.pruneExpire never
-  git --git-dir="$repo" config core.logAllRefUpdates true
-}
 printf '%s\n' "$root"
-if command -v flock >/dev/null 2>&1; then
-  exec 9>>"$root/.devenv/sync.lock"
-  flock -w 120 9
-  echo flock
-else
-  echo noflock
+if command -v flock >/dev/null 2>&1; then lock=flock; else lock=noflock; fi
+echo $lock
+if [ ! -f "$repo/HEAD" ]; then
+  if [ $lock = flock ]; then exec 9>>"$root/.devenv/sync.lock"; flock -w 120 9; fi
+  if [ ! -f "$repo/HEAD" ]; then
+    git init -q --bare "$repo"
+    # Workspaces borrow its objects (alternates): nothing here may be pruned.
+    git --git-dir="$repo" config gc.auto 0
+    git --git-dir="$repo" config gc.pruneExpire never
+    git --git-dir="$repo" config core.logAllRefUpdates true
+  fi
+  exec 9>&-
 fi
-init
+case $(git --git-dir="$repo" rev-parse --show-object-format 2>/dev/null) in
+  sha256) echo sha256;; *) echo sha1;; esac
 if [ -n "$(git --git-dir="$repo" for-each-ref --count=1 refs/devenv/sync)" ]
 then echo synced; else echo empty; fi
 """
@@ -72,7 +72,13 @@ tmp=$(mktemp -d "$root/.devenv/tmp/seed-XXXXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 tar -xf - -C "$tmp"
 for f in pack idx refs; do [ -f "$tmp/$f" ] || { echo "no $f in the seed" >&2; exit 1; }; done
-if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 300 9; fi
+if command -v flock >/dev/null 2>&1; then
+  exec 9>>"$root/.devenv/sync.lock"; flock -w 300 9
+  # A pack a minute old without its index is a seed killed between the two moves (under
+  # the lock nothing else is half-installed): it goes.
+  find "$repo/objects/pack" -name 'pack-*.pack' -mmin +1 | while read -r p; do
+    [ -f "${p%.pack}.idx" ] || rm -f "$p"; done
+fi
 mv -f "$tmp/pack" "$repo/objects/pack/pack-$id.pack"
 mv -f "$tmp/idx" "$repo/objects/pack/pack-$id.idx"
 git --git-dir="$repo" update-ref --stdin < "$tmp/refs"
@@ -238,9 +244,13 @@ if [ "$own" = 1 ]; then
 fi
 """
 
-# Whether a workspace's checkout is there: "yes" or "no". Args: dir.
+# Whether a workspace's checkout is there: "yes", "files" (files, but no .git) or "no".
+# Args: dir.
 EXISTS = _HEAD + r"""
-if [ -e "$(home "$1")/.git" ]; then echo yes; else echo no; fi
+d=$(home "$1")
+if [ -e "$d/.git" ]; then echo yes
+elif [ -d "$d" ] && [ -n "$(ls -A "$d" 2>/dev/null)" ]; then echo files
+else echo no; fi
 """
 
 # What in a workspace is not saved anywhere else, NUL-separated in sections:

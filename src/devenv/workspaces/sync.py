@@ -56,19 +56,34 @@ def _updated(porcelain: str) -> int:
     return sum(1 for flag in flags if flag in " +-*")
 
 
+class HistoryError(UsageError):
+    """The project lacks history a target needs (a shallow or partial clone)."""
+
+
 async def require_history(repo: str) -> None:
-    """A remote target gets the project's whole history: a shallow clone has none to give."""
-    shallow = await hostgit.git(repo, "rev-parse", "--is-shallow-repository", trusted=False)
-    if shallow.stdout.strip() == "true":
-        raise UsageError(f"{repo} is a shallow clone: a target needs its whole history "
-                         "(workspaces there borrow it)",
-                         "git fetch --unshallow, then again; or use --on local")
+    """A remote target gets the project's whole history: a shallow or a partial clone has
+    none to give (git would fetch what it lacks from elsewhere, or fail part way)."""
+    shallow, partial = await asyncio.gather(
+        hostgit.git(repo, "rev-parse", "--is-shallow-repository", trusted=False),
+        hostgit.git(repo, "config", "--get-regexp",
+                    r"^(extensions\.partialclone|remote\..*\.promisor)$", trusted=False,
+                    check=False))
+    promisor = any(line.split(" ", 1)[-1].lower() not in ("false", "no", "off", "0")
+                   for line in partial.stdout.splitlines())
+    kind = ("a shallow" if shallow.stdout.strip() == "true" else
+            "a partial" if promisor else "")
+    if kind:
+        raise HistoryError(f"{repo} is {kind} clone: a target needs its whole history "
+                           "(workspaces there borrow it)",
+                           "git fetch --unshallow, or a full clone; a local workspace "
+                           "(--on local) needs none")
 
 
 async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) -> Synced:
     """Bring the target's copy of the project up to date (and push ``extra`` refspecs,
     e.g. a workspace's starting commit)."""
     await require_history(target.repo_path)
+    _remove_stale(_seed_dir())
     await target.prepare()
     if target.empty:
         with contextlib.suppress(SeedError):  # then the way every later sync goes
@@ -107,61 +122,85 @@ async def _seed(target: Target, extra: tuple[str, ...]) -> Synced:
     of the time (docs/benchmarks.md). Any failure leaves the way of every later sync."""
     import tempfile
 
-    from devenv import paths
-
     repo = target.repo_path
     listed = await hostgit.git(repo, "for-each-ref", "--format=%(objectname) %(refname)",
                                "refs/heads", "refs/tags", "refs/remotes", trusted=False)
     sets = [f"{oid} refs/devenv/sync/{ref[len('refs/'):]}"
             for oid, _, ref in (line.partition(" ") for line in listed.stdout.splitlines())]
+    if not sets:  # nothing would mark the target synced: every sync would seed again
+        raise SeedError("no branches or tags")
     sets += await _extra_sets(repo, extra)
-    if not sets:
-        raise SeedError("nothing to send")
-    scratch = paths.cache_dir() / "seed"
-    scratch.mkdir(parents=True, exist_ok=True)
-    _remove_stale(scratch)
-    with tempfile.TemporaryDirectory(prefix=f"seed-{os.getpid()}-", dir=scratch) as tmp:
-        made = await hostgit.git(
-            repo, "-c", "pack.packSizeLimit=0", "-c", "pack.writeReverseIndex=false",
-            "-c", "pack.indexVersion=2", "pack-objects", "--revs", "--delta-base-offset",
-            "-q", os.path.join(tmp, "p"), trusted=False, check=False,
-            input="".join(sorted({line.split()[0] + "\n" for line in sets})),
-            timeout=SYNC_TIMEOUT)
-        pack_id = made.stdout.strip()
-        if made.returncode != 0 or not hostgit.is_sha(pack_id):
-            raise SeedError(hostgit.last_words(made))
-        refs = os.path.join(tmp, "refs")
-        with open(refs, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.writelines(f"update {ref} {oid}\n" for oid, _, ref in
-                         (line.partition(" ") for line in sets))
-        files = [("pack", os.path.join(tmp, f"p-{pack_id}.pack")),
-                 ("idx", os.path.join(tmp, f"p-{pack_id}.idx")), ("refs", refs)]
-        result = await target.runtime.exec(
-            ["sh", "-c", scripts.SEED, "sh", target.root, pack_id], stdin=_tar(files),
-            cwd="/", timeout=SYNC_TIMEOUT, env=target.git_env(trusted=False))
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"seed-{os.getpid()}-",
+                                         dir=_scratch()) as tmp:
+            made = await hostgit.git(
+                repo, "-c", "pack.packSizeLimit=0", "-c", "pack.writeReverseIndex=false",
+                "-c", "pack.indexVersion=2", "pack-objects", "--revs", "--delta-base-offset",
+                "-q", os.path.join(tmp, "p"), trusted=False, check=False,
+                input="".join(sorted({line.split()[0] + "\n" for line in sets})),
+                timeout=SYNC_TIMEOUT)
+            pack_id = made.stdout.strip()
+            if made.returncode != 0 or not hostgit.is_sha(pack_id):
+                raise SeedError(hostgit.last_words(made))
+            refs = os.path.join(tmp, "refs")
+            with open(refs, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.writelines(f"update {ref} {oid}\n" for oid, _, ref in
+                             (line.partition(" ") for line in sets))
+            files = [("pack", os.path.join(tmp, f"p-{pack_id}.pack")),
+                     ("idx", os.path.join(tmp, f"p-{pack_id}.idx")), ("refs", refs)]
+            result = await target.runtime.exec(
+                ["sh", "-c", scripts.SEED, "sh", target.root, pack_id], stdin=_tar(files),
+                cwd="/", timeout=SYNC_TIMEOUT, env=target.git_env(trusted=False))
+    except OSError as e:  # this machine's disk: a push needs no room here
+        raise SeedError(str(e)) from None
     if not result.ok:
         raise SeedError(result.stderr.decode("utf-8", "replace"))
     target.empty = False
     return Synced(len(sets))
 
 
+def _seed_dir() -> str:
+    """Where seeds are made: devenv's ``cache/seed``."""
+    from devenv import paths
+
+    return str(paths.cache_dir() / "seed")
+
+
+def _scratch() -> str:
+    """:func:`_seed_dir`, made private (the seeds of processes that died went at the start of
+    the sync)."""
+    from pathlib import Path
+
+    from devenv import paths
+
+    return str(paths.private_dir(Path(_seed_dir())))
+
+
 async def _tar(files: list[tuple[str, str]]) -> AsyncIterator[bytes]:
     """A tar stream of ``files`` (name in the archive, path here), read as it is sent."""
-    import tarfile
-
     for name, path in files:
         with open(path, "rb") as f:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = os.fstat(f.fileno()).st_size, 0o444
-            yield info.tobuf(tarfile.USTAR_FORMAT)
+            size = os.fstat(f.fileno()).st_size
+            yield tar_header(name, size)
             while chunk := f.read(1 << 20):
                 yield chunk
-        if info.size % 512:
-            yield b"\0" * (512 - info.size % 512)
+        if size % 512:
+            yield b"\0" * (512 - size % 512)
     yield b"\0" * 1024
 
 
-def _remove_stale(scratch: os.PathLike[str]) -> None:
+def tar_header(name: str, size: int) -> bytes:
+    """A read-only file's tar header, dated now; GNU's format, whose size field has no
+    8 GiB limit (ustar's has)."""
+    import tarfile
+    import time
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o444, int(time.time())
+    return info.tobuf(tarfile.GNU_FORMAT)
+
+
+def _remove_stale(scratch: str) -> None:
     """Seeds of processes that died (killed part way: their pid is gone) go."""
     import shutil
 

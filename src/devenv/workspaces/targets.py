@@ -26,6 +26,7 @@ ENV_ROOT = WORKSPACES  # an environment's workspaces volume
 MAX_WAIT = 10.0  # seconds to wait for a connection to the target (the pool's max_wait)
 SHORT = 120.0  # seconds for one step on the target (prepare, create, status, ...)
 NOT_FOUND = 127  # the shell's exit status for a command it cannot find
+NO_ROOT = 20  # PREPARE: the workspace root cannot be made
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Target:
     env_name: str = ""  # the environment's name (environment targets)
     has_flock: bool = field(default=False, init=False)
     empty: bool = field(default=False, init=False)  # nothing synced there yet (prepare)
+    object_format: str = field(default="", init=False)  # the project's: sha1 or sha256
     _prepared: bool = field(default=False, init=False)
 
     @property
@@ -82,27 +84,37 @@ class Target:
 
     def _prepared_by(self, result: ExecResult, out: bytes) -> bytes:
         """What PREPARE said, taken in; the script's own output after it returned."""
-        lines = out.split(b"\n", 3)
-        if len(lines) < 4 or not lines[0].startswith(b"/") or \
-                not lines[3].startswith(scripts.PREPARED_MARK.encode() + b"\n"):
-            if result.exit_code == NOT_FOUND and not result.timed_out:
-                raise UsageError(f"{self.label}: git is not installed there (workspaces "
-                                 "need it)", "install git on it")
-            if not result.ok or result.timed_out:
-                error = TargetError(self, result.exit_code, result.stderr, result.timed_out,
-                                    SHORT)
-                if self.kind == ENV:  # a container from before workspaces has no volume
-                    raise DevenvError(error.message, "recreate it: devenv up --recreate "
-                                      f"{self.project}") from None
-                raise error
-            raise UsageError(f"{self.label}: could not prepare {self.root} for workspaces: "
-                             f"{safe_text(out.decode('utf-8', 'replace').strip()[:200])!r}",
-                             "is git installed there?")
-        text = [line.decode("utf-8", "surrogateescape") for line in lines[:3]]
+        lines = out.split(b"\n", 4)
+        if len(lines) < 5 or not lines[0].startswith(b"/") or \
+                not lines[4].startswith(scripts.PREPARED_MARK.encode() + b"\n"):
+            raise self._unprepared(result, out)
+        text = [line.decode("utf-8", "surrogateescape") for line in lines[:4]]
+        if text[2] != self.object_format:
+            raise DevenvError(f"{self.label}: {text[0]}/.devenv/repo.git holds {text[2]} "
+                              f"objects, the project {self.object_format} ones",
+                              "move it away there, then sync again (its workspaces borrow "
+                              "its objects: snapshot them first)")
         self.root, self.has_flock, self.empty = text[0], text[1] == "flock", \
-            text[2] == "empty"
+            text[3] == "empty"
         self._prepared = True
-        return lines[3][len(scripts.PREPARED_MARK) + 1:]
+        return lines[4][len(scripts.PREPARED_MARK) + 1:]
+
+    def _unprepared(self, result: ExecResult, out: bytes) -> DevenvError:
+        if result.timed_out:
+            return DevenvError(f"{self.label}: preparing {self.root} found no end within "
+                               f"{SHORT:g}s", "another sync may hold it: try again")
+        if result.exit_code == NOT_FOUND:
+            return UsageError(f"{self.label}: git is not installed there (workspaces need "
+                              "it)", "install git on it")
+        if not result.ok:
+            error = TargetError(self, result.exit_code, result.stderr, False, SHORT)
+            if self.kind == ENV and result.exit_code == NO_ROOT:  # from before workspaces
+                return DevenvError(error.message, "recreate it: devenv up --recreate "
+                                   f"{self.project}")
+            return error
+        return UsageError(f"{self.label}: could not prepare {self.root} for workspaces: "
+                          f"{safe_text(out.decode('utf-8', 'replace').strip()[:200])!r}",
+                          "is git installed there?")
 
     async def run(self, script: str, *args: str, timeout: float = SHORT,
                   env: dict[str, str] | None = None, check: bool = True,
@@ -120,8 +132,10 @@ class Target:
         """As :meth:`run`. The first step on a remote target prepares it on the same trip
         (:data:`scripts.PREPARED`), so the root it names there may still start with ``~/``:
         every script expands it."""
-        full = self.git_env(trusted, ws) | (env or {})
         fused = self.remote and not self._prepared
+        if fused and not self.object_format:
+            self.object_format = await hostgit.object_format(self.repo_path)
+        full = self.git_env(trusted, ws) | (env or {})
         argv = ["sh", "-c", script, "sh", *args]
         if fused:
             argv = ["sh", "-c", scripts.PREPARED, "sh", scripts.PREPARE, self.root, script,
@@ -137,10 +151,13 @@ class Target:
     def git_env(self, trusted: bool, ws: str | None = None) -> dict[str, str]:
         """How devenv's git runs there (:func:`hostgit.target_env`); in a workspace on this
         machine also with its git directories given explicitly, found from the project's
-        own repository: nothing in the worktree (its ``.git`` file) chooses them."""
+        own repository: nothing in the worktree (its ``.git`` file) chooses them. Where
+        it makes repositories, they take the project's object format."""
         env = hostgit.target_env(trusted)
         if self.kind == LOCAL and ws is not None:
             env |= _worktree_dirs(self.repo_path, self.dir(ws))
+        if self.object_format:  # the repositories it makes there are in the project's
+            env["GIT_DEFAULT_HASH"] = self.object_format
         return env
 
     @contextlib.asynccontextmanager
