@@ -157,6 +157,7 @@ def test_a_seed_the_target_cannot_take_falls_back_to_push(dv: Devenv, project: P
         env = {"DEVENV_SSH_CONFIG": str(server.config), "DEVENV_DEBUG": "1"}
         synced = dv.ok("workspace", "sync", str(project), "--on", server.alias, env=env)
         assert "pack-objects" in synced.stderr and "push --porcelain" in synced.stderr
+        assert "no seed, a push instead: no pack in the seed" in synced.stderr
         root = ssh_root(server, project)
         shell = docker_shell(server.container)
         _synced_as_here(shell, f"{root}/.devenv/repo.git", project)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from devenv.errors import DevenvError, UsageError
+from devenv.errors import DevenvError, UsageError, safe_text
 from devenv.workspaces import hostgit, scripts
 from devenv.workspaces.targets import Target
 
@@ -86,8 +87,14 @@ async def sync(target: Target, *, trusted: bool, extra: tuple[str, ...] = ()) ->
     _remove_stale(_seed_dir())
     await target.prepare()
     if target.empty:
-        with contextlib.suppress(SeedError):  # then the way every later sync goes
+        try:
             return await _seed(target, extra)
+        except SeedError as e:  # then the way every later sync goes
+            from devenv import proc
+
+            if proc.debug_enabled():
+                print(f"devenv: no seed, a push instead: {safe_text(str(e))[:300]}",
+                      file=sys.stderr)
     said = ""
     for attempt in range(1, ATTEMPTS + 1):
         async with target.git_ssh() as (env, url):
@@ -132,7 +139,7 @@ async def _seed(target: Target, extra: tuple[str, ...]) -> Synced:
     sets += await _extra_sets(repo, extra)
     try:
         with tempfile.TemporaryDirectory(prefix=f"seed-{os.getpid()}-",
-                                         dir=_scratch()) as tmp:
+                                         dir=_seed_dir(make=True)) as tmp:
             made = await hostgit.git(
                 repo, "-c", "pack.packSizeLimit=0", "-c", "pack.writeReverseIndex=false",
                 "-c", "pack.indexVersion=2", "pack-objects", "--revs", "--delta-base-offset",
@@ -159,21 +166,12 @@ async def _seed(target: Target, extra: tuple[str, ...]) -> Synced:
     return Synced(len(sets))
 
 
-def _seed_dir() -> str:
-    """Where seeds are made: devenv's ``cache/seed``."""
+def _seed_dir(*, make: bool = False) -> str:
+    """Where seeds are made: devenv's private ``cache/seed``."""
     from devenv import paths
 
-    return str(paths.cache_dir() / "seed")
-
-
-def _scratch() -> str:
-    """:func:`_seed_dir`, made private (the seeds of processes that died went at the start of
-    the sync)."""
-    from pathlib import Path
-
-    from devenv import paths
-
-    return str(paths.private_dir(Path(_seed_dir())))
+    where = paths.cache_dir() / "seed"
+    return str(paths.private_dir(where) if make else where)
 
 
 async def _tar(files: list[tuple[str, str]]) -> AsyncIterator[bytes]:
