@@ -46,6 +46,10 @@ def test_killed_terminals_leave_nothing_behind(dv: Devenv, make_project: Any,
     tmux = ["tmux", "-L", f"t{tmp_path.name[-20:]}", "-f", "/dev/null"]
     attach = shlex.join([*DEVENV, str(project)])
     try:
+        # A session of its own holds the tmux server up: killing a test's last session
+        # would end the server, and the next new-session can race its exit (exit 1).
+        subprocess.run([*tmux, "new-session", "-d", "-s", "hold", "sleep 3600"], check=True,
+                       timeout=30)
         for i in range(10):
             subprocess.run([*tmux, "new-session", "-d", "-s", f"t{i}", "-x", "80", "-y", "24",
                             attach], env={**dv.env, "TERM": "xterm"}, check=True, timeout=30)
