@@ -60,8 +60,9 @@ exec sh -c "$code" sh "$@"
 # The first sync into an empty repository: a tar on stdin holding "pack" and "idx" (a pack
 # of the project's refs and its index, made on the host) and "refs" (update-ref --stdin
 # lines). It is unpacked beside the repository, then moved into place under the lock: the
-# index first named last, so git sees the pack whole or not at all. Seeds that died (an
-# hour old) are removed first. Args: root, the pack's id.
+# pack first, its index last (git sees a pack by its index: whole or not at all), then the
+# refs in one transaction. Seeds that died (an hour old) are removed first. Args: root, the
+# pack's id.
 SEED = _HEAD + r"""
 root=$(home "$1"); id=$2
 repo=$root/.devenv/repo.git
