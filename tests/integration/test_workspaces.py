@@ -5,6 +5,7 @@ two agents on one project, pull and diff, snapshots on stop and rm."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -237,3 +238,19 @@ def test_attach_runs_in_the_workspace_wherever_it_is(dv: Devenv, project: Path,
     ran = dv.ok(str(project), "--workspace", "e", "--", "sh", "-c",
                 "pwd; git branch --show-current", env=where.env)
     assert ran.stdout == f"{ws_path(dv, project, 'e', where)}\ndevenv/e\n"
+
+
+def test_list_says_what_each_workspace_holds_in_one_go(dv: Devenv, project: Path,
+                                                       remote: Where) -> None:
+    where = remote
+    for name in ("a", "b", "c", "d", "e"):  # more than the four the target asks at once
+        dv.ok("workspace", "create", name, str(project), "--on", where.on, env=where.env)
+    where.shell(ws_path(dv, project, "b", where), "echo x > new.txt && echo y >> a.txt")
+    gone = ws_path(dv, project, "d", where)
+    where.shell("/", f"mv {gone} {gone}.moved")
+    listed = json.loads(dv.ok("workspace", "list", "--json", str(project),
+                              env=where.env).stdout)
+    status = {w["name"]: w["status"] for w in listed}
+    assert status["a"] == status["c"] == status["e"] == "clean"
+    assert status["b"] == "1 modified, 1 untracked"
+    assert status["d"].startswith("unreachable: ") and "d" in status["d"]

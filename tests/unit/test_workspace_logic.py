@@ -167,3 +167,33 @@ def test_a_seed_tar_header_holds_packs_past_8_gib() -> None:
     small = tar_header("refs", 5) + b"x\n" * 2 + b"y" + b"\0" * 507 + b"\0" * 1024
     with tarfile.open(fileobj=io.BytesIO(small)) as archive:
         assert archive.extractfile("refs").read() == b"x\nx\ny"  # type: ignore[union-attr]
+
+
+def test_the_status_of_each_workspace_is_read_from_framed_answers() -> None:
+    """One trip answers for several workspaces; a hostile target's frames are checked."""
+    import asyncio
+
+    from devenv.state import Workspace
+    from devenv.workspaces.common import unsaved_each
+
+    clean = b"%s\0refs/heads/devenv/a\0@status\0@commits\0@stash\0@end\0" % A.encode()
+    dirty = b"%s\0\0@status\0?? new.txt\0@commits\0@stash\0@end\0" % B.encode()
+    wss = [Workspace("/p", n, "h", "", A, 0.0) for n in ("a", "b", "c", "d")]
+
+    def answer(frames: bytes) -> list[Any]:
+        t = _ssh_target()
+
+        async def run_bytes(*args: Any, **kwargs: Any) -> bytes:
+            return frames
+
+        t.run_bytes = run_bytes
+        return asyncio.run(unsaved_each(t, wss))
+
+    got = answer(b"0 %d\n%s0 %d\n%s1 18\nsh: cd: no such d\n0 8\ngarbage\0" % (
+        len(clean), clean, len(dirty), dirty))
+    assert got[0].empty and got[1].untracked == ["new.txt"]
+    assert got[2] == "sh: cd: no such d"
+    assert got[3] == "the workspace's status could not be read"
+    # A size past the end, or a header that is no header: no answer, for it and the rest.
+    assert answer(b"0 999999\nx") == ["no answer"] * 4
+    assert answer(b"0 %d\n%szz 1\nx" % (len(clean), clean))[1:] == ["no answer"] * 3

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator
 
 from devenv import state
-from devenv.errors import ConflictError, DevenvError, NotFoundError
+from devenv.errors import ConflictError, DevenvError, NotFoundError, safe_text
 from devenv.state import Workspace
 from devenv.workspaces import hostgit, names, scripts
 from devenv.workspaces.project import Project
@@ -49,6 +49,35 @@ async def unsaved_of(target: Target, ws: Workspace) -> Unsaved:
         data = await target.run_bytes(scripts.STATUS, target.dir(ws.name), "", branch,
                                       "branch", "", ws=ws.name)
     return parse_status(data)
+
+
+async def unsaved_each(target: Target, wss: list[Workspace]) -> list[Unsaved | str]:
+    """:func:`unsaved_of` for each of ``wss`` on a remote target, in one trip: for each,
+    what is unsaved, or why that is unknown."""
+    args = [w for ws in wss for w in (target.dir(ws.name),
+                                      f"refs/heads/{ws.branch}" if ws.branch else "")]
+    data = await target.run_bytes(scripts.STATUS_EACH, scripts.STATUS, PROJECT_GLOB, "all",
+                                  target.repo, *args)
+    out: list[Unsaved | str] = []
+    for _ in wss:
+        head, nl, data = data.partition(b"\n")
+        fields = head.split()
+        if not nl or len(fields) != 2 or not all(f.isdigit() for f in fields) or \
+                int(fields[1]) > len(data):
+            out.append("no answer")
+            data = b""
+            continue
+        size = int(fields[1])
+        body, data = data[:size], data[size:]
+        if fields[0] != b"0":
+            out.append(safe_text(body.decode("utf-8", "replace").strip()[:300])
+                       or f"exit {int(fields[0])}")
+            continue
+        try:
+            out.append(parse_status(body))
+        except DevenvError as e:
+            out.append(e.message)
+    return out
 
 
 async def exists(target: Target, ws: Workspace) -> bool:

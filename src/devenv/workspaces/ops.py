@@ -20,12 +20,13 @@ from devenv.workspaces.common import (
     record,
     save,
     target_of,
+    unsaved_each,
     unsaved_of,
 )
 from devenv.workspaces.project import Project, project
 from devenv.workspaces.recovery import Deleted, delete, restore
 from devenv.workspaces.status import Unsaved
-from devenv.workspaces.targets import ENV, ENV_ROOT, LOCAL, TargetError, check_spec
+from devenv.workspaces.targets import ENV, ENV_ROOT, LOCAL, Target, TargetError, check_spec
 
 __all__ = ["Deleted", "Listed", "Project", "Pulled", "create", "delete", "diff", "exists",
            "listing", "project", "pull", "restore", "snapshot", "sync_target"]
@@ -106,13 +107,27 @@ async def listing(p: Project) -> list[Listed]:
             out += [Listed(ws, f"{ENV_ROOT}/{ws.name}", "environment stopped") for ws in mine]
             continue
         async with target_of(p, spec) as target:
-            for ws in mine:
-                try:
-                    status = (await unsaved_of(target, ws)).brief()
-                except DevenvError as e:
-                    status = f"unreachable: {e.message}"
+            for ws, got in zip(mine, await _unsaved_all(target, mine), strict=True):
+                status = got.brief() if isinstance(got, Unsaved) else f"unreachable: {got}"
                 out.append(Listed(ws, target.dir(ws.name), status))
     return sorted(out, key=lambda item: item.workspace.name)
+
+
+async def _unsaved_all(target: Target, wss: list[Workspace]) -> list[Unsaved | str]:
+    """What is unsaved in each of ``wss``, or why that is unknown: one trip to a remote
+    target; a local one asks each worktree (its git directories are its own)."""
+    if target.remote:
+        try:
+            return await unsaved_each(target, wss)
+        except DevenvError as e:
+            return [e.message] * len(wss)
+    out: list[Unsaved | str] = []
+    for ws in wss:
+        try:
+            out.append(await unsaved_of(target, ws))
+        except DevenvError as e:
+            out.append(e.message)
+    return out
 
 
 def _env_running(path: str) -> bool:

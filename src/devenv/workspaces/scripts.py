@@ -299,6 +299,34 @@ fi
 printf '\0@end\0'
 """
 
+# STATUS for several workspaces in one trip, four at a time. Args: STATUS's code, the
+# project ref glob, the stash mode, the synced repository, then "dir branch" pairs (STATUS's
+# other arguments). Prints, for each in turn: a line "EXIT SIZE", then SIZE bytes: STATUS's
+# output, or on failure the last line it wrote to stderr.
+STATUS_EACH = _HEAD + r"""
+code=$1; project=$2; stash=$3; repo=$4; shift 4
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+one() {
+  rc=0
+  sh -c "$code" sh "$2" "$project" "$3" "$stash" "$repo" > "$tmp/o$1" 2> "$tmp/e$1" || rc=$?
+  [ "$rc" = 0 ] || tail -n 1 "$tmp/e$1" > "$tmp/o$1"
+  echo "$rc" > "$tmp/r$1"
+}
+n=0
+while [ $# -ge 2 ]; do
+  n=$((n+1)); one "$n" "$1" "$2" &
+  [ $((n % 4)) != 0 ] || wait
+  shift 2
+done
+wait
+i=1
+while [ $i -le $n ]; do
+  printf '%s %s\n' "$(cat "$tmp/r$i")" "$(wc -c < "$tmp/o$i")"
+  cat "$tmp/o$i"
+  i=$((i+1))
+done
+"""
+
 # The workspace's commits since BASE and everything that changed since (committed or not,
 # untracked files included), through a copy of the index. Args: dir, base, stat (1/0).
 DIFF = _HEAD + r"""
