@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # Every script starts here: strict, and ``~/`` at the front of a path argument expanded
 # (the runtime quotes arguments, so the target's shell would not).
-_HEAD = r"""set -eu
+PREAMBLE = r"""set -eu
 home() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${1#"~/"}";;
   *) printf '%s' "$1";; esac; }
 """
@@ -20,7 +20,7 @@ home() { case $1 in "~") printf '%s' "$HOME";; "~/"*) printf '%s/%s' "$HOME" "${
 # GIT_DEFAULT_HASH names). Prints: the absolute root, "flock" or "noflock" (whether the
 # target has flock, the sync lock), the repository's object format, then whether anything
 # was synced there yet ("synced" or "empty"). Args: root.
-PREPARE = _HEAD + r"""
+PREPARE = PREAMBLE + r"""
 root=$(home "$1")
 mkdir -p "$root/.devenv/tmp" || exit 20
 root=$(cd "$root" && pwd -P)
@@ -63,7 +63,7 @@ exec sh -c "$code" sh "$@"
 # pack first, its index last (git sees a pack by its index: whole or not at all), then the
 # refs in one transaction. Seeds that died (an hour old) are removed first. Args: root, the
 # pack's id.
-SEED = _HEAD + r"""
+SEED = PREAMBLE + r"""
 root=$(home "$1"); id=$2
 repo=$root/.devenv/repo.git
 case $id in *[!0-9a-f]*|"") echo "bad pack id" >&2; exit 2;; esac
@@ -88,7 +88,7 @@ git --git-dir="$repo" update-ref --stdin < "$tmp/refs"
 # Repair after a failed sync, under the lock: ref lock files and push quarantines left by a
 # killed receive-pack (older than a minute: a live git holds its locks for milliseconds).
 # Args: root.
-REPAIR = _HEAD + r"""
+REPAIR = PREAMBLE + r"""
 root=$(home "$1"); repo=$root/.devenv/repo.git
 [ -d "$repo" ] || exit 0
 if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 120 9; fi
@@ -101,7 +101,7 @@ git --git-dir="$repo" fsck --connectivity-only --no-progress >/dev/null 2>&1 || 
 
 # Run a command on the target under the sync lock (when the target has flock).
 # Args: root, then the command's argv.
-LOCKED = _HEAD + r"""
+LOCKED = PREAMBLE + r"""
 root=$(home "$1"); shift
 if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 120 9; fi
 "$@"
@@ -112,7 +112,7 @@ if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flo
 # failure leaves nothing half-made. The project's branches are its origin's (fetched from
 # the staged refs). Args: root, name, branch ("" = detached), commit. Exit 17: exists;
 # 19: the commit is not there (a sync first).
-CREATE = _HEAD + r"""
+CREATE = PREAMBLE + r"""
 root=$(home "$1"); name=$2; branch=$3; commit=$4
 repo=$root/.devenv/repo.git; dir=$root/$name
 if [ -e "$dir" ] || [ -L "$dir" ]; then echo "$dir exists" >&2; exit 17; fi
@@ -142,112 +142,9 @@ mv "$tmp" "$dir"
 trap - EXIT
 """
 
-# Record a workspace's whole state as commits, without touching its index, working tree or
-# stash: the index and the working tree (tracked and untracked files, not ignored ones) are
-# written through a copy of the index. The snapshot commit's tree is the working tree; its
-# parents are HEAD, the index commit, the workspace branch's tip and the stash entries, so
-# fetching it brings everything. Prints "nested PATH" for each repository inside it that was
-# left out, then the snapshot's id.
-# Args: dir, name, branch ref ("" = none), stash (1/0), ref to point at it, base commit.
-CAPTURE = _HEAD + r"""
-dir=$(home "$1"); name=$2; wsbranch=$3; stash=$4; ref=$5; base=$6
-cd "$dir"
-head=$(git rev-parse -q --verify 'HEAD^{commit}') || { echo "no commit checked out" >&2; exit 18; }
-branch=$(git symbolic-ref -q HEAD) || branch=
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-idx=$(git rev-parse --git-path index)
-if [ -f "$idx" ]; then cp -p "$idx" "$tmp/index"; fi
-export GIT_INDEX_FILE="$tmp/index"
-itree=$(git write-tree 2>/dev/null) || itree=
-# A repository inside the workspace (a scaffolder's git init, a clone) cannot be part of a
-# snapshot (git would record a pointer to its HEAD, or fail without one): left out, named.
-printf '.\0' > "$tmp/spec"
-find . -path ./.git -prune -o -name .git -exec sh -c 'spec=$1; shift; for g; do
-  d=${g%/.git}; d=${d#./}; printf ":(exclude,literal)%s\0" "$d" >> "$spec"
-  printf "nested %s\n" "$d"; done' sh-find "$tmp/spec" {} +
-# Every file into one pack (bulk check-in: one file written, not one per changed file).
-git -c core.bigFileThreshold=1 add -A --pathspec-from-file="$tmp/spec" --pathspec-file-nul
-[ -n "$itree" ] || itree=$(git write-tree)  # a merge in conflict: as in the working tree
-wtree=$(git write-tree)
-unset GIT_INDEX_FILE
-icommit=$(git commit-tree "$itree" -p "$head" -m "devenv: index of workspace $name")
-tip=
-if [ -n "$wsbranch" ]; then tip=$(git rev-parse -q --verify "$wsbranch^{commit}") || tip=; fi
-stashes=; refs=
-if [ "$stash" = 1 ]; then  # the workspace's own repository: its stash, branches and tags
-  stashes=$(git log -g --format=%H refs/stash 2>/dev/null) || stashes=
-  f='%(objecttype):%(*objecttype):%(objectname):%(*objectname):%(refname)'
-  refs=$(git for-each-ref --format="$f" refs/heads refs/tags | while IFS=: read -r t1 t2 o1 o2 r
-    do if [ "$t1" = commit ]; then echo "$o1 $r"; elif [ "$t2" = commit ]; then echo "$o2 $r"; fi
-    done)
-fi
-msg="devenv snapshot of workspace $name
-
-head: $head
-branch: $branch
-wsbranch: $wsbranch
-index: $icommit
-tip: $tip
-base: $base"
-set -- -p "$head" -p "$icommit"
-[ -z "$tip" ] || [ "$tip" = "$head" ] || set -- "$@" -p "$tip"
-seen=" $head $icommit $tip "
-for s in $stashes; do set -- "$@" -p "$s"; seen="$seen$s "; msg="$msg
-stash: $s"; done
-if [ -n "$refs" ]; then
-  while read -r id r; do
-    case $seen in *" $id "*) ;; *) set -- "$@" -p "$id"; seen="$seen$id ";; esac
-    msg="$msg
-ref: $id $r"
-  done <<EOF_REFS
-$refs
-EOF_REFS
-fi
-snap=$(printf '%s\n' "$msg" | git commit-tree "$wtree" "$@")
-if [ "$stash" = 1 ]; then git update-ref "$ref" "$snap"  # the target's own pointer
-else git update-ref "$ref" "$snap" ""; fi  # a snapshot ref here: made, never replaced
-printf '%s\n' "$snap"
-"""
-
-# Bring a snapshot back into a workspace (created or snapshotted by the caller first): its
-# other branches and tags made again where missing (one that exists is never moved), the
-# workspace branch at its tip, HEAD as it was (on the workspace branch, on another branch, or
-# detached), the working tree as it was (leftovers removed, ignored files kept), the index as
-# it was, the stash entries stored again.
-# Args: dir, snapshot, head, index, branch HEAD was on ("" = detached), the snapshot's
-# workspace branch ref, its tip, this workspace's branch, own (1: the workspace's own
-# repository; 0: a worktree sharing the project's), refs ("ID REF" lines), stash ids
-# oldest first.
-RESTORE = _HEAD + r"""
-dir=$(home "$1"); snap=$2; head=$3; index=$4; branch=$5; snapws=$6; tip=$7; wsbranch=$8
-own=$9; shift 9; refs=$1; shift
-cd "$dir"
-if [ "$own" = 1 ] && [ -n "$refs" ]; then
-  printf '%s\n' "$refs" | while read -r id r; do
-    [ -z "$r" ] || [ "$r" = "$snapws" ] || git update-ref "$r" "$id" "" 2>/dev/null || true
-  done
-fi
-if [ -n "$branch" ] && { [ "$branch" = "$snapws" ] || [ "$own" != 1 ]; }; then
-  git checkout -q -f -B "$wsbranch" "$head"
-elif [ -n "$branch" ]; then
-  [ -z "$tip" ] || git update-ref "refs/heads/$wsbranch" "$tip"
-  git checkout -q -f "${branch#refs/heads/}"
-  git reset -q --hard "$head"
-else
-  [ -z "$tip" ] || git update-ref "refs/heads/$wsbranch" "$tip"
-  git checkout -q -f --detach "$head"
-fi
-git read-tree --reset -u "$snap^{tree}"
-git clean -fdq
-git read-tree "$index^{tree}"
-if [ "$own" = 1 ]; then
-  for s in "$@"; do git stash store -m "$(git log -1 --format=%s "$s")" "$s"; done
-fi
-"""
-
 # Whether a workspace's checkout is there: "yes", "files" (files, but no .git) or "no".
 # Args: dir.
-EXISTS = _HEAD + r"""
+EXISTS = PREAMBLE + r"""
 d=$(home "$1")
 if [ -e "$d/.git" ]; then echo yes
 elif [ -d "$d" ] && [ -n "$(ls -A "$d" 2>/dev/null)" ]; then echo files
@@ -262,7 +159,7 @@ else echo no; fi
 # whose own branch does not count as saved), workspace branch ref, stash ("all", or
 # "branch": only entries made on the workspace branch, the stash being the project's),
 # synced repository to refresh the project's refs from ("" = none).
-STATUS = _HEAD + r"""
+STATUS = PREAMBLE + r"""
 dir=$(home "$1"); project=$2; wsbranch=$3; stash=$4; repo=$5
 cd "$dir"
 if [ -n "$repo" ]; then
@@ -303,7 +200,7 @@ printf '\0@end\0'
 # project ref glob, the stash mode, the synced repository, then "dir branch" pairs (STATUS's
 # other arguments). Prints, for each in turn: a line "EXIT SIZE", then SIZE bytes: STATUS's
 # output, or on failure the last line it wrote to stderr.
-STATUS_EACH = _HEAD + r"""
+STATUS_EACH = PREAMBLE + r"""
 code=$1; project=$2; stash=$3; repo=$4; shift 4
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 one() {
@@ -329,7 +226,7 @@ done
 
 # The workspace's commits since BASE and everything that changed since (committed or not,
 # untracked files included), through a copy of the index. Args: dir, base, stat (1/0).
-DIFF = _HEAD + r"""
+DIFF = PREAMBLE + r"""
 dir=$(home "$1"); base=$2; stat=$3
 cd "$dir"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -348,7 +245,7 @@ else git diff --cached --no-color --no-ext-diff "$base"; fi
 
 # Remove a workspace directory, only when it resolves to ROOT/NAME itself: moved into the
 # root's trash first (at once gone from its place), then removed there. Args: root, name.
-REMOVE = _HEAD + r"""
+REMOVE = PREAMBLE + r"""
 root=$(home "$1"); name=$2
 root=$(cd "$root" && pwd -P); dir=$root/$name
 [ -e "$dir" ] || [ -L "$dir" ] || exit 0
@@ -361,7 +258,7 @@ rm -rf "$trash"
 """
 
 # The workspaces under ROOT (directory names), NUL-separated. Args: root.
-LIST = _HEAD + r"""
+LIST = PREAMBLE + r"""
 root=$(home "$1")
 [ -d "$root" ] || exit 0
 cd "$root"
@@ -370,7 +267,7 @@ for d in *; do [ -d "$d/.git" ] && printf '%s\0' "$d"; done; true
 
 # Put CHANGES (a commit on the workspace's HEAD) into the working tree as uncommitted
 # changes: files as in it, the index back at HEAD (new files untracked). Args: dir, changes.
-APPLY = _HEAD + r"""
+APPLY = PREAMBLE + r"""
 dir=$(home "$1"); changes=$2
 cd "$dir"
 git read-tree -u -m HEAD "$changes^{tree}"
@@ -379,7 +276,7 @@ git reset -q
 
 # The synced repository's refs (id and name per line), for a bundle built against what the
 # target has. Args: root.
-SYNCED_REFS = _HEAD + r"""
+SYNCED_REFS = PREAMBLE + r"""
 root=$(home "$1")
 git --git-dir="$root/.devenv/repo.git" for-each-ref --format='%(objectname) %(refname)' \
   refs/devenv/sync
@@ -388,7 +285,7 @@ git --git-dir="$root/.devenv/repo.git" for-each-ref --format='%(objectname) %(re
 # Sync from a bundle (where git push cannot run), under the lock: the project's refs are
 # fetched from it into the staged namespace (pruned), then the named refs set.
 # Args: root, bundle, then "ID REF" words for refs to set.
-UNBUNDLE = _HEAD + r"""
+UNBUNDLE = PREAMBLE + r"""
 root=$(home "$1"); bundle=$(home "$2"); shift 2
 repo=$root/.devenv/repo.git
 if command -v flock >/dev/null 2>&1; then exec 9>>"$root/.devenv/sync.lock"; flock -w 300 9; fi
@@ -403,7 +300,7 @@ for pair in "$@"; do git --git-dir="$repo" update-ref "${pair#* }" "${pair%% *}"
 # The processes working in a workspace (their working directory in it), "PID NAME" lines:
 # a delete or restore would take from under them what they write after its snapshot.
 # Args: dir.
-BUSY = _HEAD + r"""
+BUSY = PREAMBLE + r"""
 dir=$(home "$1")
 [ -d /proc ] || exit 0
 for p in /proc/[0-9]*; do

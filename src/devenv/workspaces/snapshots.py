@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from devenv.errors import ConflictError, NotFoundError, safe_text
 from devenv.state import Workspace
-from devenv.workspaces import hostgit, names, scripts
+from devenv.workspaces import hostgit, names, snapshot_scripts
 from devenv.workspaces.status import Snapshot, parse_snapshot
 from devenv.workspaces.targets import Target
 
@@ -92,7 +92,7 @@ async def take(target: Target, ws: Workspace, *, trusted: bool,
     # Its stash is the project's own, so it is not part of the snapshot.
     ref = f"refs/devenv/capture/{ws.name}" if target.remote else final
     branch_ref = f"refs/heads/{ws.branch}" if ws.branch else ""
-    out = await target.run(scripts.CAPTURE, target.dir(ws.name), ws.name, branch_ref,
+    out = await target.run(snapshot_scripts.CAPTURE, target.dir(ws.name), ws.name, branch_ref,
                            "1" if target.remote else "0", ref, ws.base,
                            trusted=trusted, ws=ws.name, env=target.git_config,
                            timeout=CAPTURE_TIMEOUT)
@@ -155,7 +155,7 @@ async def put_back(target: Target, ws: Workspace, snap: Snapshot, *, trusted: bo
     """Restore ``snap`` into the existing workspace ``ws`` (its objects already on the
     target: the caller synced them)."""
     refs = "\n".join(f"{ref_id} {name}" for ref_id, name in snap.refs)
-    await target.run(scripts.RESTORE, target.dir(ws.name), snap.id, snap.head, snap.index,
+    await target.run(snapshot_scripts.RESTORE, target.dir(ws.name), snap.id, snap.head, snap.index,
                      snap.branch, snap.wsbranch, snap.tip, ws.branch or f"devenv/{ws.name}",
                      "1" if target.remote else "0", refs, *reversed(snap.stash),
                      trusted=trusted, ws=ws.name, timeout=CAPTURE_TIMEOUT)
