@@ -48,17 +48,8 @@ def test_parallel_syncs_and_a_killed_one(dv: Devenv, project: Path, sshd_host: S
 
     # A big commit, and a sync killed with SIGKILL while the target receives it.
     _big_commit(project)
-    victim = subprocess.Popen([*devenv_argv(), "workspace", "sync", str(project), "--on",
-                               sshd_host.alias], env={**dv.env, **env},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    deadline = time.monotonic() + 60
-    while shell("/", "pgrep -f git-receive-pack").returncode != 0:
-        assert time.monotonic() < deadline, "the sync never reached the target"
-        assert victim.poll() is None, "the sync ended before it could be killed"
-        time.sleep(0.02)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
+    _sync_killed_once(dv, env, project, sshd_host.alias, shell=shell,
+                      running="pgrep -f git-receive-pack")
     again = dv.run("workspace", "sync", str(project), "--on", sshd_host.alias, env=env)
     assert again.returncode == 0, again.stderr
     fsck = shell("/", f"git --git-dir={repo} fsck --strict --no-progress")
@@ -94,6 +85,22 @@ def test_a_target_without_receive_pack_gets_bundles(dv: Devenv, project: Path,
         server.docker("rm", "-f", server.container, check=False)
 
 
+def _sync_killed_once(dv: Devenv, env: dict[str, str], project: Path, host: str, *,
+                      shell: Callable[..., subprocess.CompletedProcess[str]],
+                      running: str) -> None:
+    """A sync to ``host``, killed with SIGKILL once ``running`` finds its work there."""
+    victim = subprocess.Popen([*devenv_argv(), "workspace", "sync", str(project), "--on",
+                               host], env={**dv.env, **env}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while shell("/", running).returncode != 0:
+        assert time.monotonic() < deadline, f"the sync never reached the target ({running})"
+        assert victim.poll() is None, "the sync ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+
+
 def _big_commit(project: Path) -> None:
     (project / "big.bin").write_bytes(os.urandom(60 << 20))
     git(project, "add", "big.bin")
@@ -119,17 +126,7 @@ def test_a_first_sync_killed_while_seeding(dv: Devenv, project: Path,
     _big_commit(project)
     root = ssh_root(sshd_host, project)
     shell = docker_shell(sshd_host.container)
-    victim = subprocess.Popen([*devenv_argv(), "workspace", "sync", str(project), "--on",
-                               sshd_host.alias], env={**dv.env, **env},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    deadline = time.monotonic() + 60
-    while shell("/", "pgrep -x tar").returncode != 0:
-        assert time.monotonic() < deadline, "the seed never reached the target"
-        assert victim.poll() is None, "the sync ended before it could be killed"
-        time.sleep(0.02)
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
+    _sync_killed_once(dv, env, project, sshd_host.alias, shell=shell, running="pgrep -x tar")
     repo = f"{root}/.devenv/repo.git"
     deadline = time.monotonic() + 30  # the target's side ends when its input does
     while shell("/", f"ls -A {root}/.devenv/tmp").stdout:
